@@ -1,0 +1,195 @@
+"""Input events of the wire contract, and their validation.
+
+`parse_event` turns the raw bytes of one Kafka message into a typed event, or raises
+`InvalidEvent` with a machine-readable reason (a small fixed set, safe as a metric label)
+and a human-readable detail.
+
+>>> ev = parse_event("report-events", b'{"event_id": "r1", "ts": "2026-11-24T10:00:00Z",'
+...     b' "reporter_id": "u1", "target_actor_id": "u2", "reason": "spam"}')
+>>> ev.reason, ev.ts
+('spam', 1795514400.0)
+>>> parse_event("report-events", b'{"event_id": "r1"')
+Traceback (most recent call last):
+...
+detectors.events.InvalidEvent: invalid_json: Invalid JSON: EOF while parsing an object at line 1 column 17
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
+
+MAX_MESSAGE_BYTES = 1024 * 1024
+
+# The reasons a message is dead-lettered. Bounded: they label a metric.
+REASONS = (
+    "too_large",
+    "invalid_json",
+    "not_an_object",
+    "missing_field",
+    "wrong_type",
+    "invalid_value",
+    "unknown_topic",
+)
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+def parse_rfc3339(value: Any) -> float:
+    """Seconds since the epoch of an RFC 3339 timestamp with an offset.
+
+    >>> parse_rfc3339("2026-11-24T10:00:00.250+01:00")
+    1795510800.25
+    """
+    if not isinstance(value, str):
+        raise PydanticCustomError("ts_type", "must be an RFC 3339 string")
+    if not _RFC3339.match(value):
+        raise PydanticCustomError("ts_format", "must be RFC 3339 with an offset")
+    frac = ""
+    if "." in value:  # fromisoformat takes at most 6 fractional digits
+        head, _, rest = value.partition(".")
+        digits = re.match(r"\d+", rest)
+        assert digits is not None
+        frac = digits.group()
+        value = head + rest[len(frac) :]
+    try:
+        seconds = datetime.fromisoformat(value.replace("z", "Z")).timestamp()
+    except ValueError as exc:  # e.g. month 13
+        raise PydanticCustomError("ts_format", "not a valid date and time") from exc
+    return seconds + (float("0." + frac) if frac else 0.0)
+
+
+def format_rfc3339(seconds: float) -> str:
+    """The RFC 3339 form (UTC, milliseconds) used in everything abuse-monitor writes.
+
+    >>> format_rfc3339(1795514400.25)
+    '2026-11-24T10:00:00.250Z'
+    """
+    ms = round(seconds * 1000)
+    whole, milli = divmod(ms, 1000)
+    return datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{milli:03d}Z"
+
+
+Timestamp = Annotated[float, BeforeValidator(parse_rfc3339)]
+Id = Annotated[str, Field(min_length=1, max_length=256)]
+Word = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+
+class ContentEvent(_Event):
+    event_id: Id
+    ts: Timestamp
+    actor_id: Id
+    kind: Word
+    surface: Word = "unknown"
+    content_id: Id | None = None
+    text: str | None = None
+    target_id: Id | None = None
+    links: list[str] | None = None
+    actor_created_at: Timestamp | None = None
+    attrs: dict[str, str] | None = None
+
+    @property
+    def key(self) -> str:
+        return self.actor_id
+
+
+class ReportEvent(_Event):
+    event_id: Id
+    ts: Timestamp
+    reporter_id: Id
+    target_actor_id: Id
+    target_content_id: Id | None = None
+    reason: Word
+
+    @property
+    def key(self) -> str:
+        return self.reporter_id
+
+
+class Label(_Event):
+    label_id: Id
+    ts: Timestamp
+    subject_type: Literal["alert", "actor", "content", "campaign"]
+    subject_id: Id
+    verdict: Literal["abusive", "benign", "unsure"]
+    labeler: Id
+    policy: str | None = None
+    note: str | None = None
+
+    @property
+    def event_id(self) -> str:
+        return self.label_id
+
+    @property
+    def key(self) -> str:
+        return self.subject_id
+
+
+Event = ContentEvent | ReportEvent | Label
+
+MODELS: dict[str, type[ContentEvent] | type[ReportEvent] | type[Label]] = {
+    "content-events": ContentEvent,
+    "report-events": ReportEvent,
+    "labels": Label,
+}
+
+
+class InvalidEvent(ValueError):
+    """A message that does not meet the contract; `reason` is one of `REASONS`."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+_WRONG_TYPE = {"ts_type", "model_attributes_type", "literal_error"}
+
+
+def _reason(error: Any) -> str:
+    kind: str = error["type"]
+    if kind in ("json_invalid", "json_type"):
+        return "invalid_json"
+    if kind in ("model_type", "model_attributes_type") and not error["loc"]:
+        return "not_an_object"
+    if kind == "missing":
+        return "missing_field"
+    if kind.endswith("_type") or kind in _WRONG_TYPE:
+        return "wrong_type"
+    return "invalid_value"
+
+
+MAX_FUTURE_SECONDS = 86400.0
+
+
+def parse_event(kind: str, raw: bytes, now: float | None = None) -> Event:
+    """Validate one message of input kind `kind` (`content-events`, `report-events`, `labels`).
+
+    With `now` (wall-clock seconds), an event stamped more than a day after it is rejected:
+    one event from a broken clock would otherwise move event time for everything after it.
+    """
+    model = MODELS.get(kind)
+    if model is None:
+        raise InvalidEvent("unknown_topic", f"no schema for {kind!r}")
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise InvalidEvent("too_large", f"{len(raw)} bytes > {MAX_MESSAGE_BYTES}")
+    try:
+        event = model.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        detail = f"{where}: {first['msg']}" if where else first["msg"]
+        raise InvalidEvent(_reason(first), detail) from None
+    if now is not None and event.ts > now + MAX_FUTURE_SECONDS:
+        raise InvalidEvent("invalid_value", "ts: more than a day in the future")
+    return event

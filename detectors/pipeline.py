@@ -1,0 +1,364 @@
+"""Stage 2 of the rate signals, and the whole detection path run offline.
+
+`SignalProcessor` holds the series of the signals routed to it (one per partition of the
+repartitioned signal topic when streaming; all of them offline). It adds up the partial
+counts of every source partition, closes a window once its group's watermark passes it,
+runs each series' spike detector on the window, and turns flags into alert episodes.
+
+`OfflinePipeline` is `abuse-monitor evaluate`: stage 1 per simulated input partition and one
+stage 2, fed in file order, so its alerts equal the streaming worker's for the same input.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from detectors.alerts import Alert, Episode, EpisodePolicy, severity_for
+from detectors.events import ContentEvent, Event, ReportEvent, format_rfc3339
+from detectors.signals import (
+    CORE_SIGNALS,
+    content_signals,
+    family,
+    group,
+    is_per_account,
+    report_signals,
+)
+from detectors.spike import SpikeDetector, Verdict
+from detectors.windows import GroupClock, Partial, PartitionCounter, Watermark
+
+DETECTOR = "volume_spike"
+GROUP_TOPICS = {"content": "content-events", "reports": "report-events"}
+
+
+@dataclass(frozen=True)
+class DetectionConfig:
+    """Everything that shapes what is detected; settings map onto it one to one."""
+
+    window_s: float = 60.0
+    lateness_s: float = 30.0
+    spike_threshold: float = 6.0
+    spike_min_count: float = 10.0
+    warmup_windows: int = 30
+    cooldown_s: float = 600.0
+    update_every: int = 10
+    account_series_ttl_s: float = 3600.0
+    dimension_series_ttl_s: float = 86400.0
+    max_series: int = 50_000
+    dedup_horizon_s: float = 3600.0
+    dedup_max_ids: int = 200_000
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    signal: str
+    window_start: float
+    verdict: Verdict
+
+
+@dataclass
+class Closed:
+    """What closing windows produced: one result per series per window, and alerts."""
+
+    results: list[WindowResult] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    windows: int = 0
+    expired: int = 0  # idle series dropped
+    evicted: int = 0  # series dropped to stay under the cap
+
+
+@dataclass
+class _Series:
+    detector: SpikeDetector
+    last_active: float
+    episode: Episode | None = None
+    sample_ids: tuple[str, ...] = ()
+
+
+@dataclass
+class _Pending:
+    count: int
+    sample_ids: tuple[str, ...]
+
+
+@dataclass
+class _Group:
+    clock: GroupClock
+    anchor: float | None = None  # the first window this group closes
+    closed_until: float = -math.inf
+    pending: dict[float, dict[str, _Pending]] = field(default_factory=dict)
+    series: OrderedDict[str, _Series] = field(default_factory=OrderedDict)
+
+
+class SignalProcessor:
+    def __init__(self, config: DetectionConfig, idle_s: float | None = None) -> None:
+        self.config = config
+        self.policy = EpisodePolicy(config.cooldown_s, config.update_every)
+        self.groups = {name: _Group(GroupClock(idle_s)) for name in GROUP_TOPICS}
+
+    def live_series(self) -> int:
+        return sum(len(g.series) for g in self.groups.values())
+
+    def add_partial(self, partial: Partial) -> int:
+        """Add one source's count; returns how many events came too late to be counted."""
+        g = self.groups[group(partial.signal)]
+        if partial.window_start + self.config.window_s <= g.closed_until:
+            return partial.count  # its source had been taken as idle
+        window = g.pending.setdefault(partial.window_start, {})
+        tally = window.get(partial.signal)
+        if tally is None:
+            window[partial.signal] = _Pending(partial.count, partial.sample_ids)
+        else:
+            tally.count += partial.count
+        return 0
+
+    def add_watermark(self, mark: Watermark, now: float | None = None) -> Closed:
+        g = self.groups[mark.group]
+        g.clock.update(mark, now)
+        target = g.clock.watermark(now)
+        closed = Closed()
+        if target == -math.inf or target <= g.closed_until:
+            return closed
+        if g.anchor is None:
+            # Deterministic on every processor: no source emits a window before its first mark.
+            g.anchor = min(g.clock.first.values())
+            g.closed_until = g.anchor
+        window = self.config.window_s
+        start = g.closed_until
+        while start + window <= target:
+            self._close(mark.group, g, start, closed)
+            start += window
+        g.closed_until = start
+        return closed
+
+    # -- one window -----------------------------------------------------------------------
+    def _close(self, name: str, g: _Group, start: float, closed: Closed) -> None:
+        cfg = self.config
+        counts = g.pending.pop(start, {})
+        closed.windows += 1
+        for signal in counts:
+            if signal not in g.series:
+                closed.evicted += self._create(g, signal, start)
+        for signal in CORE_SIGNALS:
+            if group(signal) == name and signal not in g.series:
+                closed.evicted += self._create(g, signal, start)
+        end = start + cfg.window_s
+        active: list[str] = []
+        expired: list[str] = []
+        for signal, series in g.series.items():
+            tally = counts.get(signal)
+            count = tally.count if tally else 0
+            if tally:
+                active.append(signal)
+                series.last_active = start
+                series.sample_ids = tally.sample_ids
+            verdict = series.detector.step(start, count)
+            closed.results.append(WindowResult(signal, start, verdict))
+            severity = severity_for(verdict.score, cfg.spike_threshold) if verdict.flagged else None
+            previous = series.episode
+            series.episode, action = self.policy.step(
+                previous, DETECTOR, "signal", signal, start, end, verdict.score, severity
+            )
+            if action == "resolved":
+                assert previous is not None
+                closed.alerts.append(self._resolved(signal, previous, verdict, end))
+            elif action is not None:
+                closed.alerts.append(self._alert(signal, series, verdict, action, end))
+            ttl = self._ttl(signal)
+            if series.episode is None and end - series.last_active > ttl:
+                expired.append(signal)
+        for signal in active:
+            g.series.move_to_end(signal)
+        for signal in expired:
+            del g.series[signal]
+        closed.expired += len(expired)
+
+    def _ttl(self, signal: str) -> float:
+        if signal in CORE_SIGNALS:
+            return math.inf
+        if is_per_account(signal):
+            return self.config.account_series_ttl_s
+        return self.config.dimension_series_ttl_s
+
+    def _create(self, g: _Group, signal: str, start: float) -> int:
+        """Start a series for `signal`; returns how many least-recently-active were evicted."""
+        cfg = self.config
+        evicted = 0
+        while len(g.series) >= cfg.max_series:
+            oldest = next(iter(g.series))
+            if oldest in CORE_SIGNALS:
+                g.series.move_to_end(oldest)
+                continue
+            del g.series[oldest]
+            evicted += 1
+        assert g.anchor is not None
+        elapsed = int((start - g.anchor) / cfg.window_s)
+        detector = SpikeDetector(
+            window_s=cfg.window_s,
+            threshold=cfg.spike_threshold,
+            min_count=cfg.spike_min_count,
+            warmup=max(0, cfg.warmup_windows - elapsed),
+            season_slots=0 if is_per_account(signal) else 96,
+        )
+        g.series[signal] = _Series(detector, last_active=start)
+        return evicted
+
+    def _alert(
+        self, signal: str, series: _Series, verdict: Verdict, action: str, end: float
+    ) -> Alert:
+        episode = series.episode
+        assert episode is not None
+        cfg = self.config
+        ratio = verdict.observed / verdict.expected if verdict.expected > 0 else None
+        evidence = {
+            "signal": signal,
+            "signal_family": family(signal),
+            "window_seconds": cfg.window_s,
+            "observed": verdict.observed,
+            "expected": round(verdict.expected, 2),
+            "band": {"lower": round(verdict.lower, 2), "upper": round(verdict.upper, 2)},
+            "ratio": round(ratio, 2) if ratio is not None else None,
+            "peak_score": round(episode.peak_score, 4),
+            "windows_flagged": episode.flagged_windows,
+            "baseline_windows": series.detector.learned_windows,
+            "sample_event_ids": list(series.sample_ids),
+        }
+        return Alert(
+            alert_id=episode.alert_id,
+            detector=DETECTOR,
+            status=action,
+            severity=episode.severity,
+            entity_type="signal",
+            entity_id=signal,
+            ts=end,
+            window_start=episode.start,
+            window_end=episode.end,
+            score=verdict.score,
+            threshold=cfg.spike_threshold,
+            summary=summarize(signal, verdict, end, cfg.window_s),
+            evidence=evidence,
+        )
+
+    def _resolved(self, signal: str, last: Episode, verdict: Verdict, end: float) -> Alert:
+        minutes = (last.end - last.start) / 60.0
+        return Alert(
+            alert_id=last.alert_id,
+            detector=DETECTOR,
+            status="resolved",
+            severity=last.severity,
+            entity_type="signal",
+            entity_id=signal,
+            ts=end,
+            window_start=last.start,
+            window_end=last.end,
+            score=last.peak_score,
+            threshold=self.config.spike_threshold,
+            summary=(
+                f"{describe(signal)} is back within its normal range after "
+                f"{minutes:.0f} min of elevated volume (peak score {last.peak_score:.1f})."
+            ),
+            evidence={
+                "signal": signal,
+                "signal_family": family(signal),
+                "expected": round(verdict.expected, 2),
+                "observed": verdict.observed,
+                "peak_score": round(last.peak_score, 4),
+                "windows_flagged": last.flagged_windows,
+            },
+        )
+
+
+def describe(signal: str) -> str:
+    """The series in words, for summaries.
+
+    >>> describe("reports.target:u42")
+    'Reports against account u42'
+    """
+    fam, _, value = signal.partition(":")
+    return {
+        "content": "All content",
+        "content.new_actors": "Content from accounts younger than 7 days",
+        "content.surface": f"Content on surface {value}",
+        "content.kind": f"Content of kind {value}",
+        "content.target": f"Content addressed to account {value}",
+        "reports": "All reports",
+        "reports.reason": f"Reports for reason {value}",
+        "reports.target": f"Reports against account {value}",
+    }.get(fam, signal)
+
+
+def summarize(signal: str, verdict: Verdict, end: float, window_s: float) -> str:
+    clock = format_rfc3339(end)[11:16]
+    observed = int(verdict.observed)
+    expected = verdict.expected
+    times = f" ({observed / expected:.1f}x normal)" if expected >= 1 else ""
+    return (
+        f"{describe(signal)}: {observed} events in the {window_s:.0f} s to {clock} UTC, "
+        f"expected about {expected:.0f} (normal up to {verdict.upper:.0f}){times}."
+    )
+
+
+def signals_of(event: Event) -> tuple[str, ...]:
+    if isinstance(event, ContentEvent):
+        return content_signals(event)
+    if isinstance(event, ReportEvent):
+        return report_signals(event)
+    return ()
+
+
+TOPIC_GROUPS = {topic: name for name, topic in GROUP_TOPICS.items()}
+
+
+def new_counter(
+    config: DetectionConfig, topic: str, partition: int, sources: int
+) -> PartitionCounter:
+    return PartitionCounter(
+        group=TOPIC_GROUPS[topic],
+        source=f"{topic}:{partition}",
+        sources=sources,
+        window_s=config.window_s,
+        lateness_s=config.lateness_s,
+        dedup_horizon_s=config.dedup_horizon_s,
+        dedup_max_ids=config.dedup_max_ids,
+    )
+
+
+class OfflinePipeline:
+    """Stage 1 per input partition and one stage 2, fed in the order of a file.
+
+    `sources` gives, per input topic, the partitions that carry events, as a replay of the
+    same file would put them; `feed` takes each event with its partition.
+    """
+
+    def __init__(self, config: DetectionConfig, sources: dict[str, set[int]]) -> None:
+        self.config = config
+        self.processor = SignalProcessor(config)
+        self.counters = {
+            (topic, p): new_counter(config, topic, p, len(parts))
+            for topic, parts in sources.items()
+            if topic in TOPIC_GROUPS
+            for p in parts
+        }
+        self.outcomes: dict[str, int] = {}
+
+    def feed(self, topic: str, partition: int, event: Event) -> list[Alert]:
+        """Run one valid event through both stages; returns the alerts it caused."""
+        if topic not in TOPIC_GROUPS:
+            self._count(f"{topic}:processed")
+            return []
+        counter = self.counters[(topic, partition)]
+        status, emitted = counter.add(event.event_id, event.ts, signals_of(event))
+        self._count(f"{topic}:{status}")
+        alerts: list[Alert] = []
+        for item in emitted:
+            if isinstance(item, Partial):
+                late = self.processor.add_partial(item)
+                if late:
+                    self._count(f"{topic}:late", late)
+            else:
+                alerts.extend(self.processor.add_watermark(item).alerts)
+        return alerts
+
+    def _count(self, outcome: str, n: int = 1) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + n

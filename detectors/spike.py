@@ -1,0 +1,182 @@
+"""Volume-spike detector for one rate series: a River anomaly detector over window counts.
+
+The baseline is learned online: a Holt level and damped trend, and once a day of data has
+been seen, a multiplicative time-of-day profile (content volume is strongly diurnal). A
+window's score is its excess over the forecast in units of the series' noise, where the noise
+is the larger of the learned residual variance and the Poisson variance of the forecast, so
+sparse series (most per-account counts are zero) and busy ones are scored on one scale.
+
+Score before learning: `step` scores a window, decides, and learns only from windows it did
+not flag, so an attack does not become the new normal. A series that stays flagged for
+`max_shielded` windows in a row is taken as a new level and learned again.
+
+>>> det = SpikeDetector(warmup=5)
+>>> for minute in range(30):
+...     verdict = det.step(minute * 60.0, 100 + (minute % 3))
+>>> verdict.flagged
+False
+>>> verdict = det.step(30 * 60.0, 400)
+>>> verdict.flagged, round(verdict.expected)
+(True, 101)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from river import base, stats
+
+DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the detector made of one window."""
+
+    observed: float
+    expected: float
+    lower: float
+    upper: float
+    score: float
+    flagged: bool
+
+
+class SpikeDetector(base.AnomalyDetector):
+    """Scores window counts `{"t": window_start_seconds, "count": n}` of one series.
+
+    Parameters
+    ----------
+    window_s: width of the windows fed to it, in seconds.
+    threshold: the score at and above which a window is flagged.
+    min_count: a window with fewer events is never flagged, whatever its score.
+    warmup: windows learned before anything is flagged.
+    alpha, beta, phi: smoothing of the level, of the trend, and damping of the trend.
+    season_slots: time-of-day slots of the daily profile (0 disables it, as for sparse
+        per-account series); season_alpha: its learning rate per window.
+    var_alpha: learning rate of the residual variance.
+    max_shielded: consecutive flagged windows after which the level is relearned.
+    """
+
+    def __init__(
+        self,
+        window_s: float = 60.0,
+        threshold: float = 6.0,
+        min_count: float = 10.0,
+        warmup: int = 30,
+        alpha: float = 0.15,
+        beta: float = 0.01,
+        phi: float = 0.9,
+        season_slots: int = 96,
+        season_alpha: float = 0.1,
+        var_alpha: float = 0.05,
+        max_shielded: int = 60,
+    ) -> None:
+        self.window_s = window_s
+        self.threshold = threshold
+        self.min_count = min_count
+        self.warmup = warmup
+        self.alpha = alpha
+        self.beta = beta
+        self.phi = phi
+        self.season_slots = season_slots
+        self.season_alpha = season_alpha
+        self.var_alpha = var_alpha
+        self.max_shielded = max_shielded
+
+        self.n = 0
+        self.level: float | None = None
+        self.trend = 0.0
+        self.residuals = stats.EWVar(fading_factor=var_alpha)
+        self.daily = stats.EWMean(fading_factor=window_s / DAY)
+        self.season = [1.0] * season_slots
+        self.seasonal = False  # the profile is in use once a full day has been learned
+        self.first_t: float | None = None
+        self.shielded = 0
+
+    # -- the River interface ------------------------------------------------------------
+    def learn_one(self, x: dict[Hashable, Any]) -> None:
+        t, count = float(x["t"]), float(x["count"])
+        if self.first_t is None:
+            self.first_t = t
+        factor = self._factor(t)
+        if self.level is None:
+            self.level = count / factor
+        else:
+            self.residuals.update(count - self.forecast(t))
+            previous = self.level
+            self.level = self.alpha * (count / factor) + (1 - self.alpha) * (
+                previous + self.phi * self.trend
+            )
+            self.trend = self.beta * (self.level - previous) + (1 - self.beta) * self.phi * (
+                self.trend
+            )
+        self._learn_season(t, count)
+        self.n += 1
+
+    def score_one(self, x: dict[Hashable, Any]) -> float:
+        t, count = float(x["t"]), float(x["count"])
+        return (count - self.forecast(t)) / self._noise(t)
+
+    # -- decide and explain ---------------------------------------------------------------
+    def forecast(self, t: float) -> float:
+        if self.level is None:
+            return 0.0
+        return max(0.0, (self.level + self.phi * self.trend) * self._factor(t))
+
+    def step(self, t: float, count: float) -> Verdict:
+        """Score the window starting at `t`, decide, then learn from it unless flagged."""
+        x: dict[Hashable, Any] = {"t": t, "count": count}
+        expected = self.forecast(t)
+        noise = self._noise(t)
+        score = (count - expected) / noise
+        flagged = self.n >= self.warmup and score >= self.threshold and count >= self.min_count
+        if flagged:
+            self.shielded += 1
+        if not flagged or self.shielded > self.max_shielded:
+            self.shielded = 0 if not flagged else self.shielded
+            self.learn_one(x)
+        reach = self.threshold * noise
+        return Verdict(
+            observed=count,
+            expected=expected,
+            lower=max(0.0, expected - reach),
+            upper=max(expected + reach, self.min_count),
+            score=score,
+            flagged=flagged,
+        )
+
+    @property
+    def learned_windows(self) -> int:
+        return self.n
+
+    # -- internals ------------------------------------------------------------------------
+    def _noise(self, t: float) -> float:
+        expected = self.forecast(t)
+        variance = max(self.residuals.get(), expected)
+        return math.sqrt(variance + 1.0)
+
+    def _slot(self, t: float) -> int:
+        return int((t % DAY) / DAY * self.season_slots)
+
+    def _factor(self, t: float) -> float:
+        # Floored so a quiet night slot cannot divide the level by zero.
+        return max(self.season[self._slot(t)], 0.05) if self.seasonal else 1.0
+
+    def _learn_season(self, t: float, count: float) -> None:
+        if not self.season_slots:
+            return
+        self.daily.update(count)
+        mean = self.daily.get()
+        if mean > 0:
+            slot = self._slot(t)
+            ratio = count / mean
+            self.season[slot] += self.season_alpha * (ratio - self.season[slot])
+        if not self.seasonal and self.first_t is not None and t - self.first_t >= DAY:
+            # From here on the level tracks the deseasonalised series.
+            self.seasonal = True
+            factor = self.season[self._slot(t + self.window_s)]
+            if self.level is not None and factor > 0:
+                self.level /= factor

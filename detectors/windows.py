@@ -1,0 +1,174 @@
+"""Event-time tumbling windows, split in two stages so no signal funnels through one place.
+
+Stage 1, `PartitionCounter`, runs once per input partition: it drops repeated event ids,
+counts each event towards its signals in the window its `ts` falls in, and when the
+partition's watermark (latest ts seen minus the allowed lateness) passes a window's end,
+emits that window's `Partial` counts followed by a `Watermark`. An event whose window has
+already closed in its partition is late: counted as such, never silently dropped.
+
+Stage 2, `GroupClock`, runs wherever a signal's series lives: it knows every source
+partition's watermark and closes a window once all of them have passed it. Both stages depend
+only on the order of events within each partition, which Kafka fixes, so the same input gives
+the same windows however partitions interleave or how many workers run.
+
+>>> counter = PartitionCounter("content", "content-events:0", sources=1, window_s=60,
+...                            lateness_s=10)
+>>> counter.add("e1", 5.0, ("content",))
+('counted', [Watermark(group='content', source='content-events:0', sources=1, closed_until=-60.0)])
+>>> counter.add("e1", 6.0, ("content",))[0]
+'duplicate'
+>>> status, out = counter.add("e2", 75.0, ("content",))
+>>> out
+[Partial(signal='content', window_start=0.0, count=1, sample_ids=('e1',)), Watermark(group='content', source='content-events:0', sources=1, closed_until=60.0)]
+>>> counter.add("e3", 30.0, ("content",))[0]
+'late'
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+SAMPLE_IDS = 5
+
+
+@dataclass(frozen=True)
+class Partial:
+    """One partition's count of one signal in one closed window."""
+
+    signal: str
+    window_start: float
+    count: int
+    sample_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """Every window of `group` ending at or before `closed_until` is closed at `source`."""
+
+    group: str
+    source: str
+    sources: int
+    closed_until: float
+
+
+@dataclass
+class _Tally:
+    count: int = 0
+    sample_ids: list[str] = field(default_factory=list)
+
+
+class PartitionCounter:
+    """Stage 1 for one input partition: dedup, count, close windows on the watermark."""
+
+    def __init__(
+        self,
+        group: str,
+        source: str,
+        sources: int,
+        window_s: float,
+        lateness_s: float,
+        dedup_horizon_s: float = 3600.0,
+        dedup_max_ids: int = 200_000,
+    ) -> None:
+        self.group = group
+        self.source = source
+        self.sources = sources
+        self.window_s = window_s
+        self.lateness_s = lateness_s
+        self.dedup_horizon_s = dedup_horizon_s
+        self.dedup_max_ids = dedup_max_ids
+        self.max_ts = -math.inf
+        self.closed_until = -math.inf
+        self.open: dict[float, dict[str, _Tally]] = {}
+        self.seen: OrderedDict[str, float] = OrderedDict()
+
+    def window_of(self, ts: float) -> float:
+        return float(math.floor(ts / self.window_s) * self.window_s)
+
+    def add(
+        self, event_id: str, ts: float, signals: tuple[str, ...]
+    ) -> tuple[str, list[Partial | Watermark]]:
+        """Count one event; returns `counted`, `duplicate` or `late`, and what closed."""
+        if event_id in self.seen:
+            return "duplicate", []
+        self._remember(event_id, ts)
+        start = self.window_of(ts)
+        if start + self.window_s <= self.closed_until:
+            return "late", []
+        tallies = self.open.setdefault(start, {})
+        for signal in signals:
+            tally = tallies.get(signal)
+            if tally is None:
+                tally = tallies[signal] = _Tally()
+            tally.count += 1
+            if len(tally.sample_ids) < SAMPLE_IDS:
+                tally.sample_ids.append(event_id)
+        if ts > self.max_ts:
+            self.max_ts = ts
+            return "counted", self._close()
+        return "counted", []
+
+    def _remember(self, event_id: str, ts: float) -> None:
+        self.seen[event_id] = ts
+        horizon = self.max_ts - self.dedup_horizon_s
+        while self.seen and (
+            len(self.seen) > self.dedup_max_ids or next(iter(self.seen.values())) < horizon
+        ):
+            self.seen.popitem(last=False)
+
+    def _close(self) -> list[Partial | Watermark]:
+        closed_until = self.window_of(self.max_ts - self.lateness_s)
+        if closed_until <= self.closed_until:
+            return []
+        self.closed_until = closed_until
+        out: list[Partial | Watermark] = []
+        for start in sorted(s for s in self.open if s + self.window_s <= closed_until):
+            for signal, tally in self.open.pop(start).items():
+                out.append(Partial(signal, start, tally.count, tuple(tally.sample_ids)))
+        out.append(Watermark(self.group, self.source, self.sources, closed_until))
+        return out
+
+
+class GroupClock:
+    """Stage 2's view of one group's sources: the group closes what all sources closed.
+
+    With `idle_s` (wall-clock seconds, streaming only), a source silent for that long stops
+    holding the others back, and a group waits at most that long for sources never heard from.
+    When every source is idle, the minimum over all of them holds, as at the end of a replay.
+    """
+
+    def __init__(self, idle_s: float | None = None) -> None:
+        self.idle_s = idle_s
+        self.closed_until: dict[str, float] = {}
+        self.first: dict[str, float] = {}
+        self.heard: dict[str, float] = {}
+        self.sources = 0
+        self.born: float | None = None
+
+    def update(self, mark: Watermark, now: float | None = None) -> None:
+        self.sources = max(self.sources, mark.sources)
+        self.first.setdefault(mark.source, mark.closed_until)
+        previous = self.closed_until.get(mark.source, -math.inf)
+        self.closed_until[mark.source] = max(previous, mark.closed_until)
+        if now is not None:
+            self.heard[mark.source] = now
+            if self.born is None:
+                self.born = now
+
+    def watermark(self, now: float | None = None) -> float:
+        if not self.closed_until:
+            return -math.inf
+        if self.idle_s is None or now is None or self.born is None:
+            if len(self.closed_until) < self.sources:
+                return -math.inf
+            return min(self.closed_until.values())
+        if len(self.closed_until) < self.sources and now - self.born < self.idle_s:
+            return -math.inf
+        active = [
+            closed
+            for source, closed in self.closed_until.items()
+            if now - self.heard.get(source, now) < self.idle_s
+        ]
+        return min(active or self.closed_until.values())

@@ -1,0 +1,231 @@
+"""The Faust application: topics, agents and the sinks they write to.
+
+Two stages, so that no signal funnels through one partition:
+
+    content-events / report-events ──ingest agents──▶ <app>-signal-partials (keyed by signal)
+         │ invalid ─▶ <topic>.dlq                          │
+                                                  signal agent ──▶ alerts (keyed by entity id)
+
+The ingest agents validate every message (bad ones go to the dead-letter topic with the
+original bytes and a reason), drop repeated event ids, and count events per signal in
+event-time windows, one `PartitionCounter` per input partition. When a partition's watermark
+passes a window, its partial counts go to the partition that owns each signal, and a
+watermark mark goes to every partition. The signal agent adds the partials up, closes
+windows once every source partition has passed them, runs the spike detectors and publishes
+alerts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from detectors.events import InvalidEvent, parse_event
+from detectors.pipeline import (
+    GROUP_TOPICS,
+    Closed,
+    SignalProcessor,
+    new_counter,
+    signals_of,
+)
+from detectors.signals import group, is_per_account
+from detectors.windows import Partial, PartitionCounter, Watermark
+from streams import records
+from streams.metrics import Metrics
+from streams.settings import Settings
+
+log = logging.getLogger("abuse_monitor")
+
+
+def create_app(settings: Settings, metrics: Metrics) -> StreamWorker:
+    app = faust.App(
+        settings.app_id,
+        broker=settings.broker,
+        store=settings.store,
+        datadir=settings.data_dir,
+        web_enabled=False,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
+        broker_rebalance_timeout=settings.rebalance_timeout_s,
+        producer_acks=-1,
+    )
+    worker = StreamWorker(app, settings, metrics)
+    worker.register()
+    return worker
+
+
+class StreamWorker:
+    """Holds the topics, the per-partition state and the agents of one worker process."""
+
+    def __init__(self, app: faust.App, settings: Settings, metrics: Metrics) -> None:
+        self.app = app
+        self.settings = settings
+        self.metrics = metrics
+        self.config = settings.detection()
+        raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
+        self.kinds = {
+            settings.content_topic: "content-events",
+            settings.report_topic: "report-events",
+        }
+        self.inputs = {
+            name: app.topic(name, partitions=settings.input_partitions, **raw)
+            for name in self.kinds
+        }
+        self.dead_letters = {
+            name: app.topic(f"{name}.dlq", internal=True, **raw) for name in self.kinds
+        }
+        self.partials = app.topic(settings.signal_topic, internal=True, **raw)
+        self.alerts = app.topic(settings.alerts_topic, internal=True, **raw)
+        self.counters: dict[TP, PartitionCounter] = {}
+        self.processors: dict[int, SignalProcessor] = {}
+        self.positions: dict[TP, int] = {}
+
+    def register(self) -> None:
+        for name, topic in self.inputs.items():
+            self.app.agent(topic, name=f"ingest-{name}")(self._ingest_agent(name))
+        self.app.agent(self.partials, name="signals")(self._signal_agent)
+        self.app.timer(5.0)(self._report_lag)
+        self.app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
+
+    # -- stage 1 --------------------------------------------------------------------------
+    def _ingest_agent(self, name: str) -> Any:
+        async def ingest(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+            async for event in stream.events():
+                await self.ingest(name, event.message)
+                yield None
+
+        ingest.__name__ = f"ingest_{name.replace('-', '_')}"
+        return ingest
+
+    async def ingest(self, name: str, message: Any) -> None:
+        started = time.perf_counter()
+        metrics = self.metrics
+        tp = TP(message.topic, message.partition)
+        self.positions[tp] = message.offset + 1
+        metrics.consumed.labels(name).inc()
+        raw: bytes = message.value if message.value is not None else b""
+        now = time.time()
+        try:
+            event = parse_event(self.kinds[name], raw, now=now)
+        except InvalidEvent as error:
+            await self.dead_letters[name].send(
+                key=message.key,
+                value=records.dead_letter(
+                    error.reason,
+                    error.detail,
+                    name,
+                    message.partition,
+                    message.offset,
+                    message.key,
+                    raw,
+                    now,
+                ),
+            )
+            metrics.dead_lettered.labels(name, error.reason).inc()
+            return
+        counter = self.counters.get(tp)
+        if counter is None:
+            kind = self.kinds[name]
+            counter = new_counter(
+                self.config, kind, message.partition, self.settings.input_partitions
+            )
+            self.counters[tp] = counter
+        status, emitted = counter.add(event.event_id, event.ts, signals_of(event))
+        metrics.processed.labels(name).inc()
+        if status == "duplicate":
+            metrics.duplicates.labels(name).inc()
+        elif status == "late":
+            metrics.late.labels(name).inc()
+        for item in emitted:
+            if isinstance(item, Partial):
+                await self.partials.send(
+                    key=item.signal.encode(), value=records.encode_partial(item)
+                )
+            else:
+                value = records.encode_watermark(item)
+                for partition in range(self.settings.partitions):
+                    await self.partials.send(value=value, partition=partition)
+        metrics.processing.labels(name).observe(time.perf_counter() - started)
+
+    # -- stage 2 --------------------------------------------------------------------------
+    async def _signal_agent(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        async for event in stream.events():
+            partition = event.message.partition
+            processor = self.processors.get(partition)
+            if processor is None:
+                processor = SignalProcessor(self.config, idle_s=self.settings.source_idle_s)
+                self.processors[partition] = processor
+            item = records.decode_signal_message(event.message.value)
+            if isinstance(item, Partial):
+                late = processor.add_partial(item)
+                if late:
+                    self.metrics.late.labels(self._input_topic(item.signal)).inc(late)
+            else:
+                closed = processor.add_watermark(item, now=time.time())
+                await self.publish(processor, item, closed)
+            yield None
+
+    async def publish(self, processor: SignalProcessor, mark: Watermark, closed: Closed) -> None:
+        metrics = self.metrics
+        window_s = self.config.window_s
+        if closed.windows:
+            metrics.windows_closed.labels(mark.group).inc(closed.windows)
+            metrics.watermark.labels(mark.group).set(processor.groups[mark.group].closed_until)
+        metrics.series_evicted.inc(closed.evicted)
+        metrics.series_expired.inc(closed.expired)
+        for result in closed.results:
+            verdict = result.verdict
+            metrics.score.labels("volume_spike").observe(verdict.score)
+            signal = result.signal
+            if is_per_account(signal) or not metrics.signal_label_allowed(signal):
+                continue
+            metrics.observed.labels(signal).set(verdict.observed / window_s)
+            metrics.expected.labels(signal).set(verdict.expected / window_s)
+            metrics.band_lower.labels(signal).set(verdict.lower / window_s)
+            metrics.band_upper.labels(signal).set(verdict.upper / window_s)
+        now = time.time()
+        for alert in closed.alerts:
+            record = alert.to_record(emitted_at=now)
+            await self.alerts.send(key=alert.entity_id.encode(), value=records.encode_alert(record))
+            metrics.alerts.labels(alert.detector, alert.severity, alert.status).inc()
+            if alert.status == "firing":
+                metrics.alert_latency.labels(alert.detector).observe(max(0.0, now - alert.ts))
+            log.info(
+                "alert %s %s %s: %s", alert.status, alert.severity, alert.alert_id, alert.summary
+            )
+        metrics.series_live.set(sum(p.live_series() for p in self.processors.values()))
+
+    def _input_topic(self, signal: str) -> str:
+        kind = GROUP_TOPICS[group(signal)]
+        return next(name for name, k in self.kinds.items() if k == kind)
+
+    # -- housekeeping -----------------------------------------------------------------------
+    async def _report_lag(self) -> None:
+        consumer = self.app.consumer
+        lag: dict[str, int] = {}
+        for tp in consumer.assignment():
+            if tp.topic not in self.inputs:
+                continue
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            lag[tp.topic] = lag.get(tp.topic, 0) + max(0, highwater - self.positions.get(tp, 0))
+        for topic, value in lag.items():
+            self.metrics.consumer_lag.labels(topic).set(value)
+
+    async def _on_revoked(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # The new owner resumes from the committed offset with fresh partition state.
+        revoked: set[TP] = kwargs.get("revoked", args[0] if args else set())
+        for tp in revoked:
+            self.counters.pop(tp, None)
+            self.positions.pop(tp, None)
+            if tp.topic == self.settings.signal_topic:
+                self.processors.pop(tp.partition, None)

@@ -1,0 +1,221 @@
+"""The `abuse-monitor` command: worker, demo, simulate, replay, evaluate.
+
+Errors a user can make (a missing file, a bad option or setting) end in one line on stderr
+and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import orjson
+from pydantic import ValidationError
+
+from streams.files import FileError
+from streams.settings import Settings
+
+
+class UsageError(Exception):
+    """A mistake in how the command was called."""
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        name = "ABUSEMON_" + "_".join(str(p) for p in first["loc"]).upper()
+        raise UsageError(f"{name}: {first['msg']}") from None
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from streams.worker import run_worker
+
+    run_worker(_settings())
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from simulator import SimConfig, generate, write_files
+
+    config = SimConfig(
+        seed=args.seed,
+        duration_s=args.hours * 3600.0,
+        rate=args.rate,
+    )
+    if args.out:
+        events, scenarios = write_files(args.out, config)
+        print(
+            f"wrote {events} events to {args.out} and {scenarios} scenarios to {args.out}.truth.jsonl"
+        )
+        return 0
+    from streams.kafka import ensure_input_topics, produce
+
+    settings = _settings(broker=args.broker)
+
+    async def run() -> int:
+        await ensure_input_topics(settings)
+        return await produce(settings, generate(config), rate=args.produce_rate)
+
+    print(f"produced {asyncio.run(run())} events to {settings.broker}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from streams.kafka import replay
+
+    settings = _settings(broker=args.broker)
+    _check_file(args.file)
+    sent = asyncio.run(replay(args.file, settings, rate=args.rate))
+    print(f"produced {sent} events from {args.file} to {settings.broker}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from streams.evaluate import evaluate, summarize_outcomes, write_alerts
+
+    _check_file(args.events)
+    truth = None
+    if args.truth:
+        _check_file(args.truth)
+        truth = [value for value in _read_jsonl(args.truth)]
+    settings = _settings()
+    result = evaluate(args.events, settings)
+    write_alerts(result.alerts, args.alerts_out)
+    print(summarize_outcomes(result.outcomes))
+    print(f"{len(result.alerts)} alert messages written to {args.alerts_out}")
+    if truth is not None:
+        from detectors.evaluation import format_report, score
+
+        report = score(result.alerts, truth, duration_s=result.duration_s)
+        if args.json:
+            print(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode())
+        else:
+            print(format_report(report))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from streams.demo import run_demo
+
+    return run_demo(duration_s=args.duration, speed=args.speed, metrics_port=args.metrics_port)
+
+
+def _check_file(path: str) -> None:
+    if not Path(path).is_file():
+        raise UsageError(f"{path}: no such file")
+
+
+def _read_jsonl(path: str) -> list[dict[str, object]]:
+    out = []
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                try:
+                    out.append(orjson.loads(line))
+                except orjson.JSONDecodeError:
+                    raise UsageError(f"{path}:{number}: not JSON") from None
+    return out
+
+
+def _positive(kind: type[float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="abuse-monitor",
+        description="Real-time abuse-signal monitor. Settings come from ABUSEMON_* variables.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("worker", help="run the stream worker (configured by ABUSEMON_*)")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("demo", help="broker, worker and simulator on this machine")
+    p.add_argument(
+        "--duration",
+        type=_positive(float),
+        default=None,
+        help="stop after SECONDS (default: Ctrl-C)",
+    )
+    p.add_argument(
+        "--speed",
+        type=_positive(float),
+        default=60.0,
+        help="simulated seconds per second (default 60)",
+    )
+    p.add_argument("--metrics-port", type=int, default=9464, help="port of /metrics (default 9464)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "simulate", help="organic traffic with injected attacks, to a file or a broker"
+    )
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--out", help="write events to FILE and ground truth to FILE.truth.jsonl")
+    target.add_argument("--broker", help="produce to this broker (kafka://host:port)")
+    p.add_argument(
+        "--hours", type=_positive(float), default=24.0, help="event time to simulate (default 24)"
+    )
+    p.add_argument(
+        "--rate", type=_positive(float), default=5.0, help="mean organic content events per second"
+    )
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--produce-rate",
+        type=_positive(float),
+        default=None,
+        help="with --broker: messages per second",
+    )
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("replay", help="produce a JSONL event file onto the topics")
+    p.add_argument("file")
+    p.add_argument("--broker", required=True, help="kafka://host:port")
+    p.add_argument(
+        "--rate",
+        type=_positive(float),
+        default=None,
+        help="messages per second (default: as fast as possible)",
+    )
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("evaluate", help="run every detector offline over a file and score it")
+    p.add_argument("--events", required=True, help="JSONL event file")
+    p.add_argument("--truth", help="ground-truth JSONL (prints precision, recall, time to detect)")
+    p.add_argument("--alerts-out", required=True, help="where to write the alerts (JSONL)")
+    p.add_argument("--json", action="store_true", help="print the scores as JSON")
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except (UsageError, FileError) as exc:
+        print(f"abuse-monitor: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"abuse-monitor: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""Every Prometheus metric the worker exports, declared in one place against a given registry.
+
+Labels are bounded: topic, reason, detector, severity, group, and `signal` only for the
+aggregate signals (never per-account series), capped at `MAX_SIGNAL_LABELS` values.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+MAX_SIGNAL_LABELS = 200
+
+SCORE_BUCKETS = (-4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 20.0, 50.0)
+LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)
+PROCESSING_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 0.025, 0.1)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        ns = "abusemon"
+        self.consumed = Counter(
+            "events_consumed",
+            "Messages read from an input topic.",
+            ["topic"],
+            namespace=ns,
+            registry=registry,
+        )
+        self.processed = Counter(
+            "events_processed",
+            "Valid messages handled (including duplicates and late events).",
+            ["topic"],
+            namespace=ns,
+            registry=registry,
+        )
+        self.dead_lettered = Counter(
+            "events_dead_lettered",
+            "Invalid messages sent to the dead-letter topic.",
+            ["topic", "reason"],
+            namespace=ns,
+            registry=registry,
+        )
+        self.duplicates = Counter(
+            "events_duplicate",
+            "Valid messages whose event_id was already processed.",
+            ["topic"],
+            namespace=ns,
+            registry=registry,
+        )
+        self.late = Counter(
+            "events_late",
+            "Events that arrived after their window closed (not counted in it).",
+            ["topic"],
+            namespace=ns,
+            registry=registry,
+        )
+        self.processing = Histogram(
+            "event_processing_seconds",
+            "Wall time to handle one input message.",
+            ["topic"],
+            buckets=PROCESSING_BUCKETS,
+            namespace=ns,
+            registry=registry,
+        )
+        self.consumer_lag = Gauge(
+            "consumer_lag_messages",
+            "Messages behind the end of the input topic.",
+            ["topic"],
+            namespace=ns,
+            registry=registry,
+        )
+        self.watermark = Gauge(
+            "event_time_watermark_seconds",
+            "Event time up to which windows are closed.",
+            ["group"],
+            namespace=ns,
+            registry=registry,
+        )
+        self.windows_closed = Counter(
+            "windows_closed",
+            "Event-time windows closed per signal group.",
+            ["group"],
+            namespace=ns,
+            registry=registry,
+        )
+        self.observed = Gauge(
+            "signal_observed_rate",
+            "Events per second in the last closed window.",
+            ["signal"],
+            namespace=ns,
+            registry=registry,
+        )
+        self.expected = Gauge(
+            "signal_expected_rate",
+            "The detector's expected events per second for that window.",
+            ["signal"],
+            namespace=ns,
+            registry=registry,
+        )
+        self.band_lower = Gauge(
+            "signal_band_lower_rate",
+            "Lower edge of the normal band, events per second.",
+            ["signal"],
+            namespace=ns,
+            registry=registry,
+        )
+        self.band_upper = Gauge(
+            "signal_band_upper_rate",
+            "Upper edge of the normal band (the alert line), events per second.",
+            ["signal"],
+            namespace=ns,
+            registry=registry,
+        )
+        self.score = Histogram(
+            "detector_score",
+            "Scores of closed windows, per detector.",
+            ["detector"],
+            buckets=SCORE_BUCKETS,
+            namespace=ns,
+            registry=registry,
+        )
+        self.series_live = Gauge(
+            "series_live",
+            "Rate series held by this worker.",
+            namespace=ns,
+            registry=registry,
+        )
+        self.series_evicted = Counter(
+            "series_evicted",
+            "Series dropped because the series cap was reached.",
+            namespace=ns,
+            registry=registry,
+        )
+        self.series_expired = Counter(
+            "series_expired",
+            "Idle per-account or dimension series that expired.",
+            namespace=ns,
+            registry=registry,
+        )
+        self.alerts = Counter(
+            "alerts",
+            "Alert messages published, by status (firing, update, resolved).",
+            ["detector", "severity", "status"],
+            namespace=ns,
+            registry=registry,
+        )
+        self.alert_latency = Histogram(
+            "alert_latency_seconds",
+            "Wall-clock emission time minus the alert's event time.",
+            ["detector"],
+            buckets=LATENCY_BUCKETS,
+            namespace=ns,
+            registry=registry,
+        )
+        self.signal_labels: set[str] = set()
+
+    def signal_label_allowed(self, signal: str) -> bool:
+        """Admit a new `signal` label value only while under the cap."""
+        if signal in self.signal_labels:
+            return True
+        if len(self.signal_labels) >= MAX_SIGNAL_LABELS:
+            return False
+        self.signal_labels.add(signal)
+        return True

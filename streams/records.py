@@ -1,0 +1,80 @@
+"""Bytes on the wire for what the worker writes: dead letters, alerts, and the internal
+signal-partials topic that carries stage-1 window counts to the partition owning each signal.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import orjson
+
+from detectors.events import format_rfc3339
+from detectors.windows import Partial, Watermark
+
+
+def dead_letter(
+    reason: str,
+    detail: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    now: float,
+) -> bytes:
+    """The dead-letter record: the original bytes (base64), where they came from, and why."""
+    return orjson.dumps(
+        {
+            "reason": reason,
+            "detail": detail,
+            "topic": topic,
+            "partition": partition,
+            "offset": offset,
+            "key_base64": base64.b64encode(key).decode() if key is not None else None,
+            "value_base64": base64.b64encode(value or b"").decode(),
+            "dead_lettered_at": format_rfc3339(now),
+        }
+    )
+
+
+def encode_partial(partial: Partial) -> bytes:
+    return orjson.dumps(
+        {
+            "type": "partial",
+            "signal": partial.signal,
+            "window_start": partial.window_start,
+            "count": partial.count,
+            "sample_ids": partial.sample_ids,
+        }
+    )
+
+
+def encode_watermark(mark: Watermark) -> bytes:
+    return orjson.dumps(
+        {
+            "type": "watermark",
+            "group": mark.group,
+            "source": mark.source,
+            "sources": mark.sources,
+            "closed_until": mark.closed_until,
+        }
+    )
+
+
+def decode_signal_message(raw: bytes) -> Partial | Watermark:
+    data: dict[str, Any] = orjson.loads(raw)
+    if data["type"] == "partial":
+        return Partial(
+            data["signal"],
+            float(data["window_start"]),
+            int(data["count"]),
+            tuple(data["sample_ids"]),
+        )
+    return Watermark(
+        data["group"], data["source"], int(data["sources"]), float(data["closed_until"])
+    )
+
+
+def encode_alert(record: dict[str, Any]) -> bytes:
+    return orjson.dumps(record)
