@@ -80,6 +80,7 @@ class _Series:
 class _Pending:
     count: int
     sample_ids: tuple[str, ...]
+    sources: set[str]
 
 
 @dataclass
@@ -101,15 +102,20 @@ class SignalProcessor:
         return sum(len(g.series) for g in self.groups.values())
 
     def add_partial(self, partial: Partial) -> int:
-        """Add one source's count; returns how many events came too late to be counted."""
+        """Add one source's count; returns how many events came too late to be counted.
+
+        Idempotent: a source sends one partial per signal and window, so one delivered
+        again (a consumer re-reading after a rebalance) is ignored.
+        """
         g = self.groups[group(partial.signal)]
         if partial.window_start + self.config.window_s <= g.closed_until:
             return partial.count  # its source had been taken as idle
         window = g.pending.setdefault(partial.window_start, {})
         tally = window.get(partial.signal)
         if tally is None:
-            window[partial.signal] = _Pending(partial.count, partial.sample_ids)
-        else:
+            window[partial.signal] = _Pending(partial.count, partial.sample_ids, {partial.source})
+        elif partial.source not in tally.sources:
+            tally.sources.add(partial.source)
             tally.count += partial.count
         return 0
 

@@ -133,17 +133,22 @@ class SpikeDetector(base.AnomalyDetector):
         noise = self._noise(t)
         score = (count - expected) / noise
         flagged = self.n >= self.warmup and score >= self.threshold and count >= self.min_count
+        reach = self.threshold * noise
+        upper = max(expected + reach, self.min_count)
         if flagged:
             self.shielded += 1
         if not flagged or self.shielded > self.max_shielded:
             self.shielded = 0 if not flagged else self.shielded
             self.learn_one(x)
-        reach = self.threshold * noise
+        else:
+            # The daily profile still learns, from the count clipped to the band: a step that
+            # recurs every day becomes expected within days, a one-off attack barely moves it.
+            self._learn_season(t, upper)
         return Verdict(
             observed=count,
             expected=expected,
             lower=max(0.0, expected - reach),
-            upper=max(expected + reach, self.min_count),
+            upper=upper,
             score=score,
             flagged=flagged,
         )

@@ -19,7 +19,7 @@ the same windows however partitions interleave or how many workers run.
 'duplicate'
 >>> status, out = counter.add("e2", 75.0, ("content",))
 >>> out
-[Partial(signal='content', window_start=0.0, count=1, sample_ids=('e1',)), Watermark(group='content', source='content-events:0', sources=1, closed_until=60.0)]
+[Partial(source='content-events:0', signal='content', window_start=0.0, count=1, sample_ids=('e1',)), Watermark(group='content', source='content-events:0', sources=1, closed_until=60.0)]
 >>> counter.add("e3", 30.0, ("content",))[0]
 'late'
 """
@@ -37,6 +37,7 @@ SAMPLE_IDS = 5
 class Partial:
     """One partition's count of one signal in one closed window."""
 
+    source: str
     signal: str
     window_start: float
     count: int
@@ -126,7 +127,9 @@ class PartitionCounter:
         out: list[Partial | Watermark] = []
         for start in sorted(s for s in self.open if s + self.window_s <= closed_until):
             for signal, tally in self.open.pop(start).items():
-                out.append(Partial(signal, start, tally.count, tuple(tally.sample_ids)))
+                out.append(
+                    Partial(self.source, signal, start, tally.count, tuple(tally.sample_ids))
+                )
         out.append(Watermark(self.group, self.source, self.sources, closed_until))
         return out
 

@@ -93,7 +93,7 @@ class StreamWorker:
             self.app.agent(topic, name=f"ingest-{name}")(self._ingest_agent(name))
         self.app.agent(self.partials, name="signals")(self._signal_agent)
         self.app.timer(5.0)(self._report_lag)
-        self.app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
+        self.app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
 
     # -- stage 1 --------------------------------------------------------------------------
     def _ingest_agent(self, name: str) -> Any:
@@ -221,11 +221,13 @@ class StreamWorker:
         for topic, value in lag.items():
             self.metrics.consumer_lag.labels(topic).set(value)
 
-    async def _on_revoked(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
-        # The new owner resumes from the committed offset with fresh partition state.
-        revoked: set[TP] = kwargs.get("revoked", args[0] if args else set())
-        for tp in revoked:
-            self.counters.pop(tp, None)
-            self.positions.pop(tp, None)
-            if tp.topic == self.settings.signal_topic:
-                self.processors.pop(tp.partition, None)
+    async def _on_assigned(self, sender: Any, assigned: set[TP], **kwargs: Any) -> None:
+        # Keep the state of partitions this worker still owns: stage 1 drops re-read event ids
+        # and stage 2 re-read partials. State of partitions now owned elsewhere is dropped.
+        for tp in set(self.counters) - assigned:
+            del self.counters[tp]
+        for tp in set(self.positions) - assigned:
+            del self.positions[tp]
+        owned = {tp.partition for tp in assigned if tp.topic == self.settings.signal_topic}
+        for partition in set(self.processors) - owned:
+            del self.processors[partition]

@@ -42,6 +42,7 @@ def encode_partial(partial: Partial) -> bytes:
     return orjson.dumps(
         {
             "type": "partial",
+            "source": partial.source,
             "signal": partial.signal,
             "window_start": partial.window_start,
             "count": partial.count,
@@ -66,6 +67,7 @@ def decode_signal_message(raw: bytes) -> Partial | Watermark:
     data: dict[str, Any] = orjson.loads(raw)
     if data["type"] == "partial":
         return Partial(
+            data["source"],
             data["signal"],
             float(data["window_start"]),
             int(data["count"]),

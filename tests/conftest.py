@@ -1,0 +1,115 @@
+"""Shared fixtures: a real Kafka-protocol broker for the session, and worker processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from streams.broker import EmbeddedBroker, free_port
+from streams.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[EmbeddedBroker]:
+    with EmbeddedBroker() as running:
+        yield running
+
+
+@dataclass
+class WorkerProcess:
+    """`abuse-monitor worker` in a child process, with its own topics and consumer group."""
+
+    settings: Settings
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    metrics_url: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.metrics_url = f"http://127.0.0.1:{self.settings.metrics_port}/metrics"
+
+    def start(self) -> WorkerProcess:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(self.metrics_url, timeout=1).read()
+                return self
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"worker did not start:\n{self.log()}") from None
+                time.sleep(0.1)
+
+    def metrics_text(self) -> str:
+        text: str = urllib.request.urlopen(self.metrics_url, timeout=5).read().decode()
+        return text
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def worker_settings(broker: EmbeddedBroker, **overrides: object) -> dict[str, str]:
+    """Environment for a worker with a fresh app id, topics and metrics port."""
+    uid = uuid.uuid4().hex[:8]
+    values: dict[str, object] = {
+        "broker": broker.url,
+        "app_id": f"test-{uid}",
+        "content_topic": f"{uid}-content-events",
+        "report_topic": f"{uid}-report-events",
+        "labels_topic": f"{uid}-labels",
+        "alerts_topic": f"{uid}-alerts",
+        "input_partitions": 3,
+        "partitions": 3,
+        "metrics_host": "127.0.0.1",
+        "metrics_port": free_port(),
+        "session_timeout_s": 6,
+        "heartbeat_interval_s": 1,
+        "rebalance_timeout_s": 4,
+        "data_dir": f"/tmp/abuse-monitor-test-{uid}",
+        "log_level": "warning",
+        **overrides,
+    }
+    return {f"ABUSEMON_{key.upper()}": str(value) for key, value in values.items()}
+
+
+@pytest.fixture
+def start_worker(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[object]:
+    started: list[WorkerProcess] = []
+
+    def start(**overrides: object) -> WorkerProcess:
+        variables = worker_settings(broker, **overrides)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ABUSEMON_")}
+        env.update(variables)
+        settings = Settings(**{k.removeprefix("ABUSEMON_").lower(): v for k, v in variables.items()})  # type: ignore[arg-type]
+        worker = WorkerProcess(settings, env, tmp_path / f"worker-{len(started)}.log").start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()

@@ -1,0 +1,99 @@
+"""The spike detector on synthetic count series with known answers."""
+
+from __future__ import annotations
+
+import math
+import random
+
+from detectors.spike import DAY, SpikeDetector
+
+
+def diurnal(minute: int) -> float:
+    """Expected events per minute: trough at 04:00, peak at 16:00, 60 to 540."""
+    hour = (minute % 1440) / 60
+    return 300 - 240 * math.cos((hour - 4) / 24 * 2 * math.pi)
+
+
+def organic(rng: random.Random, minute: int) -> float:
+    mean = diurnal(minute)
+    return float(max(0, round(rng.gauss(mean, math.sqrt(mean) * 1.3))))
+
+
+def test_two_organic_days_raise_nothing() -> None:
+    rng = random.Random(1)
+    detector = SpikeDetector()
+    flagged = [m for m in range(2 * 1440) if detector.step(m * 60.0, organic(rng, m)).flagged]
+    assert flagged == []
+
+
+def test_a_surge_is_flagged_and_not_learned_as_normal() -> None:
+    rng = random.Random(2)
+    detector = SpikeDetector()
+    for m in range(600):
+        detector.step(m * 60.0, organic(rng, m))
+    level_before = detector.forecast(600 * 60.0)
+    verdicts = [detector.step(m * 60.0, organic(rng, m) + 400) for m in range(600, 630)]
+    assert all(v.flagged for v in verdicts)
+    assert verdicts[0].observed > verdicts[0].upper
+    # Shielded: the forecast still follows the organic curve, not the attack.
+    assert abs(detector.forecast(630 * 60.0) - diurnal(630)) < 0.2 * diurnal(630)
+    assert detector.forecast(630 * 60.0) < level_before + 200
+    after = [detector.step(m * 60.0, organic(rng, m)).flagged for m in range(630, 700)]
+    assert not any(after)
+
+
+def test_a_lasting_new_level_is_learned_after_max_shielded() -> None:
+    detector = SpikeDetector(max_shielded=20, warmup=5)
+    for m in range(60):
+        detector.step(m * 60.0, 100.0)
+    flags = [detector.step(m * 60.0, 400.0).flagged for m in range(60, 160)]
+    assert all(flags[:20])
+    assert not any(flags[-30:])
+
+
+def test_warmup_flags_nothing() -> None:
+    detector = SpikeDetector(warmup=30)
+    flags = [detector.step(m * 60.0, 1000.0 if m == 10 else 50.0).flagged for m in range(30)]
+    assert not any(flags)
+
+
+def test_sparse_series_alert_on_a_burst_not_on_singles() -> None:
+    rng = random.Random(4)
+    detector = SpikeDetector(warmup=0, season_slots=0)
+    flags = []
+    for m in range(1440):
+        count = float(rng.random() < 0.05) + float(rng.random() < 0.01)
+        flags.append(detector.step(m * 60.0, count).flagged)
+    assert not any(flags)
+    assert detector.step(1440 * 60.0, 25.0).flagged
+
+
+def test_below_min_count_is_never_flagged() -> None:
+    detector = SpikeDetector(warmup=0, season_slots=0, min_count=10)
+    assert not detector.step(0.0, 9.0).flagged
+    assert detector.step(60.0, 30.0).flagged
+
+
+def stepped(rng: random.Random, minute: int) -> float:
+    """A sharp daily pattern: 100 a minute at night, 400 from 08:00 to 22:00."""
+    hour = (minute % 1440) / 60
+    mean = 400.0 if 8 <= hour < 22 else 100.0
+    return float(max(0, round(rng.gauss(mean, math.sqrt(mean)))))
+
+
+def test_the_daily_profile_anticipates_a_daily_step() -> None:
+    rng = random.Random(5)
+    days = [stepped(rng, m) for m in range(3 * 1440)]
+    with_profile, without = SpikeDetector(), SpikeDetector(season_slots=0)
+    errors: dict[str, list[float]] = {"with": [], "without": []}
+    flags: dict[str, list[int]] = {"with": [], "without": []}
+    for m, count in enumerate(days):
+        for name, detector in (("with", with_profile), ("without", without)):
+            if m >= 2 * 1440:
+                errors[name].append(abs(detector.forecast(m * 60.0) - count))
+            if detector.step(m * 60.0, count).flagged and m >= 2 * 1440:
+                flags[name].append(m)
+    assert with_profile.seasonal
+    assert flags["without"], "a level-only baseline is surprised by the daily step"
+    assert flags["with"] == []
+    assert sum(errors["with"]) < 0.7 * sum(errors["without"])
