@@ -133,21 +133,18 @@ class SignalProcessor:
         window = self.config.window_s
         start = g.closed_until
         while start + window <= target:
-            self._close(mark.group, g, start, closed)
+            self._close(g, start, closed)
             start += window
         g.closed_until = start
         return closed
 
     # -- one window -----------------------------------------------------------------------
-    def _close(self, name: str, g: _Group, start: float, closed: Closed) -> None:
+    def _close(self, g: _Group, start: float, closed: Closed) -> None:
         cfg = self.config
         counts = g.pending.pop(start, {})
         closed.windows += 1
         for signal in counts:
             if signal not in g.series:
-                closed.evicted += self._create(g, signal, start)
-        for signal in CORE_SIGNALS:
-            if group(signal) == name and signal not in g.series:
                 closed.evicted += self._create(g, signal, start)
         end = start + cfg.window_s
         active: list[str] = []
