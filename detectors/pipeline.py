@@ -64,6 +64,7 @@ class Closed:
     results: list[WindowResult] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     windows: int = 0
+    late: int = 0  # events in partials for windows already closed
     expired: int = 0  # idle series dropped
     evicted: int = 0  # series dropped to stay under the cap
 
@@ -130,6 +131,8 @@ class SignalProcessor:
             # Deterministic on every processor: no source emits a window before its first mark.
             g.anchor = min(g.clock.first.values())
             g.closed_until = g.anchor
+            for start in [s for s in g.pending if s < g.anchor]:
+                closed.late += sum(t.count for t in g.pending.pop(start).values())
         window = self.config.window_s
         start = g.closed_until
         while start + window <= target:
@@ -360,7 +363,10 @@ class OfflinePipeline:
                 if late:
                     self._count(f"{topic}:late", late)
             else:
-                alerts.extend(self.processor.add_watermark(item).alerts)
+                closed = self.processor.add_watermark(item)
+                alerts.extend(closed.alerts)
+                if closed.late:
+                    self._count(f"{topic}:late", closed.late)
         return alerts
 
     def _count(self, outcome: str, n: int = 1) -> None:

@@ -167,7 +167,7 @@ class StreamWorker:
             if isinstance(item, Partial):
                 late = processor.add_partial(item)
                 if late:
-                    self.metrics.late.labels(self._input_topic(item.signal)).inc(late)
+                    self.metrics.late.labels(self._input_topic(group(item.signal))).inc(late)
             else:
                 closed = processor.add_watermark(item, now=time.time())
                 await self.publish(processor, item, closed)
@@ -179,6 +179,8 @@ class StreamWorker:
         if closed.windows:
             metrics.windows_closed.labels(mark.group).inc(closed.windows)
             metrics.watermark.labels(mark.group).set(processor.groups[mark.group].closed_until)
+        if closed.late:
+            metrics.late.labels(self._input_topic(mark.group)).inc(closed.late)
         metrics.series_evicted.inc(closed.evicted)
         metrics.series_expired.inc(closed.expired)
         for result in closed.results:
@@ -203,8 +205,8 @@ class StreamWorker:
             )
         metrics.series_live.set(sum(p.live_series() for p in self.processors.values()))
 
-    def _input_topic(self, signal: str) -> str:
-        kind = GROUP_TOPICS[group(signal)]
+    def _input_topic(self, group_name: str) -> str:
+        kind = GROUP_TOPICS[group_name]
         return next(name for name, k in self.kinds.items() if k == kind)
 
     # -- housekeeping -----------------------------------------------------------------------

@@ -1,0 +1,107 @@
+"""The Faust agents in Faust's test context: no broker, topic sends captured."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from typing import Any
+from unittest.mock import AsyncMock
+
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry
+
+from detectors.windows import Partial, Watermark
+from streams import records
+from streams.app import StreamWorker, create_app
+from streams.metrics import Metrics
+from streams.settings import Settings
+
+
+@pytest.fixture
+async def worker() -> AsyncIterator[tuple[StreamWorker, dict[str, list[dict[str, Any]]]]]:
+    settings = Settings(
+        broker="kafka://127.0.0.1:1", app_id="agents", store="memory://", input_partitions=1,
+        partitions=2, warmup_windows=3, spike_min_count=5,
+    )
+    stream_worker = create_app(settings, Metrics(CollectorRegistry()))
+    sent: dict[str, list[dict[str, Any]]] = {}
+    topics = [*stream_worker.dead_letters.values(), stream_worker.partials, stream_worker.alerts]
+    for topic in topics:
+        box = sent.setdefault(topic.get_topic_name(), [])
+        topic.send = AsyncMock(side_effect=lambda *a, _box=box, **k: _box.append(k))  # type: ignore[method-assign]
+    yield stream_worker, sent
+
+
+def event(n: int, minute: float) -> bytes:
+    return orjson.dumps(
+        {
+            "event_id": f"c{n}",
+            "ts": f"2026-11-24T00:{int(minute):02d}:{int(minute % 1 * 60):02d}Z",
+            "actor_id": f"a{n % 7}",
+            "kind": "post",
+            "surface": "feed",
+        }
+    )
+
+
+def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    value = registry.get_sample_value(name, labels)
+    return value or 0.0
+
+
+async def test_ingest_dead_letters_counts_and_emits_partials(worker: Any) -> None:
+    stream_worker, sent = worker
+    agent = stream_worker.app.agents["ingest-content-events"]
+    async with agent.test_context() as test:
+        await test.put(b"{broken", key=b"k1")
+        await test.put(event(1, 0.1), key=b"a1")
+        await test.put(event(1, 0.1), key=b"a1")  # repeated event id
+        await test.put(event(2, 2.0), key=b"a2")  # closes minute 0 and 1
+    dead = sent["content-events.dlq"]
+    assert len(dead) == 1
+    record = orjson.loads(dead[0]["value"])
+    assert record["reason"] == "invalid_json"
+    assert base64.b64decode(record["value_base64"]) == b"{broken"
+    assert dead[0]["key"] == b"k1"
+
+    partials = [records.decode_signal_message(s["value"]) for s in sent["agents-signal-partials"]]
+    counts = {p.signal: p.count for p in partials if isinstance(p, Partial)}
+    assert counts == {"content": 1, "content.surface:feed": 1, "content.kind:post": 1}
+    marks = [s for s in sent["agents-signal-partials"] if "partition" in s]
+    assert {m["partition"] for m in marks} == {0, 1}  # every stage-2 partition hears it
+
+    registry = stream_worker.metrics.registry
+    topic = "content-events"
+    assert sample(registry, "abusemon_events_consumed_total", topic=topic) == 4
+    assert sample(registry, "abusemon_events_processed_total", topic=topic) == 3
+    assert sample(registry, "abusemon_events_duplicate_total", topic=topic) == 1
+    assert sample(
+        registry, "abusemon_events_dead_lettered_total", topic=topic, reason="invalid_json"
+    ) == 1
+
+
+async def test_signal_agent_closes_windows_and_publishes_alerts(worker: Any) -> None:
+    stream_worker, sent = worker
+    agent = stream_worker.app.agents["signals"]
+    source = "report-events:0"
+    async with agent.test_context() as test:
+        await test.put(records.encode_watermark(Watermark("reports", source, 1, 0.0)))
+        for minute in range(12):
+            count = 60 if minute == 10 else 2
+            partial = Partial(source, "reports.target:u9", minute * 60.0, count, ("r1",))
+            await test.put(records.encode_partial(partial), key=b"reports.target:u9")
+            mark = Watermark("reports", source, 1, (minute + 1) * 60.0)
+            await test.put(records.encode_watermark(mark))
+    alerts = [orjson.loads(s["value"]) for s in sent["alerts"]]
+    assert [a["status"] for a in alerts] == ["firing"]
+    assert alerts[0]["entity"] == {"type": "signal", "id": "reports.target:u9"}
+    assert sent["alerts"][0]["key"] == b"reports.target:u9"
+    assert alerts[0]["evidence"]["observed"] == 60
+    registry = stream_worker.metrics.registry
+    assert sample(registry, "abusemon_windows_closed_total", group="reports") == 12
+    assert sample(
+        registry, "abusemon_alerts_total", detector="volume_spike", severity="critical", status="firing"
+    ) == 1
+    # Per-account series stay out of metric labels.
+    assert registry.get_sample_value("abusemon_signal_observed_rate", {"signal": "reports.target:u9"}) is None
