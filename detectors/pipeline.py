@@ -26,7 +26,7 @@ from detectors.signals import (
     report_signals,
 )
 from detectors.spike import SpikeDetector, Verdict
-from detectors.windows import GroupClock, Partial, PartitionCounter, Watermark
+from detectors.windows import SAMPLE_IDS, GroupClock, Partial, PartitionCounter, Watermark
 
 DETECTOR = "volume_spike"
 GROUP_TOPICS = {"content": "content-events", "reports": "report-events"}
@@ -118,6 +118,7 @@ class SignalProcessor:
         elif partial.source not in tally.sources:
             tally.sources.add(partial.source)
             tally.count += partial.count
+            tally.sample_ids = tuple(sorted({*tally.sample_ids, *partial.sample_ids})[:SAMPLE_IDS])
         return 0
 
     def add_watermark(self, mark: Watermark, now: float | None = None) -> Closed:

@@ -27,9 +27,12 @@ the same windows however partitions interleave or how many workers run.
 from __future__ import annotations
 
 import math
+from bisect import insort
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+# Each window keeps the smallest few event ids of each signal as samples: the same ones
+# however the events are spread over partitions.
 SAMPLE_IDS = 5
 
 
@@ -104,8 +107,10 @@ class PartitionCounter:
             if tally is None:
                 tally = tallies[signal] = _Tally()
             tally.count += 1
-            if len(tally.sample_ids) < SAMPLE_IDS:
-                tally.sample_ids.append(event_id)
+            ids = tally.sample_ids
+            if len(ids) < SAMPLE_IDS or event_id < ids[-1]:
+                insort(ids, event_id)
+                del ids[SAMPLE_IDS:]
         if ts > self.max_ts:
             self.max_ts = ts
             return "counted", self._close()

@@ -62,12 +62,25 @@ def test_severity() -> None:
 
 def test_record_shape() -> None:
     alert = Alert(
-        alert_id="x", detector="volume_spike", status="firing", severity="warning",
-        entity_type="signal", entity_id="content", ts=120.0, window_start=60.0,
-        window_end=120.0, score=7.123456, threshold=6.0, summary="s", evidence={"a": 1},
+        alert_id="x",
+        detector="volume_spike",
+        status="firing",
+        severity="warning",
+        entity_type="signal",
+        entity_id="content",
+        ts=120.0,
+        window_start=60.0,
+        window_end=120.0,
+        score=7.123456,
+        threshold=6.0,
+        summary="s",
+        evidence={"a": 1},
     )
     record = alert.to_record(emitted_at=130.0)
     assert record["ts"] == "1970-01-01T00:02:00.000Z"
-    assert record["window"] == {"start": "1970-01-01T00:01:00.000Z", "end": "1970-01-01T00:02:00.000Z"}
+    assert record["window"] == {
+        "start": "1970-01-01T00:01:00.000Z",
+        "end": "1970-01-01T00:02:00.000Z",
+    }
     assert record["entity"] == {"type": "signal", "id": "content"}
     assert record["score"] == 7.1235 and record["schema_version"] == 1

@@ -40,7 +40,9 @@ def test_the_series_cap_evicts_the_least_recently_active() -> None:
         evicted += proc.add_watermark(Watermark("reports", SRC, 1, (minute + 1) * 60.0)).evicted
     series = proc.groups["reports"].series
     assert len(series) == 10 and evicted == 11
-    assert "reports" in series and "reports.target:u19" in series and "reports.target:u0" not in series
+    assert (
+        "reports" in series and "reports.target:u19" in series and "reports.target:u0" not in series
+    )
 
 
 def test_nothing_alerts_during_warmup_then_a_new_target_can() -> None:
@@ -60,6 +62,14 @@ def test_nothing_alerts_during_warmup_then_a_new_target_can() -> None:
 
 
 def test_describe_names_every_family() -> None:
-    for signal in ("content", "content.new_actors", "content.surface:feed", "content.kind:post",
-                   "content.target:u1", "reports", "reports.reason:spam", "reports.target:u1"):
+    for signal in (
+        "content",
+        "content.new_actors",
+        "content.surface:feed",
+        "content.kind:post",
+        "content.target:u1",
+        "reports",
+        "reports.reason:spam",
+        "reports.target:u1",
+    ):
         assert describe(signal) != signal

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 
-from detectors.spike import DAY, SpikeDetector
+from detectors.spike import SpikeDetector
 
 
 def diurnal(minute: int) -> float:

@@ -9,12 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors.pipeline import DetectionConfig, SignalProcessor
-from detectors.windows import GroupClock, PartitionCounter, Partial, Watermark
+from detectors.windows import GroupClock, Partial, PartitionCounter, Watermark
 
 CONFIG = DetectionConfig(window_s=60, lateness_s=20, warmup_windows=5, spike_min_count=3)
 
 
-def make_events(seed: int, partitions: int, minutes: int) -> list[list[tuple[str, float, tuple[str, ...]]]]:
+def make_events(
+    seed: int, partitions: int, minutes: int
+) -> list[list[tuple[str, float, tuple[str, ...]]]]:
     """Per partition, events in arrival order: roughly in time, with some jitter and repeats."""
     rng = random.Random(seed)
     streams: list[list[tuple[str, float, tuple[str, ...]]]] = [[] for _ in range(partitions)]
@@ -34,7 +36,9 @@ def make_events(seed: int, partitions: int, minutes: int) -> list[list[tuple[str
     return streams
 
 
-def stage1(streams: list[list[tuple[str, float, tuple[str, ...]]]]) -> list[list[Partial | Watermark]]:
+def stage1(
+    streams: list[list[tuple[str, float, tuple[str, ...]]]],
+) -> list[list[Partial | Watermark]]:
     out = []
     for p, stream in enumerate(streams):
         counter = PartitionCounter("reports", f"report-events:{p}", len(streams), 60, 20)
@@ -45,7 +49,9 @@ def stage1(streams: list[list[tuple[str, float, tuple[str, ...]]]]) -> list[list
     return out
 
 
-def stage2(outputs: list[list[Partial | Watermark]], processors: int, seed: int) -> dict[str, list[tuple[float, float, bool]]]:
+def stage2(
+    outputs: list[list[Partial | Watermark]], processors: int, seed: int
+) -> dict[str, list[tuple[float, float, bool]]]:
     """Deliver each source's messages in order, sources interleaved at random, signals
     spread over `processors` by hash (watermarks go to all)."""
     rng = random.Random(seed)
@@ -74,7 +80,9 @@ def stage2(outputs: list[list[Partial | Watermark]], processors: int, seed: int)
 
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 10_000), st.integers(1, 4), st.integers(1, 3))
-def test_same_windows_whatever_the_interleaving(seed: int, partitions: int, processors: int) -> None:
+def test_same_windows_whatever_the_interleaving(
+    seed: int, partitions: int, processors: int
+) -> None:
     outputs = stage1(make_events(seed, partitions, 45))
     reference = stage2(outputs, 1, seed=0)
     assert stage2(outputs, processors, seed=seed + 1) == reference
@@ -93,7 +101,7 @@ def test_counts_are_exact_and_the_burst_alerts() -> None:
             for signal in signals:
                 key = (signal, (ts // 60) * 60)
                 truth[key] = truth.get(key, 0) + 1
-    for (window, observed, _) in results["reports"]:
+    for window, observed, _ in results["reports"]:
         assert observed == truth.get(("reports", window), 0)
     assert any(flag for (_, _, flag) in results["reports.target:victim"])
     assert results["__alerts__"]

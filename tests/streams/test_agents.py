@@ -21,8 +21,13 @@ from streams.settings import Settings
 @pytest.fixture
 async def worker() -> AsyncIterator[tuple[StreamWorker, dict[str, list[dict[str, Any]]]]]:
     settings = Settings(
-        broker="kafka://127.0.0.1:1", app_id="agents", store="memory://", input_partitions=1,
-        partitions=2, warmup_windows=3, spike_min_count=5,
+        broker="kafka://127.0.0.1:1",
+        app_id="agents",
+        store="memory://",
+        input_partitions=1,
+        partitions=2,
+        warmup_windows=3,
+        spike_min_count=5,
     )
     stream_worker = create_app(settings, Metrics(CollectorRegistry()))
     sent: dict[str, list[dict[str, Any]]] = {}
@@ -76,9 +81,10 @@ async def test_ingest_dead_letters_counts_and_emits_partials(worker: Any) -> Non
     assert sample(registry, "abusemon_events_consumed_total", topic=topic) == 4
     assert sample(registry, "abusemon_events_processed_total", topic=topic) == 3
     assert sample(registry, "abusemon_events_duplicate_total", topic=topic) == 1
-    assert sample(
-        registry, "abusemon_events_dead_lettered_total", topic=topic, reason="invalid_json"
-    ) == 1
+    assert (
+        sample(registry, "abusemon_events_dead_lettered_total", topic=topic, reason="invalid_json")
+        == 1
+    )
 
 
 async def test_signal_agent_closes_windows_and_publishes_alerts(worker: Any) -> None:
@@ -100,8 +106,18 @@ async def test_signal_agent_closes_windows_and_publishes_alerts(worker: Any) -> 
     assert alerts[0]["evidence"]["observed"] == 60
     registry = stream_worker.metrics.registry
     assert sample(registry, "abusemon_windows_closed_total", group="reports") == 12
-    assert sample(
-        registry, "abusemon_alerts_total", detector="volume_spike", severity="critical", status="firing"
-    ) == 1
+    assert (
+        sample(
+            registry,
+            "abusemon_alerts_total",
+            detector="volume_spike",
+            severity="critical",
+            status="firing",
+        )
+        == 1
+    )
     # Per-account series stay out of metric labels.
-    assert registry.get_sample_value("abusemon_signal_observed_rate", {"signal": "reports.target:u9"}) is None
+    assert (
+        registry.get_sample_value("abusemon_signal_observed_rate", {"signal": "reports.target:u9"})
+        is None
+    )
