@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import orjson
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from streams.files import FileError
@@ -209,6 +210,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, FileError) as exc:
         print(f"abuse-monitor: error: {exc}", file=sys.stderr)
         return 2
+    except KafkaError as exc:
+        print(f"abuse-monitor: error: Kafka: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"abuse-monitor: error: {exc}", file=sys.stderr)
         return 1

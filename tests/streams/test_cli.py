@@ -1,0 +1,109 @@
+"""The command line: user mistakes end in one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from streams.cli import main
+
+
+def error_of(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str]:
+    code = main(argv)
+    err = capsys.readouterr().err
+    return code, err
+
+
+def test_missing_events_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, err = error_of(
+        capsys,
+        ["evaluate", "--events", str(tmp_path / "nope.jsonl"), "--alerts-out", str(tmp_path / "a")],
+    )
+    assert code == 2
+    assert err.strip() == f"abuse-monitor: error: {tmp_path / 'nope.jsonl'}: no such file"
+
+
+def test_a_line_that_is_not_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"topic": "content-events", "value": {}}\nnot json\n')
+    code, err = error_of(
+        capsys, ["evaluate", "--events", str(events), "--alerts-out", str(tmp_path / "a")]
+    )
+    assert code == 2 and err.count("\n") == 1
+    assert f"{events}:2: not a JSON object" in err
+
+
+def test_an_unknown_topic(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"topic": "elsewhere", "value": {}}\n')
+    code, err = error_of(
+        capsys, ["evaluate", "--events", str(events), "--alerts-out", str(tmp_path / "a")]
+    )
+    assert code == 2 and f"{events}:1: expected" in err
+
+
+def test_a_bad_setting(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text("")
+    monkeypatch.setenv("ABUSEMON_WINDOW_S", "-5")
+    code, err = error_of(
+        capsys, ["evaluate", "--events", str(events), "--alerts-out", str(tmp_path / "a")]
+    )
+    assert code == 2
+    assert err.startswith("abuse-monitor: error: ABUSEMON_WINDOW_S:") and err.count("\n") == 1
+
+
+def test_a_bad_broker_url(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text("")
+    code, err = error_of(capsys, ["replay", str(events), "--broker", "nohost"])
+    assert code == 2 and "ABUSEMON_BROKER" in err
+
+
+def test_bad_options_are_argparse_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["simulate", "--out", "x", "--hours", "-1"])
+    assert exit_info.value.code == 2
+    assert "must be positive" in capsys.readouterr().err
+
+
+def test_the_console_script_prints_no_traceback(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "replay",
+            str(tmp_path / "missing.jsonl"),
+            "--broker",
+            "kafka://127.0.0.1:9",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_evaluate_writes_alerts(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"topic": "content-events", "value": {"event_id": "x"}}\n')
+    out = tmp_path / "alerts.jsonl"
+    assert main(["evaluate", "--events", str(events), "--alerts-out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "content-events: 1 consumed, 1 dead-lettered" in printed
+    assert out.read_text() == ""
+
+
+def test_an_unreachable_broker(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"topic": "content-events", "value": {}}\n')
+    code, err = error_of(capsys, ["replay", str(events), "--broker", "kafka://127.0.0.1:9"])
+    assert code == 1
+    assert err.startswith("abuse-monitor: error: Kafka:") and err.count("\n") == 1
