@@ -7,6 +7,7 @@ aggregate signals (never per-account series), capped at `MAX_SIGNAL_LABELS` valu
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 MAX_SIGNAL_LABELS = 200
 
@@ -162,3 +163,15 @@ class Metrics:
             return False
         self.signal_labels.add(signal)
         return True
+
+
+def metrics_table() -> str:
+    """Every metric as a Markdown table, for docs/metrics.md."""
+    rows = ["| metric | type | labels | meaning |", "|---|---|---|---|"]
+    for metric in vars(Metrics(CollectorRegistry())).values():
+        if isinstance(metric, MetricWrapperBase):
+            kind = metric._type
+            name = metric._name + ("_total" if kind == "counter" else "")
+            labels = ", ".join(metric._labelnames) or "-"
+            rows.append(f"| `{name}` | {kind} | {labels} | {metric._documentation} |")
+    return "\n".join(rows)

@@ -19,42 +19,60 @@ class Settings(BaseSettings):
         "kafka://localhost:9092", description="Kafka bootstrap URL(s), comma-separated"
     )
     app_id: str = Field("abuse-monitor", description="consumer group and internal-topic prefix")
-    content_topic: str = "content-events"
-    report_topic: str = "report-events"
-    labels_topic: str = "labels"
-    alerts_topic: str = "alerts"
+    content_topic: str = Field("content-events", description="input topic of content events")
+    report_topic: str = Field("report-events", description="input topic of report events")
+    labels_topic: str = Field("labels", description="input topic of analysts' labels")
+    alerts_topic: str = Field("alerts", description="output topic of alerts")
     input_partitions: int = Field(8, ge=1, description="partitions of the input topics")
     partitions: int = Field(8, ge=1, description="partitions of internal and output topics")
-    replication_factor: int = Field(1, ge=1)
+    replication_factor: int = Field(1, ge=1, description="replication of topics the worker creates")
     store: str = Field("memory://", description="Faust table store: memory:// or rocksdb://")
     data_dir: str = Field("/tmp/abuse-monitor", description="where the worker keeps local state")
-    metrics_host: str = "0.0.0.0"
-    metrics_port: int = Field(9464, ge=0, le=65535)
-    log_level: str = "info"
+    metrics_host: str = Field("0.0.0.0", description="address of the /metrics endpoint")
+    metrics_port: int = Field(9464, ge=0, le=65535, description="port of the /metrics endpoint")
+    log_level: str = Field("info", description="debug, info, warning or error")
 
     # Consumer-group timing: short enough that a restarted worker rejoins quickly.
-    session_timeout_s: float = 10.0
-    heartbeat_interval_s: float = 1.0
-    rebalance_timeout_s: float = 8.0
+    session_timeout_s: float = Field(10.0, gt=0, description="consumer-group session timeout")
+    heartbeat_interval_s: float = Field(1.0, gt=0, description="consumer-group heartbeat")
+    rebalance_timeout_s: float = Field(8.0, gt=0, description="consumer-group rebalance timeout")
 
     # Event time.
-    window_s: float = Field(60.0, gt=0)
-    lateness_s: float = Field(30.0, ge=0)
+    window_s: float = Field(60.0, gt=0, description="width of the event-time windows")
+    lateness_s: float = Field(30.0, ge=0, description="how late an event may be and still count")
     source_idle_s: float = Field(
         120.0, gt=0, description="wall-clock silence before a partition stops holding back windows"
     )
-    dedup_horizon_s: float = Field(3600.0, ge=0)
-    dedup_max_ids: int = Field(200_000, ge=1)
+    dedup_horizon_s: float = Field(
+        3600.0, ge=0, description="event time over which event ids are remembered"
+    )
+    dedup_max_ids: int = Field(
+        200_000, ge=1, description="most event ids remembered per input partition"
+    )
 
     # Spike detection and alerting.
-    spike_threshold: float = Field(6.0, gt=0)
-    spike_min_count: float = Field(10.0, ge=0)
-    warmup_windows: int = Field(30, ge=0)
-    cooldown_s: float = Field(600.0, ge=0)
-    update_every: int = Field(10, ge=1)
-    account_series_ttl_s: float = Field(3600.0, gt=0)
-    dimension_series_ttl_s: float = Field(86400.0, gt=0)
-    max_series: int = Field(50_000, ge=10)
+    spike_threshold: float = Field(
+        6.0, gt=0, description="score at which a window is a spike (critical at twice it)"
+    )
+    spike_min_count: float = Field(
+        10.0, ge=0, description="fewest events in a window that can be a spike"
+    )
+    warmup_windows: int = Field(30, ge=0, description="windows learned before the first alert")
+    cooldown_s: float = Field(600.0, ge=0, description="quiet event time that resolves an alert")
+    update_every: int = Field(
+        10, ge=1, description="flagged windows between updates of a firing alert"
+    )
+    account_series_ttl_s: float = Field(
+        3600.0, gt=0, description="idle time after which a per-account series expires"
+    )
+    dimension_series_ttl_s: float = Field(
+        86400.0, gt=0, description="idle time after which a surface, kind or reason series expires"
+    )
+    max_series: int = Field(
+        50_000,
+        ge=10,
+        description="most series per stage-2 partition (least recently active evicted)",
+    )
 
     @field_validator("broker")
     @classmethod
@@ -71,6 +89,14 @@ class Settings(BaseSettings):
     @property
     def signal_topic(self) -> str:
         return f"{self.app_id}-signal-partials"
+
+    @classmethod
+    def table(cls) -> str:
+        """The settings as a Markdown table, for docs/configuration.md."""
+        rows = ["| variable | default | meaning |", "|---|---|---|"]
+        for name, field in cls.model_fields.items():
+            rows.append(f"| `ABUSEMON_{name.upper()}` | `{field.default}` | {field.description} |")
+        return "\n".join(rows)
 
     def detection(self) -> DetectionConfig:
         return DetectionConfig(
