@@ -79,7 +79,7 @@ class Metrics:
         )
         self.windows_closed = Counter(
             "windows_closed",
-            "Event-time windows closed per signal group.",
+            "Event-time windows closed, per signal group, summed over the stage-2 partitions held.",
             ["group"],
             namespace=ns,
             registry=registry,

@@ -111,7 +111,9 @@ def start_worker(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[object]:
         variables = worker_settings(broker, **overrides)
         env = {k: v for k, v in os.environ.items() if not k.startswith("ABUSEMON_")}
         env.update(variables)
-        settings = Settings(**{k.removeprefix("ABUSEMON_").lower(): v for k, v in variables.items()})  # type: ignore[arg-type]
+        settings = Settings(
+            **{k.removeprefix("ABUSEMON_").lower(): v for k, v in variables.items()}
+        )  # type: ignore[arg-type]
         worker = WorkerProcess(settings, env, tmp_path / f"worker-{len(started)}.log").start()
         started.append(worker)
         return worker

@@ -1,0 +1,192 @@
+"""The worker against a real Kafka-protocol broker: events in, alerts and dead letters out."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer
+from prometheus_client.parser import text_string_to_metric_families
+
+from simulator import SimConfig, write_files
+from streams.evaluate import evaluate
+from streams.kafka import ensure_input_topics, produce, replay
+
+pytestmark = pytest.mark.integration
+
+
+async def read_topic(bootstrap: str, topic: str, until: Any, timeout_s: float) -> list[bytes]:
+    """Read `topic` from the start until `until(values)` holds or the time is up."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    values: list[bytes] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while not until(values) and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for messages in batches.values():
+                values.extend(m.value for m in messages if m.value is not None)
+    finally:
+        await consumer.stop()
+    return values
+
+
+def comparable(record: dict[str, Any]) -> bytes:
+    """An alert without the one field a replay may change."""
+    return orjson.dumps(
+        {k: v for k, v in record.items() if k != "emitted_at"}, option=orjson.OPT_SORT_KEYS
+    )
+
+
+def sample_metric(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sim") / "events.jsonl"
+    config = SimConfig(
+        seed=11,
+        duration_s=3 * 3600.0,
+        rate=1.5,
+        actors=3000,
+        first_attack_s=5400.0,
+        attack_every_s=1500.0,
+    )
+    write_files(path, config)
+    return path
+
+
+def test_stream_alerts_equal_evaluate(broker: Any, start_worker: Any, simulated: Path) -> None:
+    worker = start_worker()
+    settings = worker.settings
+    expected = evaluate(simulated, settings).alerts
+    assert expected, "the simulated attacks should raise alerts"
+    want = {comparable(a) for a in expected}
+
+    asyncio.run(replay(simulated, settings))
+    got_raw = asyncio.run(
+        read_topic(broker.bootstrap, settings.alerts_topic, lambda v: len(v) >= len(want), 120)
+    )
+    got = {comparable(orjson.loads(v)) for v in got_raw}
+    assert got == want, worker.log()
+    assert len(got_raw) == len(expected)  # nothing published twice
+
+    # The metrics tell the same story.
+    text = worker.metrics_text()
+    consumed = sample_metric(text, "abusemon_events_consumed_total")
+    processed = sample_metric(text, "abusemon_events_processed_total")
+    dead = sample_metric(text, "abusemon_events_dead_lettered_total")
+    lines = sum(1 for _ in simulated.open())
+    assert consumed == lines and processed + dead == consumed
+    firing = sum(1 for a in expected if a["status"] == "firing")
+    assert sample_metric(text, "abusemon_alerts_total", status="firing") == firing
+    assert sample_metric(text, "abusemon_signal_expected_rate", signal="content") > 0
+    assert sample_metric(text, "abusemon_detector_score_count", detector="volume_spike") > 0
+    assert sample_metric(text, "abusemon_windows_closed_total", group="content") > 0
+
+
+MALFORMED = [
+    (b"not json", "invalid_json"),
+    (b"\xff\xfe\xfa", "invalid_json"),
+    (b"[1, 2]", "not_an_object"),
+    (b'{"event_id": "x", "actor_id": "a", "kind": "post"}', "missing_field"),
+    (
+        b'{"event_id": 5, "ts": "2026-11-24T00:00:00Z", "actor_id": "a", "kind": "post"}',
+        "wrong_type",
+    ),
+    (b'{"event_id": "x", "ts": "yesterday", "actor_id": "a", "kind": "post"}', "invalid_value"),
+    (
+        b'{"event_id": "x", "ts": "2026-11-24T00:00:00Z", "actor_id": "'
+        + b"a" * 300
+        + b'", "kind": "post"}',
+        "invalid_value",
+    ),
+    (
+        b'{"event_id": "x", "ts": "2026-11-24T00:00:00Z", "actor_id": "a", "kind": "post", "text": "'
+        + b"x" * (1024 * 1024)
+        + b'"}',
+        "too_large",
+    ),
+]
+
+
+def test_malformed_messages_go_to_the_dead_letter_topic(broker: Any, start_worker: Any) -> None:
+    worker = start_worker()
+    settings = worker.settings
+    good = {
+        "event_id": "ok-1",
+        "ts": "2026-11-24T00:00:00Z",
+        "actor_id": "a1",
+        "kind": "post",
+    }
+
+    async def send() -> None:
+        from aiokafka import AIOKafkaProducer
+
+        await ensure_input_topics(settings)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=broker.bootstrap, max_request_size=4 * 1024 * 1024
+        )
+        await producer.start()
+        try:
+            for raw, _ in MALFORMED:
+                await producer.send_and_wait(settings.content_topic, raw, key=b"k")
+        finally:
+            await producer.stop()
+        await produce(settings, [("content-events", good)])
+
+    asyncio.run(send())
+    dead = asyncio.run(
+        read_topic(
+            broker.bootstrap,
+            f"{settings.content_topic}.dlq",
+            lambda v: len(v) >= len(MALFORMED),
+            60,
+        )
+    )
+    records = [orjson.loads(v) for v in dead]
+    assert [r["reason"] for r in records] == [reason for _, reason in MALFORMED]
+    for record, (raw, _) in zip(records, MALFORMED, strict=True):
+        assert base64.b64decode(record["value_base64"]) == raw
+        assert record["topic"] == settings.content_topic
+        assert record["detail"]
+    offsets = sorted(r["offset"] for r in records)
+    assert len(set(offsets)) == len(MALFORMED)
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        text = worker.metrics_text()
+        consumed = sample_metric(
+            text, "abusemon_events_consumed_total", topic=settings.content_topic
+        )
+        if consumed == len(MALFORMED) + 1:
+            break
+        time.sleep(0.5)
+    processed = sample_metric(text, "abusemon_events_processed_total", topic=settings.content_topic)
+    dead_count = sample_metric(
+        text, "abusemon_events_dead_lettered_total", topic=settings.content_topic
+    )
+    assert (consumed, processed, dead_count) == (len(MALFORMED) + 1, 1, len(MALFORMED))
+    for _, reason in MALFORMED:
+        assert (
+            sample_metric(
+                text,
+                "abusemon_events_dead_lettered_total",
+                topic=settings.content_topic,
+                reason=reason,
+            )
+            >= 1
+        )
