@@ -1,57 +1,71 @@
 """Detection quality against ground truth: precision, recall and time to detect.
 
-An alert detects a scenario when its window overlaps [start, end + 5 minutes] (closed
-intervals: touching counts) and its entity is one of the scenario's signals (type `signal`),
-actors (`actor`), targets (`target`), or a campaign whose `evidence.members` include one of
-its actors. Messages sharing an `alert_id` are one alert (its updates), whose window is the
-union of theirs. An alert that detects no scenario is a false positive.
+`score` matches alerts (records of the `alerts` topic) to ground-truth scenarios (lines of a
+`*.truth.jsonl` file) with the contract's rule and returns a `Report`: figures per detector,
+per scenario kind, per scenario and overall. `format_report` renders it as text tables and
+`Report.to_dict` as plain JSON-able data.
 
->>> truth = [{"scenario_id": "b-1", "kind": "report_brigade", "start": "2026-11-24T10:00:00Z",
-...           "end": "2026-11-24T10:05:00Z", "actors": ["r1"], "targets": ["u9"],
-...           "signals": ["reports.target:u9"]}]
->>> def alert(ident, entity, start, end):
-...     return {"alert_id": ident, "detector": "volume_spike", "ts": end,
-...             "entity": {"type": "signal", "id": entity},
-...             "window": {"start": start, "end": end}}
->>> report = score([alert("a", "reports.target:u9", "2026-11-24T10:01:00Z", "2026-11-24T10:02:00Z"),
-...                 alert("b", "content", "2026-11-24T12:00:00Z", "2026-11-24T12:01:00Z")], truth)
->>> report.precision, report.recall, report.scenarios[0].time_to_detect_s
-(0.5, 1.0, 120.0)
+Matching:
+
+- All messages with one `alert_id` are one alert (its firing, updates and resolution). Its
+  window is the union of theirs (earliest start, latest end), its entity and detector those
+  of its first message, its campaign members the union of every message's
+  `evidence.members`, and it was raised at the earliest `ts`.
+- Windows are half-open, like the detectors' tumbling windows: an alert covering [a, b)
+  overlaps a scenario when a < end + 5 minutes and b > start. So a window ending exactly at
+  the scenario's start does not overlap it, nor does one starting exactly 5 minutes after its
+  end. A zero-length window is the instant a, which overlaps when start <= a < end + 5 min.
+- The entity must be one of the scenario's `signals` (type `signal`), `actors` (`actor`),
+  `targets` (`target`), or a `campaign` whose members include one of its actors.
+- An alert that detects no scenario is a false positive; one that detects several is still
+  one true positive.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
-from detectors.events import parse_rfc3339
+from detectors.events import format_rfc3339, parse_rfc3339
 
 GRACE_S = 300.0
+"""How long after a scenario's end an alert still counts as detecting it."""
+
+_NAMED = frozenset({"signal", "actor", "target"})
 
 
 @dataclass(frozen=True)
 class DetectorScore:
+    """One detector's alerts, and the share of all scenarios it detected (`recall`)."""
+
     detector: str
     alerts: int
     true_positives: int
     false_positives: int
     precision: float | None
-    recall: float
+    recall: float | None
 
 
 @dataclass(frozen=True)
 class ScenarioScore:
+    """One ground-truth scenario: was it detected, by which detectors, and how fast."""
+
     scenario_id: str
     kind: str
+    start: str
     detected: bool
     detectors: tuple[str, ...]
+    alerts: int
     time_to_detect_s: float | None
 
 
 @dataclass(frozen=True)
 class KindScore:
+    """The scenarios of one kind: how many were detected, and the median time to detect."""
+
     kind: str
     scenarios: int
     detected: int
@@ -61,18 +75,32 @@ class KindScore:
 
 @dataclass(frozen=True)
 class Report:
+    """Overall figures, then per detector, per scenario kind and per scenario (input order)."""
+
     alerts: int
     true_positives: int
     false_positives: int
     precision: float | None
     recall: float | None
     false_positives_per_day: float | None
+    duration_s: float | None
     detectors: tuple[DetectorScore, ...]
     kinds: tuple[KindScore, ...]
     scenarios: tuple[ScenarioScore, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain dicts, lists, strings, numbers, booleans and None, ready for `orjson.dumps`."""
+        plain = _plain(self)
+        assert isinstance(plain, dict)
+        return plain
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, tuple | list):
+        return [_plain(item) for item in value]
+    return value
 
 
 @dataclass
@@ -81,53 +109,140 @@ class _Alert:
     detector: str
     entity_type: str
     entity_id: str
-    members: frozenset[str]
     start: float
     end: float
     raised: float
+    members: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class _Scenario:
+    scenario_id: str
+    kind: str
+    start: float
+    end: float
+    actors: frozenset[str]
+    targets: frozenset[str]
+    signals: frozenset[str]
+
+
+def _field(record: Mapping[str, Any], name: str, what: str) -> Any:
+    try:
+        return record[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"{what}: no {name!r}") from None
+
+
+def _time(value: Any, what: str) -> float:
+    try:
+        return parse_rfc3339(value)
+    except ValueError:
+        raise ValueError(f"{what}: not an RFC 3339 time: {value!r}") from None
+
+
+def _ids(record: Mapping[str, Any], name: str, what: str) -> frozenset[str]:
+    value = record.get(name)
+    if value is None:
+        return frozenset()
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{what}: {name!r} is not a list of strings")
+    return frozenset(value)
+
+
+def _members(record: Mapping[str, Any]) -> set[str]:
+    evidence = record.get("evidence")
+    members = evidence.get("members") if isinstance(evidence, Mapping) else None
+    if not isinstance(members, list | tuple):
+        return set()
+    return {m for m in members if isinstance(m, str)}
 
 
 def _merge(alerts: Iterable[Mapping[str, Any]]) -> list[_Alert]:
     merged: dict[str, _Alert] = {}
-    for record in alerts:
-        start = parse_rfc3339(record["window"]["start"])
-        end = parse_rfc3339(record["window"]["end"])
-        raised = parse_rfc3339(record["ts"])
-        known = merged.get(record["alert_id"])
+    for number, record in enumerate(alerts, start=1):
+        what = f"alert message {number}"
+        ident = _field(record, "alert_id", what)
+        window = _field(record, "window", what)
+        start = _time(_field(window, "start", what), what)
+        end = _time(_field(window, "end", what), what)
+        raised = _time(_field(record, "ts", what), what)
+        known = merged.get(ident)
         if known is None:
-            entity = record["entity"]
-            members = (record.get("evidence") or {}).get("members") or ()
-            merged[record["alert_id"]] = _Alert(
-                record["alert_id"],
-                record["detector"],
-                entity["type"],
-                entity["id"],
-                frozenset(members),
-                start,
-                end,
-                raised,
+            entity = _field(record, "entity", what)
+            merged[ident] = _Alert(
+                alert_id=ident,
+                detector=_field(record, "detector", what),
+                entity_type=_field(entity, "type", what),
+                entity_id=_field(entity, "id", what),
+                start=start,
+                end=end,
+                raised=raised,
+                members=_members(record),
             )
         else:
-            known.start, known.end = min(known.start, start), max(known.end, end)
+            known.start = min(known.start, start)
+            known.end = max(known.end, end)
             known.raised = min(known.raised, raised)
+            known.members |= _members(record)
     return list(merged.values())
 
 
-def _detects(alert: _Alert, scenario: Mapping[str, Any]) -> bool:
-    start = parse_rfc3339(scenario["start"])
-    end = parse_rfc3339(scenario["end"]) + GRACE_S
-    if alert.end < start or alert.start > end:
-        return False
-    kind, ident = alert.entity_type, alert.entity_id
-    if kind == "signal":
-        return ident in scenario.get("signals", ())
-    if kind == "actor":
-        return ident in scenario.get("actors", ())
-    if kind == "target":
-        return ident in scenario.get("targets", ())
-    if kind == "campaign":
-        return not alert.members.isdisjoint(scenario.get("actors", ()))
-    return False
+def _scenarios(truth: Iterable[Mapping[str, Any]]) -> list[_Scenario]:
+    out = []
+    for number, record in enumerate(truth, start=1):
+        what = f"truth record {number}"
+        out.append(
+            _Scenario(
+                scenario_id=str(_field(record, "scenario_id", what)),
+                kind=str(_field(record, "kind", what)),
+                start=_time(_field(record, "start", what), what),
+                end=_time(_field(record, "end", what), what),
+                actors=_ids(record, "actors", what),
+                targets=_ids(record, "targets", what),
+                signals=_ids(record, "signals", what),
+            )
+        )
+    return out
+
+
+def _overlaps(alert: _Alert, scenario: _Scenario) -> bool:
+    until = scenario.end + GRACE_S
+    if alert.end <= alert.start:
+        return scenario.start <= alert.start < until
+    return alert.start < until and alert.end > scenario.start
+
+
+def _matches(alerts: Sequence[_Alert], scenarios: Sequence[_Scenario]) -> list[list[int]]:
+    """For each alert, the indices of the scenarios it detects."""
+    index: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, s in enumerate(scenarios):
+        for entity_type, ids in (
+            ("signal", s.signals),
+            ("actor", s.actors),
+            ("target", s.targets),
+            ("campaign", s.actors),  # keyed by member actor
+        ):
+            for ident in ids:
+                index[entity_type, ident].append(i)
+    out = []
+    for alert in alerts:
+        if alert.entity_type == "campaign":
+            keys = [("campaign", member) for member in alert.members]
+        elif alert.entity_type in _NAMED:
+            keys = [(alert.entity_type, alert.entity_id)]
+        else:
+            keys = []
+        candidates = sorted({i for key in keys for i in index.get(key, ())})
+        out.append([i for i in candidates if _overlaps(alert, scenarios[i])])
+    return out
+
+
+def _span(alerts: Sequence[_Alert], scenarios: Sequence[_Scenario]) -> float | None:
+    times = [t for a in alerts for t in (a.start, a.end, a.raised)]
+    times += [t for s in scenarios for t in (s.start, s.end)]
+    if not times:
+        return None
+    return max(times) - min(times)
 
 
 def score(
@@ -135,71 +250,98 @@ def score(
     truth: Iterable[Mapping[str, Any]],
     duration_s: float | None = None,
 ) -> Report:
+    """Score alert messages against ground-truth records.
+
+    `duration_s` is the span of event time the alerts were drawn from, for false positives per
+    day; without it the span from the earliest to the latest alert or scenario time is used.
+    A malformed alert message or truth record raises `ValueError` naming it.
+
+    >>> truth = [{"scenario_id": "brigade-1", "kind": "report_brigade",
+    ...           "start": "2026-11-24T10:00:00Z", "end": "2026-11-24T10:05:00Z",
+    ...           "actors": ["r1", "r2"], "targets": ["u9"], "signals": ["reports.target:u9"]}]
+    >>> def alert(ident, entity, start, end):
+    ...     return {"alert_id": ident, "detector": "volume_spike", "ts": end,
+    ...             "entity": {"type": "signal", "id": entity},
+    ...             "window": {"start": start, "end": end}}
+    >>> report = score(
+    ...     [alert("a1", "reports.target:u9", "2026-11-24T10:01:00Z", "2026-11-24T10:02:00Z"),
+    ...      alert("a2", "content", "2026-11-24T12:00:00Z", "2026-11-24T12:01:00Z")],
+    ...     truth, duration_s=86400.0)
+    >>> report.true_positives, report.false_positives, report.precision, report.recall
+    (1, 1, 0.5, 1.0)
+    >>> report.scenarios[0].detectors, report.scenarios[0].time_to_detect_s
+    (('volume_spike',), 120.0)
+    >>> report.false_positives_per_day
+    1.0
+    """
     merged = _merge(alerts)
-    scenarios = list(truth)
-    hits = {a.alert_id: [i for i, s in enumerate(scenarios) if _detects(a, s)] for a in merged}
+    scenarios = _scenarios(truth)
+    hits = _matches(merged, scenarios)
+
+    detecting: list[list[_Alert]] = [[] for _ in scenarios]
+    for alert, found in zip(merged, hits, strict=True):
+        for i in found:
+            detecting[i].append(alert)
 
     per_scenario = []
-    for i, scenario in enumerate(scenarios):
-        detecting = [a for a in merged if i in hits[a.alert_id]]
-        start = parse_rfc3339(scenario["start"])
-        ttd = max(0.0, min(a.raised for a in detecting) - start) if detecting else None
+    for scenario, by in zip(scenarios, detecting, strict=True):
+        # An alert whose window began before the scenario can be raised before it too.
+        ttd = max(0.0, min(a.raised for a in by) - scenario.start) if by else None
         per_scenario.append(
             ScenarioScore(
-                scenario["scenario_id"],
-                scenario["kind"],
-                bool(detecting),
-                tuple(sorted({a.detector for a in detecting})),
-                ttd,
+                scenario_id=scenario.scenario_id,
+                kind=scenario.kind,
+                start=format_rfc3339(scenario.start),
+                detected=bool(by),
+                detectors=tuple(sorted({a.detector for a in by})),
+                alerts=len(by),
+                time_to_detect_s=ttd,
             )
         )
 
     per_detector = []
     for detector in sorted({a.detector for a in merged}):
-        mine = [a for a in merged if a.detector == detector]
-        tp = sum(1 for a in mine if hits[a.alert_id])
-        found = {i for a in mine for i in hits[a.alert_id]}
+        mine = [found for a, found in zip(merged, hits, strict=True) if a.detector == detector]
+        tp = sum(1 for found in mine if found)
+        covered = {i for found in mine for i in found}
         per_detector.append(
             DetectorScore(
-                detector,
-                len(mine),
-                tp,
-                len(mine) - tp,
-                tp / len(mine),
-                len(found) / len(scenarios) if scenarios else 0.0,
+                detector=detector,
+                alerts=len(mine),
+                true_positives=tp,
+                false_positives=len(mine) - tp,
+                precision=tp / len(mine),
+                recall=len(covered) / len(scenarios) if scenarios else None,
             )
         )
 
     per_kind = []
     for kind in sorted({s.kind for s in per_scenario}):
-        mine_s = [s for s in per_scenario if s.kind == kind]
-        times = [s.time_to_detect_s for s in mine_s if s.time_to_detect_s is not None]
-        detected = sum(1 for s in mine_s if s.detected)
+        of_kind = [s for s in per_scenario if s.kind == kind]
+        times = [s.time_to_detect_s for s in of_kind if s.time_to_detect_s is not None]
+        found_count = sum(1 for s in of_kind if s.detected)
         per_kind.append(
             KindScore(
-                kind,
-                len(mine_s),
-                detected,
-                detected / len(mine_s),
-                statistics.median(times) if times else None,
+                kind=kind,
+                scenarios=len(of_kind),
+                detected=found_count,
+                recall=found_count / len(of_kind),
+                median_time_to_detect_s=statistics.median(times) if times else None,
             )
         )
 
-    tp = sum(1 for a in merged if hits[a.alert_id])
+    tp = sum(1 for found in hits if found)
     fp = len(merged) - tp
     detected = sum(1 for s in per_scenario if s.detected)
-    if duration_s is None:
-        times = [a.start for a in merged] + [a.end for a in merged]
-        times += [parse_rfc3339(s[k]) for s in scenarios for k in ("start", "end")]
-        duration_s = (max(times) - min(times)) if times else None
-    per_day = fp * 86400.0 / duration_s if duration_s else None
+    span = duration_s if duration_s is not None else _span(merged, scenarios)
     return Report(
         alerts=len(merged),
         true_positives=tp,
         false_positives=fp,
         precision=tp / len(merged) if merged else None,
         recall=detected / len(scenarios) if scenarios else None,
-        false_positives_per_day=per_day,
+        false_positives_per_day=fp * 86400.0 / span if span is not None and span > 0 else None,
+        duration_s=span,
         detectors=tuple(per_detector),
         kinds=tuple(per_kind),
         scenarios=tuple(per_scenario),
@@ -211,38 +353,104 @@ def _pct(value: float | None) -> str:
 
 
 def _secs(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0f} s"
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str) -> list[str]:
+    """Fixed-width columns; `align` has an `l` (left) or `r` (right) per column."""
+    if not rows:
+        return ["  (none)"]
+    widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
+    return [
+        (
+            "  "
+            + "  ".join(
+                cell.ljust(width) if side == "l" else cell.rjust(width)
+                for cell, width, side in zip(row, widths, align, strict=True)
+            )
+        ).rstrip()
+        for row in [header, *rows]
+    ]
 
 
 def format_report(report: Report) -> str:
-    lines = [
-        "per detector:",
-        f"  {'detector':<20} {'alerts':>6} {'TP':>5} {'FP':>5} {'precision':>9} {'recall':>7}",
-    ]
-    for d in report.detectors:
-        lines.append(
-            f"  {d.detector:<20} {d.alerts:>6} {d.true_positives:>5} {d.false_positives:>5} "
-            f"{_pct(d.precision):>9} {_pct(d.recall):>7}"
-        )
-    lines += [
-        "per scenario kind:",
-        f"  {'kind':<20} {'found':>7} {'recall':>7} {'median time to detect':>22}",
-    ]
-    for k in report.kinds:
-        lines.append(
-            f"  {k.kind:<20} {k.detected:>3}/{k.scenarios:<3} {_pct(k.recall):>7} "
-            f"{_secs(k.median_time_to_detect_s):>22}"
-        )
-    lines += ["per scenario:"]
-    for s in report.scenarios:
-        found = ", ".join(s.detectors) if s.detected else "missed"
-        lines.append(f"  {s.scenario_id:<24} {_secs(s.time_to_detect_s):>8}  {found}")
+    """The report as text: per detector, per scenario kind, per scenario, then overall.
+
+    >>> truth = [{"scenario_id": "s1", "kind": "spam_wave", "start": "2026-11-24T10:00:00Z",
+    ...           "end": "2026-11-24T10:10:00Z", "signals": ["content"]}]
+    >>> alerts = [{"alert_id": "a1", "detector": "volume_spike", "ts": "2026-11-24T10:02:30Z",
+    ...            "entity": {"type": "signal", "id": "content"},
+    ...            "window": {"start": "2026-11-24T10:01:00Z", "end": "2026-11-24T10:02:00Z"}}]
+    >>> print(format_report(score(alerts, truth, duration_s=43200.0)))
+    Per detector
+      detector      alerts  TP  FP  precision  recall
+      volume_spike       1   1   0     100.0%  100.0%
+    <BLANKLINE>
+    Per scenario kind
+      kind       scenarios  detected  recall  median time to detect (s)
+      spam_wave          1         1  100.0%                      150.0
+    <BLANKLINE>
+    Per scenario
+      scenario  kind       start                     detected  time to detect (s)  detectors
+      s1        spam_wave  2026-11-24T10:00:00.000Z  yes                    150.0  volume_spike
+    <BLANKLINE>
+    Overall: 1 alerts, 1 true positives, 0 false positives, precision 100.0%, recall 100.0%, 0.0 false positives per day over 12.0 h
+    """
+    lines = ["Per detector"]
+    lines += _table(
+        ["detector", "alerts", "TP", "FP", "precision", "recall"],
+        [
+            [
+                d.detector,
+                str(d.alerts),
+                str(d.true_positives),
+                str(d.false_positives),
+                _pct(d.precision),
+                _pct(d.recall),
+            ]
+            for d in report.detectors
+        ],
+        "lrrrrr",
+    )
+    lines += ["", "Per scenario kind"]
+    lines += _table(
+        ["kind", "scenarios", "detected", "recall", "median time to detect (s)"],
+        [
+            [
+                k.kind,
+                str(k.scenarios),
+                str(k.detected),
+                _pct(k.recall),
+                _secs(k.median_time_to_detect_s),
+            ]
+            for k in report.kinds
+        ],
+        "lrrrr",
+    )
+    lines += ["", "Per scenario"]
+    lines += _table(
+        ["scenario", "kind", "start", "detected", "time to detect (s)", "detectors"],
+        [
+            [
+                s.scenario_id,
+                s.kind,
+                s.start,
+                "yes" if s.detected else "no",
+                _secs(s.time_to_detect_s),
+                ", ".join(s.detectors) or "-",
+            ]
+            for s in report.scenarios
+        ],
+        "llllrl",
+    )
     per_day = (
         "-" if report.false_positives_per_day is None else f"{report.false_positives_per_day:.1f}"
     )
-    lines.append(
-        f"overall: {report.alerts} alerts, {report.true_positives} true, {report.false_positives} false, "
-        f"precision {_pct(report.precision)}, recall {_pct(report.recall)}, "
-        f"{per_day} false alerts per day"
-    )
+    over = "" if report.duration_s is None else f" over {report.duration_s / 3600:.1f} h"
+    lines += [
+        "",
+        f"Overall: {report.alerts} alerts, {report.true_positives} true positives, "
+        f"{report.false_positives} false positives, precision {_pct(report.precision)}, "
+        f"recall {_pct(report.recall)}, {per_day} false positives per day{over}",
+    ]
     return "\n".join(lines)

@@ -51,18 +51,10 @@ def parse_rfc3339(value: Any) -> float:
         raise PydanticCustomError("ts_type", "must be an RFC 3339 string")
     if not _RFC3339.match(value):
         raise PydanticCustomError("ts_format", "must be RFC 3339 with an offset")
-    frac = ""
-    if "." in value:  # fromisoformat takes at most 6 fractional digits
-        head, _, rest = value.partition(".")
-        digits = re.match(r"\d+", rest)
-        assert digits is not None
-        frac = digits.group()
-        value = head + rest[len(frac) :]
-    try:
-        seconds = datetime.fromisoformat(value.replace("z", "Z")).timestamp()
+    try:  # digits past microseconds are dropped
+        return datetime.fromisoformat(value.upper()).timestamp()
     except ValueError as exc:  # e.g. month 13
         raise PydanticCustomError("ts_format", "not a valid date and time") from exc
-    return seconds + (float("0." + frac) if frac else 0.0)
 
 
 def format_rfc3339(seconds: float) -> str:

@@ -39,7 +39,7 @@ class DetectionConfig:
     window_s: float = 60.0
     lateness_s: float = 30.0
     spike_threshold: float = 6.0
-    spike_min_count: float = 10.0
+    spike_min_count: float = 5.0
     warmup_windows: int = 30
     cooldown_s: float = 600.0
     update_every: int = 10
@@ -72,7 +72,9 @@ class Closed:
 @dataclass
 class _Series:
     detector: SpikeDetector
+    ttl: float
     last_active: float
+    next_window: float  # the window the detector expects next
     episode: Episode | None = None
     sample_ids: tuple[str, ...] = ()
 
@@ -90,7 +92,12 @@ class _Group:
     anchor: float | None = None  # the first window this group closes
     closed_until: float = -math.inf
     pending: dict[float, dict[str, _Pending]] = field(default_factory=dict)
-    series: OrderedDict[str, _Series] = field(default_factory=OrderedDict)
+    # Aggregate series, stepped every window.
+    dense: dict[str, _Series] = field(default_factory=dict)
+    # Per-account series, mostly idle: stepped when they have events or an open alert, their
+    # zero windows caught up then. Ordered by last activity, so the idle ones come first.
+    sparse: OrderedDict[str, _Series] = field(default_factory=OrderedDict)
+    open_sparse: set[str] = field(default_factory=set)
 
 
 class SignalProcessor:
@@ -100,7 +107,11 @@ class SignalProcessor:
         self.groups = {name: _Group(GroupClock(idle_s)) for name in GROUP_TOPICS}
 
     def live_series(self) -> int:
-        return sum(len(g.series) for g in self.groups.values())
+        return sum(len(g.dense) + len(g.sparse) for g in self.groups.values())
+
+    def series_ids(self, group_name: str) -> set[str]:
+        g = self.groups[group_name]
+        return {*g.dense, *g.sparse}
 
     def add_partial(self, partial: Partial) -> int:
         """Add one source's count; returns how many events came too late to be counted.
@@ -145,22 +156,26 @@ class SignalProcessor:
     # -- one window -----------------------------------------------------------------------
     def _close(self, g: _Group, start: float, closed: Closed) -> None:
         cfg = self.config
+        end = start + cfg.window_s
         counts = g.pending.pop(start, {})
         closed.windows += 1
         for signal in counts:
-            if signal not in g.series:
+            if signal not in g.dense and signal not in g.sparse:
                 closed.evicted += self._create(g, signal, start)
-        end = start + cfg.window_s
-        active: list[str] = []
-        expired: list[str] = []
-        for signal, series in g.series.items():
+        due = list(g.dense.items())
+        due += [(s, g.sparse[s]) for s in sorted(g.open_sparse.union(counts)) if s in g.sparse]
+        for signal, series in due:
             tally = counts.get(signal)
-            count = tally.count if tally else 0
-            if tally:
-                active.append(signal)
+            if tally is not None:
                 series.last_active = start
                 series.sample_ids = tally.sample_ids
-            verdict = series.detector.step(start, count)
+                if signal in g.sparse:
+                    g.sparse.move_to_end(signal)
+            while series.next_window < start:  # zero windows of an idle per-account series
+                series.detector.step(series.next_window, 0)
+                series.next_window += cfg.window_s
+            series.next_window = end
+            verdict = series.detector.step(start, tally.count if tally else 0)
             closed.results.append(WindowResult(signal, start, verdict))
             severity = severity_for(verdict.score, cfg.spike_threshold) if verdict.flagged else None
             previous = series.episode
@@ -172,43 +187,60 @@ class SignalProcessor:
                 closed.alerts.append(self._resolved(signal, previous, verdict, end))
             elif action is not None:
                 closed.alerts.append(self._alert(signal, series, verdict, action, end))
-            ttl = self._ttl(signal)
-            if series.episode is None and end - series.last_active > ttl:
-                expired.append(signal)
-        for signal in active:
-            g.series.move_to_end(signal)
-        for signal in expired:
-            del g.series[signal]
-        closed.expired += len(expired)
+            if signal in g.sparse:
+                if series.episode is None:
+                    g.open_sparse.discard(signal)
+                else:
+                    g.open_sparse.add(signal)
+        closed.expired += self._expire(g, end)
 
-    def _ttl(self, signal: str) -> float:
-        if signal in CORE_SIGNALS:
-            return math.inf
-        if is_per_account(signal):
-            return self.config.account_series_ttl_s
-        return self.config.dimension_series_ttl_s
+    def _expire(self, g: _Group, end: float) -> int:
+        gone = [
+            s
+            for s, series in g.dense.items()
+            if series.episode is None and end - series.last_active > series.ttl
+        ]
+        for signal in gone:
+            del g.dense[signal]
+        while g.sparse:
+            signal, series = next(iter(g.sparse.items()))
+            if series.episode is not None or end - series.last_active <= series.ttl:
+                break
+            del g.sparse[signal]
+            gone.append(signal)
+        return len(gone)
 
     def _create(self, g: _Group, signal: str, start: float) -> int:
         """Start a series for `signal`; returns how many least-recently-active were evicted."""
         cfg = self.config
         evicted = 0
-        while len(g.series) >= cfg.max_series:
-            oldest = next(iter(g.series))
-            if oldest in CORE_SIGNALS:
-                g.series.move_to_end(oldest)
-                continue
-            del g.series[oldest]
+        while len(g.dense) + len(g.sparse) >= cfg.max_series:
+            if g.sparse:
+                oldest, _ = g.sparse.popitem(last=False)
+                g.open_sparse.discard(oldest)
+            else:
+                oldest = next(s for s in g.dense if s not in CORE_SIGNALS)
+                del g.dense[oldest]
             evicted += 1
         assert g.anchor is not None
         elapsed = int((start - g.anchor) / cfg.window_s)
+        sparse = is_per_account(signal)
         detector = SpikeDetector(
             window_s=cfg.window_s,
             threshold=cfg.spike_threshold,
             min_count=cfg.spike_min_count,
             warmup=max(0, cfg.warmup_windows - elapsed),
-            season_slots=0 if is_per_account(signal) else 96,
+            season_slots=0 if sparse else 96,
+            prior_level=0.0 if sparse else None,
         )
-        g.series[signal] = _Series(detector, last_active=start)
+        if signal in CORE_SIGNALS:
+            ttl = math.inf
+        elif sparse:
+            ttl = cfg.account_series_ttl_s
+        else:
+            ttl = cfg.dimension_series_ttl_s
+        series = _Series(detector, ttl=ttl, last_active=start, next_window=start)
+        (g.sparse if sparse else g.dense)[signal] = series
         return evicted
 
     def _alert(

@@ -58,6 +58,8 @@ class SpikeDetector(base.AnomalyDetector):
         per-account series); season_alpha: its learning rate per window.
     var_alpha: learning rate of the residual variance.
     max_shielded: consecutive flagged windows after which the level is relearned.
+    prior_level: where the level starts; None takes the first window's count. Sparse
+        per-account series start at 0, so one busy first window does not become their norm.
     """
 
     def __init__(
@@ -73,6 +75,7 @@ class SpikeDetector(base.AnomalyDetector):
         season_alpha: float = 0.1,
         var_alpha: float = 0.05,
         max_shielded: int = 60,
+        prior_level: float | None = None,
     ) -> None:
         self.window_s = window_s
         self.threshold = threshold
@@ -85,9 +88,10 @@ class SpikeDetector(base.AnomalyDetector):
         self.season_alpha = season_alpha
         self.var_alpha = var_alpha
         self.max_shielded = max_shielded
+        self.prior_level = prior_level
 
         self.n = 0
-        self.level: float | None = None
+        self.level: float | None = prior_level
         self.trend = 0.0
         self.residuals = stats.EWVar(fading_factor=var_alpha)
         self.daily = stats.EWMean(fading_factor=window_s / DAY)

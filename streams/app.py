@@ -23,6 +23,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import faust
+from aiokafka.errors import KafkaError
+from faust.exceptions import ProducerSendError
 from faust.types import TP
 
 from detectors.events import InvalidEvent, parse_event
@@ -56,6 +58,7 @@ def create_app(settings: Settings, metrics: Metrics) -> StreamWorker:
         broker_heartbeat_interval=settings.heartbeat_interval_s,
         broker_rebalance_timeout=settings.rebalance_timeout_s,
         producer_acks=-1,
+        producer_max_request_size=records.DEAD_LETTER_MAX_BYTES + 64 * 1024,
     )
     worker = StreamWorker(app, settings, metrics)
     worker.register()
@@ -79,8 +82,9 @@ class StreamWorker:
             name: app.topic(name, partitions=settings.input_partitions, **raw)
             for name in self.kinds
         }
+        big = {"max.message.bytes": str(records.DEAD_LETTER_MAX_BYTES + 64 * 1024)}
         self.dead_letters = {
-            name: app.topic(f"{name}.dlq", internal=True, **raw) for name in self.kinds
+            name: app.topic(f"{name}.dlq", internal=True, config=big, **raw) for name in self.kinds
         }
         self.partials = app.topic(settings.signal_topic, internal=True, **raw)
         self.alerts = app.topic(settings.alerts_topic, internal=True, **raw)
@@ -116,19 +120,7 @@ class StreamWorker:
         try:
             event = parse_event(self.kinds[name], raw, now=now)
         except InvalidEvent as error:
-            await self.dead_letters[name].send(
-                key=message.key,
-                value=records.dead_letter(
-                    error.reason,
-                    error.detail,
-                    name,
-                    message.partition,
-                    message.offset,
-                    message.key,
-                    raw,
-                    now,
-                ),
-            )
+            await self.dead_letter(name, message, raw, error, now)
             metrics.dead_lettered.labels(name, error.reason).inc()
             return
         counter = self.counters.get(tp)
@@ -154,6 +146,21 @@ class StreamWorker:
                 for partition in range(self.settings.partitions):
                     await self.partials.send(value=value, partition=partition)
         metrics.processing.labels(name).observe(time.perf_counter() - started)
+
+    async def dead_letter(
+        self, name: str, message: Any, raw: bytes, error: InvalidEvent, now: float
+    ) -> None:
+        where = (error.reason, error.detail, name, message.partition, message.offset, message.key)
+        try:
+            await self.dead_letters[name].send(
+                key=message.key, value=records.dead_letter(*where, raw, now)
+            )
+        except (KafkaError, ProducerSendError):
+            # The cluster refused the size: keep what it takes, with the digest of the whole.
+            log.exception("dead letter of %s/%s too large, sending its head", name, message.offset)
+            await self.dead_letters[name].send(
+                key=message.key, value=records.dead_letter(*where, raw, now, keep_bytes=65536)
+            )
 
     # -- stage 2 --------------------------------------------------------------------------
     async def _signal_agent(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:

@@ -47,6 +47,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         seed=args.seed,
         duration_s=args.hours * 3600.0,
         rate=args.rate,
+        first_attack_s=args.first_attack * 60.0,
+        attack_every_s=args.attack_every * 60.0,
     )
     if args.out:
         events, scenarios = write_files(args.out, config)
@@ -92,7 +94,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if truth is not None:
         from detectors.evaluation import format_report, score
 
-        report = score(result.alerts, truth, duration_s=result.duration_s)
+        try:
+            report = score(result.alerts, truth, duration_s=result.duration_s)
+        except ValueError as exc:
+            raise UsageError(f"{args.truth}: {exc}") from None
         if args.json:
             print(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode())
         else:
@@ -175,6 +180,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate", type=_positive(float), default=5.0, help="mean organic content events per second"
     )
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--first-attack",
+        type=_positive(float),
+        default=60.0,
+        help="minutes before the first attack (default 60)",
+    )
+    p.add_argument(
+        "--attack-every",
+        type=_positive(float),
+        default=120.0,
+        help="minutes between attacks, the kinds in turn (default 120)",
+    )
     p.add_argument(
         "--produce-rate",
         type=_positive(float),

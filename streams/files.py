@@ -7,6 +7,7 @@ partitions.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ def message_of(topic: str, value: Any) -> tuple[bytes | None, bytes]:
     return (key.encode() if isinstance(key, str) else None), orjson.dumps(value)
 
 
+@functools.lru_cache(maxsize=1 << 20)
 def partition_for(key: bytes | None, partitions: int) -> int:
     """Kafka's default partitioner (murmur2), as the Java client and aiokafka use it."""
     if key is None:

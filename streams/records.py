@@ -5,12 +5,19 @@ signal-partials topic that carries stage-1 window counts to the partition owning
 from __future__ import annotations
 
 import base64
+import hashlib
 from typing import Any
 
 import orjson
 
 from detectors.events import format_rfc3339
 from detectors.windows import Partial, Watermark
+
+# Dead letters carry the original bytes whole up to this size (base64 makes them a third
+# larger); beyond it, the head and a digest of the whole. The producer and the dead-letter
+# topics allow messages of DEAD_LETTER_MAX_BYTES.
+MAX_ORIGINAL_BYTES = 4 * 1024 * 1024
+DEAD_LETTER_MAX_BYTES = 8 * 1024 * 1024
 
 
 def dead_letter(
@@ -22,20 +29,25 @@ def dead_letter(
     key: bytes | None,
     value: bytes | None,
     now: float,
+    keep_bytes: int = MAX_ORIGINAL_BYTES,
 ) -> bytes:
     """The dead-letter record: the original bytes (base64), where they came from, and why."""
-    return orjson.dumps(
-        {
-            "reason": reason,
-            "detail": detail,
-            "topic": topic,
-            "partition": partition,
-            "offset": offset,
-            "key_base64": base64.b64encode(key).decode() if key is not None else None,
-            "value_base64": base64.b64encode(value or b"").decode(),
-            "dead_lettered_at": format_rfc3339(now),
-        }
-    )
+    value = value or b""
+    record: dict[str, Any] = {
+        "reason": reason,
+        "detail": detail,
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "key_base64": base64.b64encode(key).decode() if key is not None else None,
+        "value_base64": base64.b64encode(value[:keep_bytes]).decode(),
+        "dead_lettered_at": format_rfc3339(now),
+    }
+    if len(value) > keep_bytes:
+        record["value_truncated"] = True
+        record["value_bytes"] = len(value)
+        record["value_sha256"] = hashlib.sha256(value).hexdigest()
+    return orjson.dumps(record)
 
 
 def encode_partial(partial: Partial) -> bytes:

@@ -55,7 +55,7 @@ class Settings(BaseSettings):
         6.0, gt=0, description="score at which a window is a spike (critical at twice it)"
     )
     spike_min_count: float = Field(
-        10.0, ge=0, description="fewest events in a window that can be a spike"
+        5.0, ge=0, description="fewest events in a window that can be a spike"
     )
     warmup_windows: int = Field(30, ge=0, description="windows learned before the first alert")
     cooldown_s: float = Field(600.0, ge=0, description="quiet event time that resolves an alert")

@@ -23,11 +23,11 @@ def test_idle_per_account_series_expire() -> None:
     proc = SignalProcessor(DetectionConfig(account_series_ttl_s=300))
     start(proc)
     feed(proc, 0, {"reports": 3, "reports.target:u1": 1})
-    assert "reports.target:u1" in proc.groups["reports"].series
+    assert "reports.target:u1" in proc.series_ids("reports")
     for minute in range(1, 7):
         feed(proc, minute, {"reports": 3})
-    assert "reports.target:u1" not in proc.groups["reports"].series
-    assert "reports" in proc.groups["reports"].series  # core series never expire
+    assert "reports.target:u1" not in proc.series_ids("reports")
+    assert "reports" in proc.series_ids("reports")  # core series never expire
 
 
 def test_the_series_cap_evicts_the_least_recently_active() -> None:
@@ -38,7 +38,7 @@ def test_the_series_cap_evicts_the_least_recently_active() -> None:
         for signal, count in {"reports": 3, f"reports.target:u{minute}": 1}.items():
             proc.add_partial(Partial(SRC, signal, minute * 60.0, count, ()))
         evicted += proc.add_watermark(Watermark("reports", SRC, 1, (minute + 1) * 60.0)).evicted
-    series = proc.groups["reports"].series
+    series = proc.series_ids("reports")
     assert len(series) == 10 and evicted == 11
     assert (
         "reports" in series and "reports.target:u19" in series and "reports.target:u0" not in series
