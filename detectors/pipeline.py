@@ -328,14 +328,20 @@ def describe(signal: str) -> str:
 
 
 def summarize(signal: str, verdict: Verdict, end: float, window_s: float) -> str:
+    """One sentence for on-call.
+
+    >>> v = Verdict(observed=467, expected=249.2, lower=111, upper=387.4, score=9.0, flagged=True)
+    >>> summarize("content", v, 2460.0, 60.0)
+    'All content: 467 events in the 60 s to 00:41 UTC, 1.9x the expected 249 (normal up to 387).'
+    """
     clock = format_rfc3339(end)[11:16]
-    observed = int(verdict.observed)
-    expected = verdict.expected
-    times = f" ({observed / expected:.1f}x normal)" if expected >= 1 else ""
-    return (
-        f"{describe(signal)}: {observed} events in the {window_s:.0f} s to {clock} UTC, "
-        f"expected about {expected:.0f} (normal up to {verdict.upper:.0f}){times}."
+    head = (
+        f"{describe(signal)}: {int(verdict.observed)} events in the {window_s:.0f} s to {clock} UTC"
     )
+    if verdict.expected >= 1:
+        ratio = verdict.observed / verdict.expected
+        return f"{head}, {ratio:.1f}x the expected {verdict.expected:.0f} (normal up to {verdict.upper:.0f})."
+    return f"{head}, expected about {verdict.expected:.0f} (normal up to {verdict.upper:.0f})."
 
 
 def signals_of(event: Event) -> tuple[str, ...]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import faust
@@ -101,16 +100,15 @@ class StreamWorker:
 
     # -- stage 1 --------------------------------------------------------------------------
     def _ingest_agent(self, name: str) -> Any:
-        async def ingest(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        async def ingest(stream: faust.StreamT[bytes]) -> None:
             async for event in stream.events():
+                started = time.perf_counter()
                 await self.ingest(name, event.message)
-                yield None
+                self.metrics.processing.labels(name).observe(time.perf_counter() - started)
 
-        ingest.__name__ = f"ingest_{name.replace('-', '_')}"
         return ingest
 
     async def ingest(self, name: str, message: Any) -> None:
-        started = time.perf_counter()
         metrics = self.metrics
         tp = TP(message.topic, message.partition)
         self.positions[tp] = message.offset + 1
@@ -145,7 +143,6 @@ class StreamWorker:
                 value = records.encode_watermark(item)
                 for partition in range(self.settings.partitions):
                     await self.partials.send(value=value, partition=partition)
-        metrics.processing.labels(name).observe(time.perf_counter() - started)
 
     async def dead_letter(
         self, name: str, message: Any, raw: bytes, error: InvalidEvent, now: float
@@ -163,7 +160,7 @@ class StreamWorker:
             )
 
     # -- stage 2 --------------------------------------------------------------------------
-    async def _signal_agent(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+    async def _signal_agent(self, stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             partition = event.message.partition
             processor = self.processors.get(partition)
@@ -178,7 +175,6 @@ class StreamWorker:
             else:
                 closed = processor.add_watermark(item, now=time.time())
                 await self.publish(processor, item, closed)
-            yield None
 
     async def publish(self, processor: SignalProcessor, mark: Watermark, closed: Closed) -> None:
         metrics = self.metrics

@@ -14,8 +14,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -143,12 +145,18 @@ def run_demo(duration_s: float | None, speed: float, metrics_port: int) -> int:
                 for name, value in settings.model_dump().items()
             }
         )
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"], env=env, stdin=subprocess.DEVNULL
-        )
+        log_path = Path(tempfile.gettempdir()) / f"{settings.app_id}-worker.log"
+        with open(log_path, "wb") as log:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", "worker"],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         print(
             f"broker {broker.url} | metrics http://127.0.0.1:{metrics_port}/metrics | "
-            f"simulated clock x{speed:g} | Ctrl-C to stop",
+            f"worker log {log_path} | simulated clock x{speed:g} | Ctrl-C to stop",
             flush=True,
         )
         try:
