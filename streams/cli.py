@@ -43,13 +43,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from simulator import SimConfig, generate, write_files
 
-    config = SimConfig(
-        seed=args.seed,
-        duration_s=args.hours * 3600.0,
-        rate=args.rate,
-        first_attack_s=args.first_attack * 60.0,
-        attack_every_s=args.attack_every * 60.0,
-    )
+    try:
+        config = SimConfig(
+            seed=args.seed,
+            duration_s=args.hours * 3600.0,
+            rate=args.rate,
+            first_attack_s=args.first_attack * 60.0,
+            attack_every_s=args.attack_every * 60.0,
+            attack_scale=args.attack_scale,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     if args.out:
         events, scenarios = write_files(args.out, config)
         print(
@@ -185,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive(float),
         default=60.0,
         help="minutes before the first attack (default 60)",
+    )
+    p.add_argument(
+        "--attack-scale",
+        type=_positive(float),
+        default=1.0,
+        help="multiplies the attacks' volumes (default 1)",
     )
     p.add_argument(
         "--attack-every",

@@ -1,0 +1,55 @@
+"""`abuse-monitor demo` as a newcomer runs it: alerts within about a minute, metrics served."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from streams.broker import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_demo_prints_alerts_and_serves_metrics() -> None:
+    port = free_port()
+    demo = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "demo",
+            "--duration",
+            "90",
+            "--metrics-port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    metrics = ""
+    deadline = time.monotonic() + 60
+    while not metrics and time.monotonic() < deadline:
+        time.sleep(2)
+        try:
+            metrics = (
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)
+                .read()
+                .decode()
+            )
+        except OSError:
+            continue
+    output, _ = demo.communicate(timeout=150)
+    assert demo.returncode == 0, output
+    assert "Traceback" not in output
+    families = {f.name for f in text_string_to_metric_families(metrics)}
+    assert "abusemon_events_consumed" in families
+    first = next(line for line in output.splitlines() if line.startswith("first alert"))
+    assert int(first.split()[2]) <= 75, output
+    assert output.count(" ALERT ") >= 2, output
+    assert output.rstrip().endswith("demo stopped")
