@@ -164,11 +164,14 @@ def _reason(error: Any) -> str:
 MAX_FUTURE_SECONDS = 86400.0
 
 
-def parse_event(kind: str, raw: bytes, now: float | None = None) -> Event:
+def parse_event(
+    kind: str, raw: bytes, now: float | None = None, max_future_s: float = MAX_FUTURE_SECONDS
+) -> Event:
     """Validate one message of input kind `kind` (`content-events`, `report-events`, `labels`).
 
-    With `now` (wall-clock seconds), an event stamped more than a day after it is rejected:
-    one event from a broken clock would otherwise move event time for everything after it.
+    With `now` (wall-clock seconds), an event stamped more than `max_future_s` after it is
+    rejected: one event from a broken clock would otherwise move event time for everything
+    behind it in its partition.
     """
     model = MODELS.get(kind)
     if model is None:
@@ -182,6 +185,6 @@ def parse_event(kind: str, raw: bytes, now: float | None = None) -> Event:
         where = ".".join(str(part) for part in first["loc"])
         detail = f"{where}: {first['msg']}" if where else first["msg"]
         raise InvalidEvent(_reason(first), detail) from None
-    if now is not None and event.ts > now + MAX_FUTURE_SECONDS:
-        raise InvalidEvent("invalid_value", "ts: more than a day in the future")
+    if now is not None and event.ts > now + max_future_s:
+        raise InvalidEvent("invalid_value", f"ts: more than {max_future_s:g} s in the future")
     return event

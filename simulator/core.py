@@ -19,7 +19,7 @@ from detectors.events import format_rfc3339
 from simulator.organic import CONTENT, OrganicTraffic, Population
 from simulator.scenarios import KINDS, Attack, Context, plan_attacks, slots
 
-DEFAULT_START = 1795478400.0  # 2026-11-24T00:00:00Z
+DEFAULT_START = 1793491200.0  # 2026-11-01T00:00:00Z: a simulated month stays in the past
 RECENT_CONTENT = 4096  # organic reports pick their content among this many recent pieces
 DUPLICATE_DELAY = 50  # a retried event is re-sent within this many events of the original
 

@@ -116,7 +116,7 @@ class StreamWorker:
         raw: bytes = message.value if message.value is not None else b""
         now = time.time()
         try:
-            event = parse_event(self.kinds[name], raw, now=now)
+            event = parse_event(self.kinds[name], raw, now, self.settings.max_future_s)
         except InvalidEvent as error:
             await self.dead_letter(name, message, raw, error, now)
             metrics.dead_lettered.labels(name, error.reason).inc()

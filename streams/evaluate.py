@@ -37,29 +37,28 @@ class Evaluation:
 
 
 def _valid_events(
-    path: str | Path, partitions: int, now: float, outcomes: Counter[str]
+    path: str | Path, settings: Settings, now: float, outcomes: Counter[str]
 ) -> Iterator[tuple[str, int, Event]]:
     for _, topic, value in read_lines(path):
         key, raw = message_of(topic, value)
         outcomes[f"{topic}:consumed"] += 1
         try:
-            event = parse_event(topic, raw, now=now)
+            event = parse_event(topic, raw, now, settings.max_future_s)
         except InvalidEvent as error:
             outcomes[f"{topic}:dead_lettered:{error.reason}"] += 1
             continue
-        yield topic, partition_for(key, partitions), event
+        yield topic, partition_for(key, settings.input_partitions), event
 
 
 def evaluate(path: str | Path, settings: Settings) -> Evaluation:
     now = time.time()
-    partitions = settings.input_partitions
     sources: dict[str, set[int]] = {topic: set() for topic in GROUP_TOPICS.values()}
-    for topic, partition, _ in _valid_events(path, partitions, now, Counter()):
+    for topic, partition, _ in _valid_events(path, settings, now, Counter()):
         if topic in sources:
             sources[topic].add(partition)
     result = Evaluation()
     pipeline = OfflinePipeline(settings.detection(), sources)
-    for topic, partition, event in _valid_events(path, partitions, now, result.outcomes):
+    for topic, partition, event in _valid_events(path, settings, now, result.outcomes):
         if result.first_ts is None:
             result.first_ts = event.ts
         result.last_ts = event.ts if result.last_ts is None else max(result.last_ts, event.ts)

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     # Event time.
     window_s: float = Field(60.0, gt=0, description="width of the event-time windows")
     lateness_s: float = Field(30.0, ge=0, description="how late an event may be and still count")
+    max_future_s: float = Field(
+        86400.0,
+        gt=0,
+        description="events stamped further ahead of the wall clock are dead-lettered",
+    )
     source_idle_s: float = Field(
         120.0, gt=0, description="wall-clock silence before a partition stops holding back windows"
     )

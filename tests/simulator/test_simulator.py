@@ -321,7 +321,7 @@ def test_generation_is_lazy() -> None:
     stream = generate(config)
     first = [next(stream) for _ in range(1000)]
     assert time.monotonic() - began < 5
-    assert first[0][1]["ts"].startswith("2026-11-24T00:00")
+    assert first[0][1]["ts"].startswith("2026-11-01T00:00")
 
 
 def test_rejects_bad_configuration() -> None:
