@@ -35,7 +35,7 @@ from detectors.pipeline import (
     signals_of,
 )
 from detectors.signals import group, is_per_account
-from detectors.windows import Partial, PartitionCounter, Watermark
+from detectors.windows import PartitionCounter, Watermark
 from streams import records
 from streams.metrics import Metrics
 from streams.settings import Settings
@@ -134,15 +134,9 @@ class StreamWorker:
             metrics.duplicates.labels(name).inc()
         elif status == "late":
             metrics.late.labels(name).inc()
-        for item in emitted:
-            if isinstance(item, Partial):
-                await self.partials.send(
-                    key=item.signal.encode(), value=records.encode_partial(item)
-                )
-            else:
-                value = records.encode_watermark(item)
-                for partition in range(self.settings.partitions):
-                    await self.partials.send(value=value, partition=partition)
+        if emitted:
+            for partition, report in records.signal_reports(emitted, self.settings.partitions):
+                await self.partials.send(value=report, partition=partition)
 
     async def dead_letter(
         self, name: str, message: Any, raw: bytes, error: InvalidEvent, now: float
@@ -167,14 +161,13 @@ class StreamWorker:
             if processor is None:
                 processor = SignalProcessor(self.config, idle_s=self.settings.source_idle_s)
                 self.processors[partition] = processor
-            item = records.decode_signal_message(event.message.value)
-            if isinstance(item, Partial):
-                late = processor.add_partial(item)
-                if late:
-                    self.metrics.late.labels(self._input_topic(group(item.signal))).inc(late)
-            else:
-                closed = processor.add_watermark(item, now=time.time())
-                await self.publish(processor, item, closed)
+            partials, mark = records.decode_signal_report(event.message.value)
+            late = sum(processor.add_partial(partial) for partial in partials)
+            if late:
+                self.metrics.late.labels(self._input_topic(group(partials[0].signal))).inc(late)
+            if mark is not None:
+                closed = processor.add_watermark(mark, now=time.time())
+                await self.publish(processor, mark, closed)
 
     async def publish(self, processor: SignalProcessor, mark: Watermark, closed: Closed) -> None:
         metrics = self.metrics

@@ -12,6 +12,7 @@ import orjson
 
 from detectors.events import format_rfc3339
 from detectors.windows import Partial, Watermark
+from streams.files import partition_for
 
 # Dead letters carry the original bytes whole up to this size (base64 makes them a third
 # larger); beyond it, the head and a digest of the whole. The producer and the dead-letter
@@ -50,43 +51,58 @@ def dead_letter(
     return orjson.dumps(record)
 
 
-def encode_partial(partial: Partial) -> bytes:
-    return orjson.dumps(
-        {
-            "type": "partial",
-            "source": partial.source,
-            "signal": partial.signal,
-            "window_start": partial.window_start,
-            "count": partial.count,
-            "sample_ids": partial.sample_ids,
-        }
-    )
+# One signal-partials message carries at most this many partial counts.
+PARTIALS_PER_MESSAGE = 2000
 
 
-def encode_watermark(mark: Watermark) -> bytes:
-    return orjson.dumps(
-        {
-            "type": "watermark",
-            "group": mark.group,
-            "source": mark.source,
-            "sources": mark.sources,
-            "closed_until": mark.closed_until,
-        }
-    )
+def signal_reports(items: list[Partial | Watermark], partitions: int) -> list[tuple[int, bytes]]:
+    """What one stage-1 close sends: to every signal partition, the partials of the signals it
+    owns (by Kafka's partitioner on the signal id) followed by the watermark, in one message
+    unless there are very many partials. Sending per partition rather than per signal keeps
+    the messages few: a window of thousands of per-account signals is a handful of sends.
+    """
+    mark = next((item for item in items if isinstance(item, Watermark)), None)
+    owned: dict[int, list[list[Any]]] = {p: [] for p in range(partitions)}
+    source = mark.source if mark else ""
+    for item in items:
+        if isinstance(item, Partial):
+            source = item.source
+            owned[partition_for(item.signal.encode(), partitions)].append(
+                [item.signal, item.window_start, item.count, item.sample_ids]
+            )
+    out = []
+    for partition, partials in owned.items():
+        chunks = [
+            partials[i : i + PARTIALS_PER_MESSAGE]
+            for i in range(0, len(partials), PARTIALS_PER_MESSAGE)
+        ]
+        for i, chunk in enumerate(chunks or [[]]):
+            last = i == max(len(chunks), 1) - 1
+            if not chunk and not (last and mark):
+                continue
+            message: dict[str, Any] = {"source": source, "partials": chunk}
+            if last and mark is not None:
+                message["watermark"] = {
+                    "group": mark.group,
+                    "sources": mark.sources,
+                    "closed_until": mark.closed_until,
+                }
+            out.append((partition, orjson.dumps(message)))
+    return out
 
 
-def decode_signal_message(raw: bytes) -> Partial | Watermark:
+def decode_signal_report(raw: bytes) -> tuple[list[Partial], Watermark | None]:
     data: dict[str, Any] = orjson.loads(raw)
-    if data["type"] == "partial":
-        return Partial(
-            data["source"],
-            data["signal"],
-            float(data["window_start"]),
-            int(data["count"]),
-            tuple(data["sample_ids"]),
-        )
-    return Watermark(
-        data["group"], data["source"], int(data["sources"]), float(data["closed_until"])
+    source = data["source"]
+    partials = [
+        Partial(source, signal, float(start), int(count), tuple(ids))
+        for signal, start, count, ids in data["partials"]
+    ]
+    mark = data.get("watermark")
+    if mark is None:
+        return partials, None
+    return partials, Watermark(
+        mark["group"], source, int(mark["sources"]), float(mark["closed_until"])
     )
 
 

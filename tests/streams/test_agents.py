@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from detectors.windows import Partial, Watermark
 from streams import records
 from streams.app import StreamWorker, create_app
+from streams.files import partition_for
 from streams.metrics import Metrics
 from streams.settings import Settings
 
@@ -70,11 +71,18 @@ async def test_ingest_dead_letters_counts_and_emits_partials(worker: Any) -> Non
     assert base64.b64decode(record["value_base64"]) == b"{broken"
     assert dead[0]["key"] == b"k1"
 
-    partials = [records.decode_signal_message(s["value"]) for s in sent["agents-signal-partials"]]
-    counts = {p.signal: p.count for p in partials if isinstance(p, Partial)}
+    reports = [
+        (s["partition"], *records.decode_signal_report(s["value"]))
+        for s in sent["agents-signal-partials"]
+    ]
+    counts = {p.signal: p.count for _, partials, _ in reports for p in partials}
     assert counts == {"content": 1, "content.surface:feed": 1, "content.kind:post": 1}
-    marks = [s for s in sent["agents-signal-partials"] if "partition" in s]
-    assert {m["partition"] for m in marks} == {0, 1}  # every stage-2 partition hears it
+    for partition, partials, _ in reports:  # each signal goes to the partition that owns it
+        assert all(partition_for(p.signal.encode(), 2) == partition for p in partials)
+    closing = [(partition, mark) for partition, _, mark in reports if mark is not None]
+    assert {p for p, _ in closing} == {0, 1}  # every stage-2 partition hears the watermark
+    t0 = 1795478400.0  # 2026-11-24T00:00Z; each watermark is the latest ts less the lateness
+    assert {mark.closed_until for _, mark in closing} == {t0 - 60, t0 + 60}
 
     registry = stream_worker.metrics.registry
     topic = "content-events"
@@ -92,13 +100,14 @@ async def test_signal_agent_closes_windows_and_publishes_alerts(worker: Any) -> 
     agent = stream_worker.app.agents["signals"]
     source = "report-events:0"
     async with agent.test_context() as test:
-        await test.put(records.encode_watermark(Watermark("reports", source, 1, 0.0)))
+        for _, report in records.signal_reports([Watermark("reports", source, 1, 0.0)], 1):
+            await test.put(report)
         for minute in range(12):
             count = 60 if minute == 10 else 2
             partial = Partial(source, "reports.target:u9", minute * 60.0, count, ("r1",))
-            await test.put(records.encode_partial(partial), key=b"reports.target:u9")
             mark = Watermark("reports", source, 1, (minute + 1) * 60.0)
-            await test.put(records.encode_watermark(mark))
+            for _, report in records.signal_reports([partial, mark], 1):
+                await test.put(report)
     alerts = [orjson.loads(s["value"]) for s in sent["alerts"]]
     assert [a["status"] for a in alerts] == ["firing"]
     assert alerts[0]["entity"] == {"type": "signal", "id": "reports.target:u9"}

@@ -1,0 +1,49 @@
+"""Internal and dead-letter records round-trip and stay within their size limits."""
+
+from __future__ import annotations
+
+import base64
+
+import orjson
+
+from detectors.windows import Partial, Watermark
+from streams import records
+from streams.files import partition_for
+
+
+def test_signal_reports_route_chunk_and_round_trip() -> None:
+    partials = [
+        Partial("content-events:0", f"content.target:u{i}", 60.0, i, (f"e{i}",))
+        for i in range(5000)
+    ]
+    mark = Watermark("content", "content-events:0", 3, 120.0)
+    sent = records.signal_reports([*partials, mark], 4)
+    got: list[Partial] = []
+    marks: dict[int, list[Watermark]] = {}
+    for partition, raw in sent:
+        decoded, watermark = records.decode_signal_report(raw)
+        assert len(decoded) <= records.PARTIALS_PER_MESSAGE
+        assert all(partition_for(p.signal.encode(), 4) == partition for p in decoded)
+        got += decoded
+        if watermark is not None:
+            marks.setdefault(partition, []).append(watermark)
+            assert (partition, raw) == [m for m in sent if m[0] == partition][-1]  # last one
+    assert sorted(got, key=lambda p: p.count) == partials
+    assert marks == {p: [mark] for p in range(4)}
+
+
+def test_a_watermark_alone_reaches_every_partition() -> None:
+    sent = records.signal_reports([Watermark("reports", "report-events:1", 2, 60.0)], 3)
+    assert [p for p, _ in sent] == [0, 1, 2]
+    assert all(records.decode_signal_report(raw)[0] == [] for _, raw in sent)
+
+
+def test_dead_letters_keep_the_original_or_its_head_and_digest() -> None:
+    small = orjson.loads(records.dead_letter("invalid_json", "x", "t", 1, 2, None, b"abc", 0.0))
+    assert base64.b64decode(small["value_base64"]) == b"abc" and "value_truncated" not in small
+    big_value = b"x" * 100
+    big = orjson.loads(
+        records.dead_letter("too_large", "x", "t", 1, 2, b"k", big_value, 0.0, keep_bytes=10)
+    )
+    assert base64.b64decode(big["value_base64"]) == b"x" * 10
+    assert big["value_truncated"] and big["value_bytes"] == 100 and len(big["value_sha256"]) == 64
