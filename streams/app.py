@@ -123,9 +123,14 @@ class StreamWorker:
             return
         counter = self.counters.get(tp)
         if counter is None:
-            kind = self.kinds[name]
+            # A window closes once every partition of the topic has passed it: count them
+            # from the cluster's metadata rather than trust a setting.
+            sources = self.app.consumer.topic_partitions(message.topic)
             counter = new_counter(
-                self.config, kind, message.partition, self.settings.input_partitions
+                self.config,
+                self.kinds[name],
+                message.partition,
+                sources or self.settings.input_partitions,
             )
             self.counters[tp] = counter
         status, emitted = counter.add(event.event_id, event.ts, signals_of(event))
@@ -219,13 +224,17 @@ class StreamWorker:
         for topic, value in lag.items():
             self.metrics.consumer_lag.labels(topic).set(value)
 
-    async def _on_assigned(self, sender: Any, assigned: set[TP], **kwargs: Any) -> None:
+    async def _on_assigned(self, sender: Any, *args: Any, **kwargs: Any) -> None:
         # Keep the state of partitions this worker still owns: stage 1 drops re-read event ids
         # and stage 2 re-read partials. State of partitions now owned elsewhere is dropped.
+        assigned = self.app.consumer.assignment()
+        log.info("assigned: %s", ", ".join(f"{tp.topic}/{tp.partition}" for tp in sorted(assigned)))
         for tp in set(self.counters) - assigned:
             del self.counters[tp]
         for tp in set(self.positions) - assigned:
             del self.positions[tp]
+        for topic in (*self.inputs, self.settings.signal_topic):
+            self.metrics.assigned.labels(topic).set(sum(1 for tp in assigned if tp.topic == topic))
         owned = {tp.partition for tp in assigned if tp.topic == self.settings.signal_topic}
         for partition in set(self.processors) - owned:
             del self.processors[partition]

@@ -102,7 +102,6 @@ async def print_alerts(settings: Settings, started: float) -> None:
 
 
 async def run(settings: Settings, speed: float, duration_s: float | None, started: float) -> None:
-    await ensure_input_topics(settings)
     config = simulation(time.time())
     tasks = [
         asyncio.create_task(pace_events(settings, config, speed)),
@@ -145,6 +144,7 @@ def run_demo(duration_s: float | None, speed: float, metrics_port: int) -> int:
                 for name, value in settings.model_dump().items()
             }
         )
+        asyncio.run(ensure_input_topics(settings))
         log_path = Path(tempfile.gettempdir()) / f"{settings.app_id}-worker.log"
         with open(log_path, "wb") as log:
             worker = subprocess.Popen(

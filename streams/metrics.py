@@ -70,6 +70,13 @@ class Metrics:
             namespace=ns,
             registry=registry,
         )
+        self.assigned = Gauge(
+            "assigned_partitions",
+            "Partitions of each topic this worker consumes.",
+            ["topic"],
+            namespace=ns,
+            registry=registry,
+        )
         self.watermark = Gauge(
             "event_time_watermark_seconds",
             "Event time up to which windows are closed.",

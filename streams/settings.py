@@ -23,7 +23,11 @@ class Settings(BaseSettings):
     report_topic: str = Field("report-events", description="input topic of report events")
     labels_topic: str = Field("labels", description="input topic of analysts' labels")
     alerts_topic: str = Field("alerts", description="output topic of alerts")
-    input_partitions: int = Field(8, ge=1, description="partitions of the input topics")
+    input_partitions: int = Field(
+        8,
+        ge=1,
+        description="partitions of input topics that replay, simulate and demo create; evaluate places events as over this many",
+    )
     partitions: int = Field(8, ge=1, description="partitions of internal and output topics")
     replication_factor: int = Field(1, ge=1, description="replication of topics the worker creates")
     store: str = Field("memory://", description="Faust table store: memory:// or rocksdb://")

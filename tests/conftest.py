@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from streams.broker import EmbeddedBroker, free_port
+from streams.kafka import ensure_input_topics
 from streams.settings import Settings
 
 # CI runs the same examples every time; a developer's run explores new ones.
@@ -107,13 +109,21 @@ def worker_settings(broker: EmbeddedBroker, **overrides: object) -> dict[str, st
 def start_worker(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[object]:
     started: list[WorkerProcess] = []
 
-    def start(**overrides: object) -> WorkerProcess:
+    def start(like: WorkerProcess | None = None, **overrides: object) -> WorkerProcess:
+        """A worker with fresh topics and group, or another member of `like`'s group."""
+        if like is not None:
+            overrides = {
+                k.removeprefix("ABUSEMON_").lower(): v
+                for k, v in like.env.items()
+                if k.startswith("ABUSEMON_") and k != "ABUSEMON_BROKER"
+            } | {"metrics_port": free_port(), **overrides}
         variables = worker_settings(broker, **overrides)
         env = {k: v for k, v in os.environ.items() if not k.startswith("ABUSEMON_")}
         env.update(variables)
         settings = Settings(
             **{k.removeprefix("ABUSEMON_").lower(): v for k, v in variables.items()}
         )  # type: ignore[arg-type]
+        asyncio.run(ensure_input_topics(settings))  # as operators create them, before workers
         worker = WorkerProcess(settings, env, tmp_path / f"worker-{len(started)}.log").start()
         started.append(worker)
         return worker

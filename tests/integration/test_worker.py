@@ -190,3 +190,36 @@ def test_malformed_messages_go_to_the_dead_letter_topic(broker: Any, start_worke
             )
             >= 1
         )
+
+
+def assigned(worker: Any, topic: str) -> float:
+    return sample_metric(worker.metrics_text(), "abusemon_assigned_partitions", topic=topic)
+
+
+def test_two_workers_raise_the_same_alerts_as_one(
+    broker: Any, start_worker: Any, simulated: Path
+) -> None:
+    first = start_worker()
+    second = start_worker(like=first)
+    settings = first.settings
+    topics = (settings.content_topic, settings.report_topic, settings.signal_topic)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # until the group has settled with both members
+        shares = [[assigned(w, t) for t in topics] for w in (first, second)]
+        totals = [a + b for a, b in zip(*shares, strict=True)]
+        if all(x > 0 for share in shares for x in share) and totals == [3, 3, 3]:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError(f"the group did not settle: {shares}\n{first.log()}\n{second.log()}")
+
+    expected = {comparable(a) for a in evaluate(simulated, settings).alerts}
+    asyncio.run(replay(simulated, settings))
+    got = asyncio.run(
+        read_topic(broker.bootstrap, settings.alerts_topic, lambda v: len(v) >= len(expected), 120)
+    )
+    assert {comparable(orjson.loads(v)) for v in got} == expected
+    consumed = sum(
+        sample_metric(w.metrics_text(), "abusemon_events_consumed_total") for w in (first, second)
+    )
+    assert consumed == sum(1 for _ in simulated.open())
