@@ -184,6 +184,34 @@ def url(rng: random.Random, domain: str) -> str:
     return f"https://{domain}/{rng.getrandbits(40):010x}"
 
 
+def content_value(
+    ts: float,
+    account: Account,
+    kind: str,
+    surface: str,
+    text: str,
+    target: str | None = None,
+    links: list[str] | None = None,
+) -> dict[str, Any]:
+    """A content-events value; `event_id` and `content_id` are filled in on emission."""
+    value: dict[str, Any] = {
+        "event_id": "",
+        "ts": format_rfc3339(ts),
+        "actor_id": account[0],
+        "kind": kind,
+        "surface": surface,
+        "content_id": "",
+        "text": text,
+    }
+    if target is not None:
+        value["target_id"] = target
+    if links:
+        value["links"] = links
+    value["actor_created_at"] = account[1]
+    value["attrs"] = {"country": account[2], "device_hash": account[3]}
+    return value
+
+
 class Population:
     """The accounts of one simulation: `size` established ones plus a stream of newcomers.
 
@@ -324,24 +352,16 @@ class OrganicTraffic:
             end = at + lengths[i]
             text = " ".join(words[at:end]) + ENDINGS[int(rand() * len(ENDINGS))]
             at = end
-            value: dict[str, Any] = {
-                "event_id": "",
-                "ts": format_rfc3339(ts),
-                "actor_id": account[0],
-                "kind": kind,
-                "surface": surface,
-                "content_id": "",
-                "text": text,
-            }
+            target_id = None
             if has_target:
                 target = targets[i]
                 if target == actor:
                     target = (target + 1) % pop.size
-                value["target_id"] = accounts[target][0]
+                target_id = accounts[target][0]
+            links = None
             if rand() < link_p:
-                value["links"] = [url(rng, choices(DOMAINS, cum_weights=DOMAIN_CW)[0])]
-            value["actor_created_at"] = account[1]
-            value["attrs"] = {"country": account[2], "device_hash": account[3]}
+                links = [url(rng, choices(DOMAINS, cum_weights=DOMAIN_CW)[0])]
+            value = content_value(ts, account, kind, surface, text, target_id, links)
             items.append((ts, number, CONTENT, value))
             number += 1
         seq[0] = number

@@ -30,6 +30,7 @@ from simulator.organic import (
     Item,
     Population,
     content_share,
+    content_value,
     diurnal,
     poisson,
 )
@@ -140,34 +141,6 @@ class Attack:
     def times(self, rng: random.Random, n: int) -> list[float]:
         span_ms = int((self.end - self.start) * 1000)
         return [self.start + int(rng.random() * span_ms) / 1000 for _ in range(n)]
-
-
-def content_value(
-    ts: float,
-    account: Account,
-    kind: str,
-    surface: str,
-    text: str,
-    target: str | None = None,
-    links: list[str] | None = None,
-) -> dict[str, Any]:
-    """A content-events value; `event_id` and `content_id` are filled in on emission."""
-    value: dict[str, Any] = {
-        "event_id": "",
-        "ts": format_rfc3339(ts),
-        "actor_id": account[0],
-        "kind": kind,
-        "surface": surface,
-        "content_id": "",
-        "text": text,
-    }
-    if target is not None:
-        value["target_id"] = target
-    if links:
-        value["links"] = links
-    value["actor_created_at"] = account[1]
-    value["attrs"] = {"country": account[2], "device_hash": account[3]}
-    return value
 
 
 EMOJI = ("🔥", "💰", "✅", "🎁", "👉", "⚡", "💯", "‼️", "")
