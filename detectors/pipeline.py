@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from detectors.actor_features import ActivityCollector, ActorPartial
+from detectors.actors import ActorConfig, ActorProcessor
 from detectors.alerts import Alert, Episode, EpisodePolicy, severity_for
 from detectors.events import ContentEvent, Event, ReportEvent, format_rfc3339
 from detectors.signals import (
@@ -105,6 +108,12 @@ class SignalProcessor:
         self.config = config
         self.policy = EpisodePolicy(config.cooldown_s, config.update_every)
         self.groups = {name: _Group(GroupClock(idle_s)) for name in GROUP_TOPICS}
+
+    def closed_until(self) -> float:
+        """Where both groups have closed: actor windows close there. A group not heard from
+        yet does not hold the other back."""
+        started = [g.closed_until for g in self.groups.values() if g.anchor is not None]
+        return min(started) if started else -math.inf
 
     def live_series(self) -> int:
         return sum(len(g.dense) + len(g.sparse) for g in self.groups.values())
@@ -370,13 +379,22 @@ def new_counter(
 
 
 class OfflinePipeline:
-    """Stage 1 per input partition and one stage 2, fed in the order of a file.
+    """Stage 1 per input partition and stage 2, fed in the order of a file.
 
     `sources` gives, per input topic, the partitions that carry events, as a replay of the
-    same file would put them; `feed` takes each event with its partition.
+    same file would put them; `feed` takes each event with its partition. Actors are split
+    over `actor_partitions` processors by `route` (actor id, partitions) -> partition, as the
+    worker's repartitioned topic splits them, so each sees the population the worker's would.
     """
 
-    def __init__(self, config: DetectionConfig, sources: dict[str, set[int]]) -> None:
+    def __init__(
+        self,
+        config: DetectionConfig,
+        sources: dict[str, set[int]],
+        actor_config: ActorConfig | None = None,
+        actor_partitions: int = 1,
+        route: Callable[[str, int], int] = lambda actor, partitions: 0,
+    ) -> None:
         self.config = config
         self.processor = SignalProcessor(config)
         self.counters = {
@@ -385,6 +403,10 @@ class OfflinePipeline:
             if topic in TOPIC_GROUPS
             for p in parts
         }
+        self.collectors = {key: ActivityCollector(c.source) for key, c in self.counters.items()}
+        actor_config = actor_config or ActorConfig(window_s=config.window_s)
+        self.actors = [ActorProcessor(actor_config) for _ in range(actor_partitions)]
+        self.route = route
         self.outcomes: dict[str, int] = {}
 
     def feed(self, topic: str, partition: int, event: Event) -> list[Alert]:
@@ -393,8 +415,11 @@ class OfflinePipeline:
             self._count(f"{topic}:processed")
             return []
         counter = self.counters[(topic, partition)]
+        collector = self.collectors[(topic, partition)]
         status, emitted = counter.add(event.event_id, event.ts, signals_of(event))
         self._count(f"{topic}:{status}")
+        if status == "counted":
+            collector.add(event, counter.window_of(event.ts))
         alerts: list[Alert] = []
         for item in emitted:
             if isinstance(item, Partial):
@@ -402,11 +427,19 @@ class OfflinePipeline:
                 if late:
                     self._count(f"{topic}:late", late)
             else:
+                for actor in collector.close(item.closed_until):
+                    self.add_actor(actor)
                 closed = self.processor.add_watermark(item)
                 alerts.extend(closed.alerts)
                 if closed.late:
                     self._count(f"{topic}:late", closed.late)
+                until = self.processor.closed_until()
+                for processor in self.actors:
+                    alerts.extend(processor.close(until).alerts)
         return alerts
+
+    def add_actor(self, partial: ActorPartial) -> None:
+        self.actors[self.route(partial.actor, len(self.actors))].add_partial(partial)
 
     def _count(self, outcome: str, n: int = 1) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + n

@@ -57,7 +57,13 @@ def evaluate(path: str | Path, settings: Settings) -> Evaluation:
         if topic in sources:
             sources[topic].add(partition)
     result = Evaluation()
-    pipeline = OfflinePipeline(settings.detection(), sources)
+    pipeline = OfflinePipeline(
+        settings.detection(),
+        sources,
+        settings.actor_detection(),
+        settings.partitions,
+        lambda actor, partitions: partition_for(actor.encode(), partitions),
+    )
     for topic, partition, event in _valid_events(path, settings, now, result.outcomes):
         if result.first_ts is None:
             result.first_ts = event.ts

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from detectors.actors import ActorConfig
 from detectors.pipeline import DetectionConfig
 
 
@@ -83,6 +84,31 @@ class Settings(BaseSettings):
         description="most series per stage-2 partition (least recently active evicted)",
     )
 
+    # Actor anomaly detection.
+    actor_model: str = Field(
+        "hst", pattern="^(hst|svm)$", description="population model: hst (HalfSpaceTrees) or svm"
+    )
+    actor_quantile: float = Field(
+        0.99, gt=0.5, lt=1, description="quantile of actor scores above which an actor is unusual"
+    )
+    actor_warmup: int = Field(
+        500, ge=0, description="actors scored per stage-2 partition before the first actor alert"
+    )
+    actor_min_events: float = Field(
+        5.0, ge=1, description="fewest events in 10 min for an actor alert"
+    )
+    actor_cooldown_s: float = Field(
+        1800.0, ge=0, description="quiet event time that resolves an actor alert"
+    )
+    actor_ttl_s: float = Field(
+        21600.0, gt=0, description="idle event time after which an actor's state expires"
+    )
+    max_actors: int = Field(
+        250_000,
+        ge=10,
+        description="most actors per stage-2 partition (least recently active evicted)",
+    )
+
     @field_validator("broker")
     @classmethod
     def _kafka_url(cls, value: str) -> str:
@@ -121,4 +147,17 @@ class Settings(BaseSettings):
             max_series=self.max_series,
             dedup_horizon_s=self.dedup_horizon_s,
             dedup_max_ids=self.dedup_max_ids,
+        )
+
+    def actor_detection(self) -> ActorConfig:
+        return ActorConfig(
+            window_s=self.window_s,
+            model=self.actor_model,
+            quantile=self.actor_quantile,
+            warmup=self.actor_warmup,
+            min_events=self.actor_min_events,
+            cooldown_s=self.actor_cooldown_s,
+            update_every=self.update_every,
+            ttl_s=self.actor_ttl_s,
+            max_actors=self.max_actors,
         )
