@@ -377,8 +377,11 @@ class ActorState:
         for t in a.times:
             if self.last_event is not None and 0 < t - self.last_event <= MAX_GAP_S:
                 gap = t - self.last_event
-                self.gap_mean += GAP_ALPHA * (gap - self.gap_mean)
-                self.gap_sq += GAP_ALPHA * (gap * gap - self.gap_sq)
+                if self.gaps:
+                    self.gap_mean += GAP_ALPHA * (gap - self.gap_mean)
+                    self.gap_sq += GAP_ALPHA * (gap * gap - self.gap_sq)
+                else:  # start from the first gap, so early estimates are not biased to zero
+                    self.gap_mean, self.gap_sq = gap, gap * gap
                 self.gaps += 1
             self.last_event = t
         if a.targeted:
@@ -394,7 +397,8 @@ class ActorState:
             for i, kind in enumerate(KINDS):
                 share = a.kinds.get(kind, 0) / a.events
                 self.kind_shares[i] = _blend(self.kind_shares[i], share, a.events)
-            self.surface = max(sorted(a.surfaces), key=a.surfaces.__getitem__)
+            if a.surfaces:
+                self.surface = max(sorted(a.surfaces), key=a.surfaces.__getitem__)
         self.new_domains_1h += sum(
             _remember(self.recent_domains, _hash(d), RECENT_DOMAINS) for d in a.domains
         )

@@ -2,18 +2,21 @@
 and the explanation of each verdict in terms of the features.
 
 `ActorModel.step(x)` scores an actor's features against the population seen so far, decides,
-and learns only from actors it did not flag. The score comes from a River pipeline (scaling,
-then HalfSpaceTrees or a one-class SVM); the threshold is a running quantile of the scores,
-so it adapts to the population. Each feature's typical range in the population (its median
-and 99th percentile, from River's streaming quantiles) explains a verdict: which features
-are beyond the range, and how far.
+and learns only from actors with no abuse indicator (below), so attacks do not become the
+norm. Each feature's typical range in the population
+(its median and 99th percentile, or 1st where low is unusual, from River's streaming
+quantiles) both scores and explains a verdict: which features are beyond the range, and how
+far. HalfSpaceTrees and a one-class SVM from River can score instead (`model`); on the
+simulator they rank scripted and spamming accounts below busy ordinary ones (see the README's
+comparison). The threshold is a running quantile of the scores, so it adapts to the
+population.
 
 A high score alone does not flag an actor. Busy but otherwise ordinary accounts are
 unusual, not abusive, and rate spikes are the volume detector's job; a flag also needs at
 least one abuse indicator: near-identical texts, a scripted rhythm, contact with many new
-accounts, link-heavy content, or a very young account. Reports received from several
-accounts corroborate a flag (they raise its severity) but do not make one: popular and
-controversial accounts draw reports too.
+accounts, or link-heavy content. A young account or reports received from several accounts
+corroborate a flag (they add to the score, reports raise the severity) but do not make one:
+new people join every day, and popular or controversial accounts draw reports too.
 
 >>> import random
 >>> rng = random.Random(1)
@@ -24,7 +27,7 @@ controversial accounts draw reports too.
 ...            "new_target_share": 0.95, "dup_share": 0.97, "age_days": 2.0}
 >>> verdict = model.step(spammer)
 >>> verdict.flagged, [d.feature for d in verdict.drivers][:2]
-(True, ['new_targets_10m', 'events_10m'])
+(True, ['dup_share', 'new_targets_10m'])
 """
 
 from __future__ import annotations
@@ -39,8 +42,9 @@ from river import anomaly, base, compose, preprocessing, stats
 
 from detectors.actor_features import FEATURES
 
-# Features where a low value is the unusual one.
+# Features where a low value is the unusual one, and those with no unusual direction.
 LOW_IS_UNUSUAL = frozenset({"gap_cv", "age_days"})
+UNDIRECTED = frozenset({"message_share", "share_share", "comment_share"})
 # Counts spread over orders of magnitude: the model sees log1p of them.
 COUNTS = frozenset(
     {"events_10m", "events_24h", "new_targets_10m", "new_domains_1h", "reporters_24h",
@@ -63,8 +67,6 @@ def indicators(x: dict[str, float]) -> list[str]:
         found.append("new_targets_10m")
     if x.get("link_share", 0.0) >= 0.5:
         found.append("link_share")
-    if x.get("age_days", math.inf) < 7:
-        found.append("age_days")
     return found
 
 
@@ -93,21 +95,28 @@ class ActorModel(base.AnomalyDetector):
 
     Parameters
     ----------
-    model: `hst` (standard scaling, HalfSpaceTrees) or `svm` (standard scaling, one-class SVM).
+    model: the scorer, one of
+        `quantile`: how far the actor's features lie beyond the population's typical range,
+        each measured against River streaming quantiles (median and 99th or 1st percentile),
+        summed over the features and mapped to [0, 1]: an ensemble of one-feature detectors;
+        `hst`: standard scaling, then River's HalfSpaceTrees;
+        `svm`: standard scaling, then River's one-class SVM.
     q: the quantile of recent scores above which an actor is unusual.
+    min_score: the threshold never goes below this.
     warmup: actors learned before anything is flagged.
     min_events: an actor with fewer events in the last 10 minutes is never flagged.
     learn_every: actors that cannot be flagged (too few events, or no abuse indicator) are
         neither scored nor learned from, except every `learn_every`-th one, which the
         population model, the threshold and the typical ranges learn from. Scoring costs
         tens of microseconds, and most actors in a window have posted once.
-    seed: the only randomness (the trees).
+    seed: the only randomness (the trees of `hst`).
     """
 
     def __init__(
         self,
-        model: str = "hst",
+        model: str = "quantile",
         q: float = 0.99,
+        min_score: float = 0.5,
         warmup: int = 500,
         min_events: float = 5.0,
         learn_every: int = 4,
@@ -115,6 +124,7 @@ class ActorModel(base.AnomalyDetector):
     ) -> None:
         self.model = model
         self.q = q
+        self.min_score = min_score
         self.warmup = warmup
         self.min_events = min_events
         self.learn_every = learn_every
@@ -127,7 +137,9 @@ class ActorModel(base.AnomalyDetector):
         self.skipped = 0
 
     @staticmethod
-    def _pipeline(model: str, seed: int) -> compose.Pipeline:
+    def _pipeline(model: str, seed: int) -> compose.Pipeline | None:
+        if model == "quantile":
+            return None
         if model == "hst":
             # Standardised features in fixed limits: min-max scaling would fold every value
             # beyond the largest seen so far into the edge cell, where a busy but ordinary
@@ -141,13 +153,16 @@ class ActorModel(base.AnomalyDetector):
             )
         if model == "svm":
             return compose.Pipeline(preprocessing.StandardScaler(), anomaly.OneClassSVM(nu=0.05))
-        raise ValueError(f"unknown actor model {model!r}; known: hst, svm")
+        raise ValueError(f"unknown actor model {model!r}; known: quantile, hst, svm")
 
     # -- the River interface ------------------------------------------------------------
     def learn_one(self, x: dict[Hashable, Any]) -> None:
-        self.pipeline.learn_one(_transform(x))
+        if self.pipeline is not None:
+            self.pipeline.learn_one(_transform(x))
         for name, value in x.items():
             key = str(name)
+            if key in UNDIRECTED:
+                continue
             if key not in self.median:
                 self.median[key] = stats.Quantile(0.5)
                 self.edge[key] = stats.Quantile(0.01 if key in LOW_IS_UNUSUAL else 0.99)
@@ -156,11 +171,14 @@ class ActorModel(base.AnomalyDetector):
         self.n += 1
 
     def score_one(self, x: dict[Hashable, Any]) -> float:
-        return float(self.pipeline.score_one(_transform(x)))
+        if self.pipeline is not None:
+            return float(self.pipeline.score_one(_transform(x)))
+        excess = sum(self._excess(str(name), float(value)) for name, value in x.items())
+        return 1.0 - math.exp(-excess / 4.0)
 
     # -- decide and explain ---------------------------------------------------------------
     def step(self, x: dict[str, float]) -> ActorVerdict | None:
-        """Score, decide and explain; then learn from the actor unless it was flagged.
+        """Score, decide and explain; then learn from the actor if it shows no abuse indicator.
 
         None for an actor that cannot be flagged and is not in the learning sample.
         """
@@ -172,37 +190,48 @@ class ActorModel(base.AnomalyDetector):
                 return None
         keyed: dict[Hashable, Any] = dict(x)
         score = self.score_one(keyed)
-        threshold = self.threshold.get() if self.n else math.inf
-        threshold = math.inf if threshold is None else threshold
+        quantile = self.threshold.get() if self.n else None
+        threshold = max(self.min_score, quantile or 0.0)
         drivers = self.explain(x) if candidate else ()
         flagged = candidate and self.n >= self.warmup and score >= threshold
-        if not flagged:
+        if not candidate:
+            # Only actors with no abuse indicator teach the model what is typical: a spam
+            # wave learned from would move the typical range up to meet the next one.
             self.learn_one(keyed)
             self.threshold.update(score)
         return ActorVerdict(score, threshold, flagged, drivers, found)
+
+    def _excess(self, name: str, value: float) -> float:
+        """How far beyond the population's typical range, in widths of that range; 0 within."""
+        median_q, edge_q = self.median.get(name), self.edge.get(name)
+        if median_q is None or edge_q is None:
+            return 0.0
+        median, edge = median_q.get(), edge_q.get()
+        if median is None or edge is None:
+            return 0.0
+        if name in COUNTS:  # counts spread over orders of magnitude: compare their logs
+            value, median, edge = math.log1p(value), math.log1p(median), math.log1p(edge)
+        beyond = (edge - value) if name in LOW_IS_UNUSUAL else (value - edge)
+        if beyond <= 0:
+            return 0.0
+        return beyond / max(abs(edge - median), _unit(name))
 
     def explain(self, x: dict[str, float], top: int = 4) -> tuple[Driver, ...]:
         """The features furthest beyond the population's typical range, most unusual first."""
         drivers = []
         for name, value in x.items():
-            if name not in self.median:
-                continue
-            median, edge = self.median[name].get(), self.edge[name].get()
-            if median is None or edge is None:
-                continue
-            low = name in LOW_IS_UNUSUAL
-            beyond = (edge - value) if low else (value - edge)
-            if beyond <= 0:
-                continue
-            width = max(abs(edge - median), _unit(name))
-            drivers.append(Driver(name, value, median, edge, beyond / width))
+            excess = self._excess(name, value)
+            if excess > 0:
+                median, edge = self.median[name].get(), self.edge[name].get()
+                assert median is not None and edge is not None
+                drivers.append(Driver(name, value, median, edge, excess))
         drivers.sort(key=lambda d: (-d.excess, d.feature))
         return tuple(drivers[:top])
 
 
 def _unit(name: str) -> float:
-    """The smallest range width that counts: one event, or 5% of a share."""
-    return 1.0 if name in COUNTS else 0.05
+    """The smallest range width that counts: a doubling of a count, or 5% of a share."""
+    return math.log(2) if name in COUNTS else 0.05
 
 
 def _transform(x: dict[Hashable, Any]) -> dict[Hashable, Any]:

@@ -26,7 +26,7 @@ DETECTOR = "actor_anomaly"
 @dataclass(frozen=True)
 class ActorConfig:
     window_s: float = 60.0
-    model: str = "hst"
+    model: str = "quantile"
     quantile: float = 0.99
     warmup: int = 500
     min_events: float = 5.0

@@ -19,6 +19,9 @@ Matching:
   `targets` (`target`), or a `campaign` whose members include one of its actors.
 - An alert that detects no scenario is a false positive; one that detects several is still
   one true positive.
+- A truth record marked `"decoy": true` is organic behaviour that must not be alerted on: it
+  is not a scenario to detect, and the alerts on it (by the same rule) are listed per decoy,
+  as the false positives they are.
 """
 
 from __future__ import annotations
@@ -63,6 +66,17 @@ class ScenarioScore:
 
 
 @dataclass(frozen=True)
+class DecoyScore:
+    """One decoy: how many alerts it drew (each a false positive), and from which detectors."""
+
+    scenario_id: str
+    kind: str
+    start: str
+    alerts: int
+    detectors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class KindScore:
     """The scenarios of one kind: how many were detected, and the median time to detect."""
 
@@ -87,6 +101,7 @@ class Report:
     detectors: tuple[DetectorScore, ...]
     kinds: tuple[KindScore, ...]
     scenarios: tuple[ScenarioScore, ...]
+    decoys: tuple[DecoyScore, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dicts, lists, strings, numbers, booleans and None, ready for `orjson.dumps`."""
@@ -124,6 +139,7 @@ class _Scenario:
     actors: frozenset[str]
     targets: frozenset[str]
     signals: frozenset[str]
+    decoy: bool = False
 
 
 def _field(record: Mapping[str, Any], name: str, what: str) -> Any:
@@ -200,6 +216,7 @@ def _scenarios(truth: Iterable[Mapping[str, Any]]) -> list[_Scenario]:
                 actors=_ids(record, "actors", what),
                 targets=_ids(record, "targets", what),
                 signals=_ids(record, "signals", what),
+                decoy=bool(record.get("decoy", False)),
             )
         )
     return out
@@ -275,8 +292,14 @@ def score(
     1.0
     """
     merged = _merge(alerts)
-    scenarios = _scenarios(truth)
+    everything = _scenarios(truth)
+    scenarios = [s for s in everything if not s.decoy]
+    decoys = [s for s in everything if s.decoy]
     hits = _matches(merged, scenarios)
+    on_decoys: list[list[_Alert]] = [[] for _ in decoys]
+    for alert, found in zip(merged, _matches(merged, decoys), strict=True):
+        for i in found:
+            on_decoys[i].append(alert)
 
     detecting: list[list[_Alert]] = [[] for _ in scenarios]
     for alert, found in zip(merged, hits, strict=True):
@@ -345,6 +368,16 @@ def score(
         detectors=tuple(per_detector),
         kinds=tuple(per_kind),
         scenarios=tuple(per_scenario),
+        decoys=tuple(
+            DecoyScore(
+                scenario_id=d.scenario_id,
+                kind=d.kind,
+                start=format_rfc3339(d.start),
+                alerts=len(by),
+                detectors=tuple(sorted({a.detector for a in by})),
+            )
+            for d, by in zip(decoys, on_decoys, strict=True)
+        ),
     )
 
 
@@ -443,6 +476,16 @@ def format_report(report: Report) -> str:
         ],
         "llllrl",
     )
+    if report.decoys:
+        lines += ["", "Decoys (organic behaviour that must not alert)"]
+        lines += _table(
+            ["decoy", "kind", "start", "alerts", "detectors"],
+            [
+                [d.scenario_id, d.kind, d.start, str(d.alerts), ", ".join(d.detectors) or "-"]
+                for d in report.decoys
+            ],
+            "lllrl",
+        )
     per_day = (
         "-" if report.false_positives_per_day is None else f"{report.false_positives_per_day:.1f}"
     )

@@ -41,13 +41,22 @@ class SimConfig:
         "surface_surge",
         "harassment_burst",
     )
+    # Per-actor scenarios and decoys; listed apart so the volume scenarios keep their times.
+    actor_scenarios: tuple[str, ...] = (
+        "bot_ring",
+        "compromised_account",
+        "fake_engagement",
+        "mass_messaging",
+        "popular_account",
+        "new_account",
+    )
     first_attack_s: float = 3600.0  # offset of the first attack from start
     # Spacing of attacks; None spreads the listed scenarios evenly over the rest of the run.
     attack_every_s: float | None = None
     attack_scale: float = 1.0  # multiplies attack volumes
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.scenarios) - set(KINDS))
+        unknown = sorted(set(self.scenarios).union(self.actor_scenarios) - set(KINDS))
         if unknown:
             raise ValueError(f"unknown scenarios {unknown}; known: {list(KINDS)}")
         if self.duration_s <= 0 or self.rate <= 0:
@@ -76,7 +85,18 @@ class _Simulation:
         planned = slots(
             config.scenarios, config.duration_s, config.first_attack_s, config.attack_every_s
         )
-        self.attacks = plan_attacks(config.seed, config.start, planned, self.context)
+        # The per-actor scenarios run halfway between the volume ones, on the same spacing.
+        every = config.attack_every_s or (config.duration_s - config.first_attack_s) / max(
+            1, len(config.scenarios)
+        )
+        planned += slots(
+            config.actor_scenarios,
+            config.duration_s,
+            config.first_attack_s + every / 2,
+            config.attack_every_s,
+        )
+        attacks = plan_attacks(config.seed, config.start, planned, self.context)
+        self.attacks = sorted(attacks, key=lambda attack: attack.start)
 
     def events(self) -> Iterator[tuple[str, dict[str, Any]]]:
         config = self.config

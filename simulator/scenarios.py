@@ -18,7 +18,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from detectors.events import format_rfc3339
+from detectors.events import format_rfc3339, parse_rfc3339
 from simulator.organic import (
     CONTENT,
     COUNTRY_NAMES,
@@ -44,8 +44,17 @@ DURATIONS = {
     "report_brigade": 5 * 60.0,
     "surface_surge": 20 * 60.0,
     "harassment_burst": 10 * 60.0,
+    "bot_ring": 60 * 60.0,
+    "compromised_account": 30 * 60.0,
+    "fake_engagement": 45 * 60.0,
+    "mass_messaging": 15 * 60.0,
+    "popular_account": 60 * 60.0,
+    "new_account": 45 * 60.0,
 }
 KINDS = tuple(DURATIONS)
+# Decoys: organic behaviour that looks unusual and must not be alerted on. Their ground truth
+# lists the accounts, marked `"decoy": true`; an alert on one is a false positive.
+DECOYS = frozenset({"popular_account", "new_account"})
 
 
 def lift_needed(base: float) -> float:
@@ -109,7 +118,7 @@ class Attack:
 
     def record(self) -> dict[str, Any]:
         """The ground-truth line of the contract."""
-        return {
+        record: dict[str, Any] = {
             "scenario_id": self.scenario_id,
             "kind": self.kind,
             "start": format_rfc3339(self.start),
@@ -118,6 +127,9 @@ class Attack:
             "targets": sorted(self.targets),
             "signals": list(self.signals),
         }
+        if self.kind in DECOYS:
+            record["decoy"] = True
+        return record
 
     def plan(self, rng: random.Random, ctx: Context) -> None:
         raise NotImplementedError
@@ -367,11 +379,201 @@ class HarassmentBurst(Attack):
         return out
 
 
+def organic_text(rng: random.Random) -> str:
+    return " ".join(rng.choices(VOCAB, cum_weights=VOCAB_CW, k=rng.randint(4, 14)))
+
+
+def established(rng: random.Random, pop: Population, min_age_days: float) -> Account:
+    """An organic account at least `min_age_days` old at the start of the simulation."""
+    while True:
+        account = pop.accounts[rng.randrange(pop.size)]
+        if pop.start - parse_rfc3339(account[1]) >= min_age_days * DAY:
+            return account
+
+
+PROMOS = (
+    "Best deals of the week on {w}, check the link in bio {e}",
+    "{w} giveaway for followers, like and share to enter {e}",
+    "New drop: {w} at wholesale prices, limited stock {e}",
+)
+PROMO_WORDS = ("sneakers", "headphones", "watches", "perfume", "phone cases")
+CHEERS = (
+    "great post love this",
+    "so true totally agree",
+    "amazing content keep it up",
+    "this is so inspiring wow",
+    "love this so much thanks for sharing",
+)
+SCAM_TEXTS = (
+    "hey is this you in this video?? {link}",
+    "omg look what they posted about you {link}",
+    "I found your photo here, you should see this {link}",
+)
+
+
+class BotRing(Attack):
+    """A ring of young accounts posting promotional near-duplicates on a fixed schedule."""
+
+    def plan(self, rng: random.Random, ctx: Context) -> None:
+        countries = rng.sample(COUNTRY_NAMES, 1)
+        devices = [f"{rng.getrandbits(64):016x}" for _ in range(3)]
+        created = (self.start - 10 * DAY, self.start - 1 * DAY)
+        self.accounts = ctx.fresh_accounts(rng, rng.randint(8, 15), created, countries, devices)
+        self.period = rng.uniform(45.0, 90.0)
+        self.word = rng.choice(PROMO_WORDS)
+        self.actors = [a[0] for a in self.accounts]
+
+    def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
+        out: list[tuple[float, int, Any]] = []
+        for account in self.accounts:
+            ts = self.start + rng.uniform(0, self.period)
+            template = rng.choice(PROMOS)
+            surface = rng.choice(("feed", "groups"))
+            while ts < self.end:
+                text = template.format(w=self.word, e=rng.choice(EMOJI)).strip()
+                value = content_value(ts, account, "post", surface, text)
+                out.append((ts, CONTENT, value))
+                ts += self.period + rng.gauss(0.0, 0.5)
+        return out
+
+
+class CompromisedAccount(Attack):
+    """An old, quiet account taken over: scam links sent to many accounts in messages."""
+
+    def plan(self, rng: random.Random, ctx: Context) -> None:
+        self.account = established(rng, ctx.pop, 365.0)
+        self.per_minute = rng.uniform(4.0, 8.0)
+        self.domain = f"video-view{rng.randint(10, 99)}{rng.choice(SPAM_TLDS)}"
+        self.actors = [self.account[0]]
+
+    def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
+        n = poisson(rng, self.per_minute * (self.end - self.start) / 60)
+        out: list[tuple[float, int, Any]] = []
+        template = rng.choice(SCAM_TEXTS)
+        for ts in self.times(rng, n):
+            link = f"https://{self.domain}/v/{rng.getrandbits(24):06x}"
+            target = ctx.pop.id(rng.randrange(ctx.pop.size))
+            value = content_value(
+                ts, self.account, "message", "messenger", template.format(link=link), target, [link]
+            )
+            out.append((ts, CONTENT, value))
+        return out
+
+
+class FakeEngagement(Attack):
+    """A ring of accounts commenting on and sharing a few accounts' posts, in lockstep."""
+
+    def plan(self, rng: random.Random, ctx: Context) -> None:
+        countries = rng.sample(COUNTRY_NAMES, 2)
+        devices = [f"{rng.getrandbits(64):016x}" for _ in range(6)]
+        created = (self.start - 40 * DAY, self.start - 3 * DAY)
+        self.accounts = ctx.fresh_accounts(rng, rng.randint(15, 30), created, countries, devices)
+        self.boosted = [ctx.pop.id(rng.randrange(ctx.pop.size)) for _ in range(3)]
+        self.period = rng.uniform(60.0, 100.0)
+        self.actors = [a[0] for a in self.accounts]
+        self.targets = sorted(self.boosted)
+        # Each boosted account gets a comment or share a few times a minute from the ring.
+        self.signals = [f"content.target:{target}" for target in self.targets]
+
+    def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
+        out: list[tuple[float, int, Any]] = []
+        for account in self.accounts:
+            ts = self.start + rng.uniform(0, self.period)
+            while ts < self.end:
+                kind = "comment" if rng.random() < 0.6 else "share"
+                text = f"{rng.choice(CHEERS)} {rng.choice(EMOJI)}".strip()
+                target = rng.choice(self.boosted)
+                out.append((ts, CONTENT, content_value(ts, account, kind, "feed", text, target)))
+                ts += self.period + rng.gauss(0.0, 2.0)
+        return out
+
+
+class MassMessaging(Attack):
+    """A new account messaging a scam to over a hundred accounts in minutes."""
+
+    def plan(self, rng: random.Random, ctx: Context) -> None:
+        created = (self.start - 3 * DAY, self.start - 1 * DAY)
+        devices = [f"{rng.getrandbits(64):016x}"]
+        [self.account] = ctx.fresh_accounts(rng, 1, created, rng.sample(COUNTRY_NAMES, 1), devices)
+        self.per_minute = rng.uniform(10.0, 16.0) * max(ctx.scale, 0.5)
+        self.domain = f"{rng.choice(SPAM_TEMPLATES)[3]}{rng.randint(10, 99)}{rng.choice(SPAM_TLDS)}"
+        self.actors = [self.account[0]]
+
+    def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
+        n = poisson(rng, self.per_minute * (self.end - self.start) / 60)
+        template, swaps, (lo, hi), _ = rng.choice(SPAM_TEMPLATES)
+        out: list[tuple[float, int, Any]] = []
+        for ts in self.times(rng, n):
+            link = f"https://{self.domain}/r/{rng.getrandbits(24):06x}"
+            text = template.format(
+                e=rng.choice(EMOJI), n=rng.randint(lo, hi), w=rng.choice(swaps), item="gift"
+            )
+            target = ctx.pop.id(rng.randrange(ctx.pop.size))
+            value = content_value(
+                ts, self.account, "message", "messenger", f"{text} {link}", target, [link]
+            )
+            out.append((ts, CONTENT, value))
+        return out
+
+
+class PopularAccount(Attack):
+    """Decoy: an established creator posting and replying to friends in bursts for an hour."""
+
+    def plan(self, rng: random.Random, ctx: Context) -> None:
+        self.account = established(rng, ctx.pop, 400.0)
+        self.friends = [ctx.pop.id(rng.randrange(ctx.pop.size)) for _ in range(15)]
+        self.per_minute = rng.uniform(3.0, 5.0)
+        self.actors = [self.account[0]]
+
+    def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
+        out: list[tuple[float, int, Any]] = []
+        ts = self.start
+        while ts < self.end:
+            # Sessions of a few quick replies, then a pause: bursty, as people are.
+            for _ in range(rng.randint(1, 8)):
+                ts += rng.expovariate(1 / 8.0)
+                if rng.random() < 0.7:
+                    kind, target = "comment", rng.choice(self.friends)
+                else:
+                    kind, target = "post", None
+                value = content_value(ts, self.account, kind, "feed", organic_text(rng), target)
+                out.append((ts, CONTENT, value))
+            ts += rng.expovariate(self.per_minute / 60 / 4)
+        return [item for item in out if item[0] < self.end]
+
+
+class NewAccount(Attack):
+    """Decoy: an account created yesterday, posting ordinary things at an ordinary pace."""
+
+    def plan(self, rng: random.Random, ctx: Context) -> None:
+        created = (self.start - 1.5 * DAY, self.start - 0.5 * DAY)
+        devices = [f"{rng.getrandbits(64):016x}"]
+        [self.account] = ctx.fresh_accounts(rng, 1, created, rng.sample(COUNTRY_NAMES, 1), devices)
+        self.per_minute = rng.uniform(0.6, 1.2)
+        self.actors = [self.account[0]]
+
+    def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
+        n = poisson(rng, self.per_minute * (self.end - self.start) / 60)
+        out: list[tuple[float, int, Any]] = []
+        for ts in self.times(rng, n):
+            kind = rng.choice(("post", "comment", "post", "share"))
+            target = ctx.pop.id(rng.randrange(ctx.pop.size)) if kind == "comment" else None
+            value = content_value(ts, self.account, kind, "feed", organic_text(rng), target)
+            out.append((ts, CONTENT, value))
+        return out
+
+
 CLASSES: dict[str, type[Attack]] = {
     "spam_wave": SpamWave,
     "report_brigade": ReportBrigade,
     "surface_surge": SurfaceSurge,
     "harassment_burst": HarassmentBurst,
+    "bot_ring": BotRing,
+    "compromised_account": CompromisedAccount,
+    "fake_engagement": FakeEngagement,
+    "mass_messaging": MassMessaging,
+    "popular_account": PopularAccount,
+    "new_account": NewAccount,
 }
 
 

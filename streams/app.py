@@ -26,6 +26,8 @@ from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 from faust.types import TP
 
+from detectors.actor_features import ActivityCollector
+from detectors.actors import ActorProcessor, ActorsClosed
 from detectors.events import InvalidEvent, parse_event
 from detectors.pipeline import (
     GROUP_TOPICS,
@@ -72,6 +74,7 @@ class StreamWorker:
         self.settings = settings
         self.metrics = metrics
         self.config = settings.detection()
+        self.actor_config = settings.actor_detection()
         raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
         self.kinds = {
             settings.content_topic: "content-events",
@@ -88,7 +91,9 @@ class StreamWorker:
         self.partials = app.topic(settings.signal_topic, internal=True, **raw)
         self.alerts = app.topic(settings.alerts_topic, internal=True, **raw)
         self.counters: dict[TP, PartitionCounter] = {}
+        self.collectors: dict[TP, ActivityCollector] = {}
         self.processors: dict[int, SignalProcessor] = {}
+        self.actor_processors: dict[int, ActorProcessor] = {}
         self.positions: dict[TP, int] = {}
 
     def register(self) -> None:
@@ -133,14 +138,21 @@ class StreamWorker:
                 sources or self.settings.input_partitions,
             )
             self.counters[tp] = counter
+            self.collectors[tp] = ActivityCollector(counter.source)
+        collector = self.collectors[tp]
         status, emitted = counter.add(event.event_id, event.ts, signals_of(event))
+        if status == "counted":
+            collector.add(event, counter.window_of(event.ts))
         metrics.processed.labels(name).inc()
         if status == "duplicate":
             metrics.duplicates.labels(name).inc()
         elif status == "late":
             metrics.late.labels(name).inc()
         if emitted:
-            for partition, report in records.signal_reports(emitted, self.settings.partitions):
+            mark = emitted[-1]
+            actors = collector.close(mark.closed_until) if isinstance(mark, Watermark) else []
+            reports = records.signal_reports(emitted, self.settings.partitions, actors)
+            for partition, report in reports:
                 await self.partials.send(value=report, partition=partition)
 
     async def dead_letter(
@@ -166,15 +178,26 @@ class StreamWorker:
             if processor is None:
                 processor = SignalProcessor(self.config, idle_s=self.settings.source_idle_s)
                 self.processors[partition] = processor
-            partials, mark = records.decode_signal_report(event.message.value)
+                self.actor_processors[partition] = ActorProcessor(self.actor_config)
+            actor_processor = self.actor_processors[partition]
+            partials, actors, mark = records.decode_signal_report(event.message.value)
             late = sum(processor.add_partial(partial) for partial in partials)
             if late:
                 self.metrics.late.labels(self._input_topic(group(partials[0].signal))).inc(late)
+            for actor in actors:
+                actor_processor.add_partial(actor)
             if mark is not None:
                 closed = processor.add_watermark(mark, now=time.time())
-                await self.publish(processor, mark, closed)
+                actors_closed = actor_processor.close(processor.closed_until())
+                await self.publish(processor, mark, closed, actors_closed)
 
-    async def publish(self, processor: SignalProcessor, mark: Watermark, closed: Closed) -> None:
+    async def publish(
+        self,
+        processor: SignalProcessor,
+        mark: Watermark,
+        closed: Closed,
+        actors: ActorsClosed,
+    ) -> None:
         metrics = self.metrics
         window_s = self.config.window_s
         if closed.windows:
@@ -194,8 +217,13 @@ class StreamWorker:
             metrics.expected.labels(signal).set(verdict.expected / window_s)
             metrics.band_lower.labels(signal).set(verdict.lower / window_s)
             metrics.band_upper.labels(signal).set(verdict.upper / window_s)
+        for score in actors.scores:
+            metrics.actor_score.observe(score)
+        metrics.actors_evicted.inc(actors.evicted)
+        metrics.actors_expired.inc(actors.expired)
+        metrics.actors_tracked.set(sum(len(p) for p in self.actor_processors.values()))
         now = time.time()
-        for alert in closed.alerts:
+        for alert in [*closed.alerts, *actors.alerts]:
             record = alert.to_record(emitted_at=now)
             await self.alerts.send(key=alert.entity_id.encode(), value=records.encode_alert(record))
             metrics.alerts.labels(alert.detector, alert.severity, alert.status).inc()
@@ -231,6 +259,7 @@ class StreamWorker:
         log.info("assigned: %s", ", ".join(f"{tp.topic}/{tp.partition}" for tp in sorted(assigned)))
         for tp in set(self.counters) - assigned:
             del self.counters[tp]
+            del self.collectors[tp]
         for tp in set(self.positions) - assigned:
             del self.positions[tp]
         for topic in (*self.inputs, self.settings.signal_topic):
@@ -238,3 +267,4 @@ class StreamWorker:
         owned = {tp.partition for tp in assigned if tp.topic == self.settings.signal_topic}
         for partition in set(self.processors) - owned:
             del self.processors[partition]
+            del self.actor_processors[partition]

@@ -13,6 +13,7 @@ MAX_SIGNAL_LABELS = 200
 
 SCORE_BUCKETS = (-4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 20.0, 50.0)
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)
+ACTOR_SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 PROCESSING_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 0.025, 0.1)
 
 
@@ -124,6 +125,31 @@ class Metrics:
             "Scores of closed windows, per detector.",
             ["detector"],
             buckets=SCORE_BUCKETS,
+            namespace=ns,
+            registry=registry,
+        )
+        self.actor_score = Histogram(
+            "actor_score",
+            "Population-model scores of actors (0..1), at most one per actor and window.",
+            buckets=ACTOR_SCORE_BUCKETS,
+            namespace=ns,
+            registry=registry,
+        )
+        self.actors_tracked = Gauge(
+            "actors_tracked",
+            "Actors whose behaviour state this worker holds.",
+            namespace=ns,
+            registry=registry,
+        )
+        self.actors_evicted = Counter(
+            "actor_state_evicted",
+            "Actor states dropped because the actor cap was reached.",
+            namespace=ns,
+            registry=registry,
+        )
+        self.actors_expired = Counter(
+            "actor_state_expired",
+            "Actor states of idle actors that expired.",
             namespace=ns,
             registry=registry,
         )

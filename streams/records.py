@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from detectors.actor_features import Activity, ActorPartial
 from detectors.events import format_rfc3339
 from detectors.windows import Partial, Watermark
 from streams.files import partition_for
@@ -51,58 +52,81 @@ def dead_letter(
     return orjson.dumps(record)
 
 
-# One signal-partials message carries at most this many partial counts.
+# One signal-partials message carries at most this many partial counts or actor summaries.
 PARTIALS_PER_MESSAGE = 2000
 
 
-def signal_reports(items: list[Partial | Watermark], partitions: int) -> list[tuple[int, bytes]]:
-    """What one stage-1 close sends: to every signal partition, the partials of the signals it
-    owns (by Kafka's partitioner on the signal id) followed by the watermark, in one message
-    unless there are very many partials. Sending per partition rather than per signal keeps
-    the messages few: a window of thousands of per-account signals is a handful of sends.
+def signal_reports(
+    items: list[Partial | Watermark],
+    partitions: int,
+    actors: list[ActorPartial] | None = None,
+) -> list[tuple[int, bytes]]:
+    """What one stage-1 close sends: to every stage-2 partition, the partials of the signals
+    and the activity of the actors it owns (by Kafka's partitioner on the signal or actor id),
+    and last the watermark, in one message unless there are very many. Sending per partition
+    rather than per signal keeps the messages few: a window of thousands of per-account
+    signals is a handful of sends.
     """
     mark = next((item for item in items if isinstance(item, Watermark)), None)
-    owned: dict[int, list[list[Any]]] = {p: [] for p in range(partitions)}
+    signals: dict[int, list[list[Any]]] = {p: [] for p in range(partitions)}
+    owned_actors: dict[int, list[list[Any]]] = {p: [] for p in range(partitions)}
     source = mark.source if mark else ""
     for item in items:
         if isinstance(item, Partial):
             source = item.source
-            owned[partition_for(item.signal.encode(), partitions)].append(
+            signals[partition_for(item.signal.encode(), partitions)].append(
                 [item.signal, item.window_start, item.count, item.sample_ids]
             )
+    for actor in actors or ():
+        source = actor.source
+        owned_actors[partition_for(actor.actor.encode(), partitions)].append(
+            [actor.actor, actor.window_start, actor.activity.to_wire()]
+        )
     out = []
-    for partition, partials in owned.items():
-        chunks = [
-            partials[i : i + PARTIALS_PER_MESSAGE]
-            for i in range(0, len(partials), PARTIALS_PER_MESSAGE)
+    for partition in range(partitions):
+        messages: list[dict[str, Any]] = [
+            {"source": source, "partials": chunk, "actors": []}
+            for chunk in _chunks(signals[partition])
+        ] + [
+            {"source": source, "partials": [], "actors": chunk}
+            for chunk in _chunks(owned_actors[partition])
         ]
-        for i, chunk in enumerate(chunks or [[]]):
-            last = i == max(len(chunks), 1) - 1
-            if not chunk and not (last and mark):
-                continue
-            message: dict[str, Any] = {"source": source, "partials": chunk}
-            if last and mark is not None:
-                message["watermark"] = {
-                    "group": mark.group,
-                    "sources": mark.sources,
-                    "closed_until": mark.closed_until,
-                }
-            out.append((partition, orjson.dumps(message)))
+        if mark is not None:
+            if not messages:
+                messages.append({"source": source, "partials": [], "actors": []})
+            messages[-1]["watermark"] = {
+                "group": mark.group,
+                "sources": mark.sources,
+                "closed_until": mark.closed_until,
+            }
+        out.extend((partition, orjson.dumps(message)) for message in messages)
     return out
 
 
-def decode_signal_report(raw: bytes) -> tuple[list[Partial], Watermark | None]:
+def _chunks(items: list[list[Any]]) -> list[list[list[Any]]]:
+    return [items[i : i + PARTIALS_PER_MESSAGE] for i in range(0, len(items), PARTIALS_PER_MESSAGE)]
+
+
+def decode_signal_report(
+    raw: bytes,
+) -> tuple[list[Partial], list[ActorPartial], Watermark | None]:
     data: dict[str, Any] = orjson.loads(raw)
     source = data["source"]
     partials = [
         Partial(source, signal, float(start), int(count), tuple(ids))
         for signal, start, count, ids in data["partials"]
     ]
+    actors = [
+        ActorPartial(source, actor, float(start), Activity.from_wire(activity))
+        for actor, start, activity in data.get("actors", ())
+    ]
     mark = data.get("watermark")
     if mark is None:
-        return partials, None
-    return partials, Watermark(
-        mark["group"], source, int(mark["sources"]), float(mark["closed_until"])
+        return partials, actors, None
+    return (
+        partials,
+        actors,
+        Watermark(mark["group"], source, int(mark["sources"]), float(mark["closed_until"])),
     )
 
 

@@ -86,7 +86,9 @@ class Settings(BaseSettings):
 
     # Actor anomaly detection.
     actor_model: str = Field(
-        "hst", pattern="^(hst|svm)$", description="population model: hst (HalfSpaceTrees) or svm"
+        "quantile",
+        pattern="^(quantile|hst|svm)$",
+        description="population model: quantile (typical ranges), hst (HalfSpaceTrees) or svm",
     )
     actor_quantile: float = Field(
         0.99, gt=0.5, lt=1, description="quantile of actor scores above which an actor is unusual"

@@ -75,11 +75,14 @@ async def test_ingest_dead_letters_counts_and_emits_partials(worker: Any) -> Non
         (s["partition"], *records.decode_signal_report(s["value"]))
         for s in sent["agents-signal-partials"]
     ]
-    counts = {p.signal: p.count for _, partials, _ in reports for p in partials}
+    counts = {p.signal: p.count for _, partials, _, _ in reports for p in partials}
     assert counts == {"content": 1, "content.surface:feed": 1, "content.kind:post": 1}
-    for partition, partials, _ in reports:  # each signal goes to the partition that owns it
+    for partition, partials, _, _ in reports:  # each signal goes to the partition that owns it
         assert all(partition_for(p.signal.encode(), 2) == partition for p in partials)
-    closing = [(partition, mark) for partition, _, mark in reports if mark is not None]
+    actors = [(partition, a) for partition, _, summaries, _ in reports for a in summaries]
+    assert [(a.actor, a.activity.events) for _, a in actors] == [("a1", 1)]  # the window closed
+    assert all(partition_for(a.actor.encode(), 2) == partition for partition, a in actors)
+    closing = [(partition, mark) for partition, _, _, mark in reports if mark is not None]
     assert {p for p, _ in closing} == {0, 1}  # every stage-2 partition hears the watermark
     t0 = 1795478400.0  # 2026-11-24T00:00Z; each watermark is the latest ts less the lateness
     assert {mark.closed_until for _, mark in closing} == {t0 - 60, t0 + 60}

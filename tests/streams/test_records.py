@@ -6,6 +6,7 @@ import base64
 
 import orjson
 
+from detectors.actor_features import Activity, ActorPartial
 from detectors.windows import Partial, Watermark
 from streams import records
 from streams.files import partition_for
@@ -21,7 +22,8 @@ def test_signal_reports_route_chunk_and_round_trip() -> None:
     got: list[Partial] = []
     marks: dict[int, list[Watermark]] = {}
     for partition, raw in sent:
-        decoded, watermark = records.decode_signal_report(raw)
+        decoded, actors, watermark = records.decode_signal_report(raw)
+        assert actors == []
         assert len(decoded) <= records.PARTIALS_PER_MESSAGE
         assert all(partition_for(p.signal.encode(), 4) == partition for p in decoded)
         got += decoded
@@ -30,6 +32,29 @@ def test_signal_reports_route_chunk_and_round_trip() -> None:
             assert (partition, raw) == [m for m in sent if m[0] == partition][-1]  # last one
     assert sorted(got, key=lambda p: p.count) == partials
     assert marks == {p: [mark] for p in range(4)}
+
+
+def test_actor_summaries_go_to_the_partition_owning_the_actor_and_round_trip() -> None:
+    actors = [
+        ActorPartial(
+            "content-events:1",
+            f"u{i}",
+            60.0,
+            Activity(events=i, times=[61.5], kinds={"post": i}, texts=[("e1", bytes(range(32)))]),
+        )
+        for i in range(3000)
+    ]
+    mark = Watermark("content", "content-events:1", 2, 120.0)
+    sent = records.signal_reports([mark], 3, actors)
+    got: list[ActorPartial] = []
+    for partition, raw in sent:
+        partials, decoded, watermark = records.decode_signal_report(raw)
+        assert partials == [] and len(decoded) <= records.PARTIALS_PER_MESSAGE
+        assert all(partition_for(a.actor.encode(), 3) == partition for a in decoded)
+        got += decoded
+        if watermark is not None:  # the watermark follows the summaries it closes
+            assert (partition, raw) == [m for m in sent if m[0] == partition][-1]
+    assert sorted(got, key=lambda a: a.activity.events) == actors
 
 
 def test_a_watermark_alone_reaches_every_partition() -> None:

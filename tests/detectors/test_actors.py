@@ -1,0 +1,350 @@
+"""Actor anomaly detection: features on hand-built activity, the population model, stage 2."""
+
+from __future__ import annotations
+
+import itertools
+import pickle
+import random
+import sys
+
+import pytest
+
+from detectors.actor_features import (
+    RECENT_TARGETS,
+    Activity,
+    ActivityCollector,
+    ActorPartial,
+    ActorState,
+)
+from detectors.actor_model import ActorModel, indicators, ordinary
+from detectors.actors import ActorConfig, ActorProcessor
+from detectors.events import ContentEvent, ReportEvent, format_rfc3339
+from detectors.text import signature
+
+T0 = 1795478400.0  # 2026-11-24T00:00Z
+WORDS = (
+    "the day good time people love today home work friends family night week game team play "
+    "watch video music song movie show news story photo dinner coffee garden dog cat kids"
+).split()
+SPAM = "FREE gift card giveaway, only {n} left, claim yours now https://gift-drop.top/c/{n}"
+
+
+def content(n: int, ts: float, actor: str = "u1", **fields: object) -> ContentEvent:
+    return ContentEvent(
+        event_id=f"e{n:06d}",
+        ts=format_rfc3339(ts),
+        actor_id=actor,
+        kind=fields.pop("kind", "post"),
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def windows_of(events: list[ContentEvent]) -> list[tuple[float, Activity]]:
+    """Stage 1 over the events, one window a minute: (window start, activity of u1)."""
+    collector = ActivityCollector("content-events:0")
+    for event in events:
+        collector.add(event, event.ts // 60 * 60)
+    return [(p.window_start, p.activity) for p in collector.close(float("inf"))]
+
+
+def state_after(events: list[ContentEvent]) -> tuple[ActorState, float]:
+    state = ActorState()
+    end = T0
+    for start, activity in windows_of(events):
+        end = start + 60
+        state.update(start, end, activity)
+    return state, end
+
+
+# -- features ------------------------------------------------------------------------------
+def test_a_fixed_schedule_has_regular_gaps_and_random_posting_does_not() -> None:
+    rng = random.Random(1)
+    scripted = [content(i, T0 + 60 * i + rng.gauss(0, 0.5)) for i in range(30)]
+    human = []
+    ts = T0
+    for i in range(30):
+        ts += rng.expovariate(1 / 60)
+        human.append(content(i, ts))
+    assert state_after(scripted)[0].gap_cv() < 0.05
+    assert 0.6 < state_after(human)[0].gap_cv() < 1.6
+
+
+def test_near_identical_texts_raise_the_duplicate_share_and_varied_ones_do_not() -> None:
+    spam = [content(i, T0 + 30 * i, text=SPAM.format(n=i + 3)) for i in range(10)]
+    chat = [
+        content(i, T0 + 30 * i, text=text)
+        for i, text in enumerate(
+            [
+                "anyone know a good place for dinner near the beach",
+                "great game last night what a finish",
+                "my dog learned a new trick today so proud",
+                "looking for a used bike in good condition",
+                "happy birthday to my best friend love you",
+                "rain again this weekend so no trip to the coast",
+                "new recipe for the kitchen garden tomatoes worked",
+                "school starts tomorrow kids are not ready",
+            ]
+        )
+    ]
+    assert state_after(spam)[0].dup_share > 0.8
+    assert state_after(chat)[0].dup_share == 0.0
+
+
+def test_fan_out_counts_accounts_contacted_for_the_first_time() -> None:
+    blast = [content(i, T0 + 5 * i, kind="message", target_id=f"t{i}") for i in range(100)]
+    friends = [content(i, T0 + 5 * i, kind="message", target_id=f"t{i % 3}") for i in range(100)]
+    state, end = state_after(blast)
+    f = state.features(end)
+    assert f["events_10m"] == 100 and f["new_targets_10m"] == 100
+    assert f["new_target_share"] > 0.99
+    state, end = state_after(friends)
+    f = state.features(end)
+    assert f["events_10m"] == 100 and f["new_targets_10m"] == 3
+    assert f["new_target_share"] < 0.01
+
+
+def test_links_domains_and_age_at_event_time() -> None:
+    created = format_rfc3339(T0 - 2 * 86400)
+    events = [
+        content(i, T0 + 10 * i, links=[f"https://d{i % 2}.example/x"], actor_created_at=created)
+        for i in range(20)
+    ]
+    state, end = state_after(events)
+    f = state.features(end)
+    assert f["link_share"] > 0.8
+    assert f["new_domains_1h"] == pytest.approx(2, rel=0.1)  # two domains, decaying over an hour
+    assert f["age_days"] == pytest.approx(2 + (end - T0) / 86400)
+
+
+def test_the_last_ten_minutes_forget_older_windows() -> None:
+    state, end = state_after([content(i, T0 + i) for i in range(50)])
+    assert state.features(end)["events_10m"] == 50
+    assert state.features(end + 540)["events_10m"] == 50
+    assert state.features(end + 600)["events_10m"] == 0
+    later = end + 3600
+    state.update(later, later + 60, windows_of([content(99, later + 1)])[0][1])
+    assert state.features(later + 60)["events_10m"] == 1
+
+
+def test_reports_received_count_distinct_reporters_and_reasons() -> None:
+    collector = ActivityCollector("report-events:0")
+    for i in range(6):
+        report = ReportEvent(
+            event_id=f"r{i}",
+            ts=format_rfc3339(T0 + i),
+            reporter_id=f"rep{i % 4}",
+            target_actor_id="u9",
+            reason="spam" if i < 5 else "scam",
+        )
+        collector.add(report, T0)
+    by_actor = {p.actor: p.activity for p in collector.close(T0 + 60)}
+    assert by_actor["u9"].reporters == ["rep0", "rep1", "rep2", "rep3"]
+    assert by_actor["u9"].reasons == {"spam": 5, "scam": 1}
+    assert by_actor["rep0"].reports_filed == 2
+    state = ActorState()
+    state.update(T0, T0 + 60, by_actor["u9"])
+    assert state.features(T0 + 60)["reporters_24h"] == 4
+
+
+def test_activity_from_several_partitions_merges_the_same_in_any_order() -> None:
+    parts = []
+    for p in range(3):
+        collector = ActivityCollector(f"content-events:{p}")
+        for i in range(p * 10, p * 10 + 10):
+            collector.add(content(i, T0 + i, target_id=f"t{i}", text=SPAM.format(n=i)), T0)
+        parts += [a.activity for a in collector.close(T0 + 60)]
+    merged = []
+    for order in itertools.permutations(parts):
+        total = Activity()
+        for part in order:
+            total.merge(part)
+        merged.append(total)
+    assert all(m == merged[0] for m in merged)
+    assert merged[0].events == 30 and len(merged[0].texts) == 8
+    assert Activity.from_wire(merged[0].to_wire()) == merged[0]
+
+
+def test_state_stays_bounded_whatever_the_actor_does() -> None:
+    state = ActorState()
+    for w in range(200):
+        start = T0 + 60 * w
+        activity = Activity(
+            events=64,
+            times=[start + i for i in range(64)],
+            kinds={"message": 64},
+            surfaces={"messenger": 64},
+            targeted=64,
+            targets=[f"t{w}-{i}" for i in range(64)],
+            texts=[(f"e{w}-{i}", signature(SPAM.format(n=i)) or b"") for i in range(8)],
+            linked=64,
+            domains=[f"d{w}-{i}.example" for i in range(8)],
+            reporters=[f"r{w}-{i}" for i in range(32)],
+            reasons={f"reason{w}": 1},
+        )
+        state.update(start, start + 60, activity)
+    assert len(state.recent_targets) == RECENT_TARGETS
+    assert len(state.reasons) <= 4
+    size = sys.getsizeof(state) + sum(
+        sys.getsizeof(getattr(state, name)) for name in ActorState.__slots__
+    )
+    assert size < 2048, size
+
+
+# -- the population model -----------------------------------------------------------------
+def trained(model: str = "quantile", n: int = 3000, seed: int = 1) -> ActorModel:
+    rng = random.Random(seed)
+    m = ActorModel(model=model, warmup=300, learn_every=1, seed=seed)
+    for _ in range(n):
+        m.step(ordinary(rng))
+    return m
+
+
+SPAMMER = {
+    "events_10m": 140.0,
+    "events_24h": 150.0,
+    "gap_cv": 1.0,
+    "new_targets_10m": 131.0,
+    "new_target_share": 0.95,
+    "dup_share": 0.97,
+    "link_share": 0.9,
+    "new_domains_1h": 1.0,
+    "age_days": 2.0,
+    "reporters_24h": 0.0,
+    "reports_filed_1h": 0.0,
+    "message_share": 1.0,
+    "share_share": 0.0,
+    "comment_share": 0.0,
+}
+
+
+def test_a_mass_messaging_spammer_is_flagged_and_explained() -> None:
+    verdict = trained().step(dict(SPAMMER))
+    assert verdict is not None and verdict.flagged
+    named = [d.feature for d in verdict.drivers]
+    assert {"dup_share", "new_targets_10m"} <= set(named)
+    top = verdict.drivers[0]
+    assert top.value > top.p99 > top.median
+
+
+def test_a_busy_but_ordinary_account_is_not_flagged() -> None:
+    busy = {**ordinary(random.Random(5)), "events_10m": 60.0, "events_24h": 900.0}
+    assert indicators(busy) == []
+    verdict = trained().step(busy)
+    assert verdict is None or not verdict.flagged
+
+
+def test_nothing_is_flagged_during_warm_up() -> None:
+    model = ActorModel(warmup=10_000, learn_every=1)
+    rng = random.Random(2)
+    for _ in range(500):
+        model.step(ordinary(rng))
+    verdict = model.step(dict(SPAMMER))
+    assert verdict is not None and not verdict.flagged
+
+
+def test_flagged_actors_are_not_learned() -> None:
+    model = trained()
+    before = model.n
+    verdict = model.step(dict(SPAMMER))
+    assert verdict is not None and verdict.flagged and model.n == before
+
+
+@pytest.mark.parametrize("kind", ["quantile", "hst", "svm"])
+def test_every_candidate_model_pickles_and_resumes_identically(kind: str) -> None:
+    model = trained(kind, n=600)
+    twin = pickle.loads(pickle.dumps(model))
+    rng_a, rng_b = random.Random(9), random.Random(9)
+    for _ in range(200):
+        a, b = model.step(ordinary(rng_a)), twin.step(ordinary(rng_b))
+        assert (a and a.score) == (b and b.score)
+
+
+def test_an_unknown_model_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown actor model"):
+        ActorModel(model="magic")
+
+
+# -- stage 2 ---------------------------------------------------------------------------------
+def population_windows(
+    rng: random.Random, minutes: int, actors: int = 300
+) -> list[list[ActorPartial]]:
+    """Ordinary actors posting now and then: each window, a random third of them once."""
+    out = []
+    for m in range(minutes):
+        start = T0 + 60 * m
+        partials = []
+        for a in rng.sample(range(actors), actors // 3):
+            activity = Activity(
+                events=1,
+                times=[start + rng.uniform(0, 59)],
+                kinds={"post": 1},
+                surfaces={"feed": 1},
+                texts=[(f"e{m}-{a}", signature(" ".join(rng.sample(WORDS, 8))) or b"")],
+                created_at=T0 - 400 * 86400,
+            )
+            partials.append(ActorPartial("content-events:0", f"u{a}", start, activity))
+        out.append(partials)
+    return out
+
+
+def spam_activity(start: float, i: int) -> Activity:
+    return Activity(
+        events=14,
+        times=[start + 4 * k for k in range(14)],
+        kinds={"message": 14},
+        surfaces={"messenger": 14},
+        targeted=14,
+        targets=sorted(f"t{i}-{k}" for k in range(14)),
+        texts=[(f"s{i}-{k}", signature(SPAM.format(n=k)) or b"") for k in range(8)],
+        linked=14,
+        domains=["gift-drop.top"],
+        created_at=start - 2 * 86400,
+    )
+
+
+def test_a_spammer_among_ordinary_actors_raises_one_explained_alert_then_resolves() -> None:
+    config = ActorConfig(warmup=200, cooldown_s=600.0)
+    processor = ActorProcessor(config)
+    rng = random.Random(4)
+    alerts = []
+    for m, partials in enumerate(population_windows(rng, 120)):
+        start = T0 + 60 * m
+        for partial in partials:
+            processor.add_partial(partial)
+        if 90 <= m < 100:
+            processor.add_partial(ActorPartial("content-events:1", "spammer", start, spam_activity(start, m)))
+        alerts += processor.close(start + 60).alerts
+    mine = [a for a in alerts if a.entity_id == "spammer"]
+    assert [a.status for a in mine][0] == "firing" and mine[-1].status == "resolved"
+    assert all(a.entity_type == "actor" and a.detector == "actor_anomaly" for a in mine)
+    assert len({a.alert_id for a in mine}) == 1
+    first = mine[0]
+    assert {"dup_share", "link_share"} <= set(first.evidence["indicators"])
+    assert {"dup_share", "link_share"} & {d["feature"] for d in first.evidence["top_features"]}
+    assert first.summary.startswith("Account spammer, 2 days old, sent ")
+    assert "distinct new recipients in 10 min" in first.summary
+    assert "near-identical text" in first.summary
+    assert not [a for a in alerts if a.entity_id != "spammer"], "ordinary actors stay quiet"
+
+
+def test_partials_are_idempotent_per_source_and_late_ones_are_counted() -> None:
+    processor = ActorProcessor(ActorConfig(warmup=0))
+    partial = ActorPartial("content-events:0", "u1", T0, Activity(events=1, times=[T0 + 1]))
+    assert processor.add_partial(partial) == 0
+    assert processor.add_partial(partial) == 0  # the same source again: ignored
+    processor.close(T0 + 60)
+    assert processor.actors["u1"].events_total == 1
+    assert processor.add_partial(ActorPartial("content-events:1", "u1", T0, Activity())) == 1
+
+
+def test_idle_actors_expire_and_the_cap_evicts_the_least_recently_active() -> None:
+    processor = ActorProcessor(ActorConfig(warmup=0, ttl_s=600.0, max_actors=50))
+    for m in range(30):
+        start = T0 + 60 * m
+        for a in range(10):
+            activity = Activity(events=1, times=[start + 1])
+            processor.add_partial(ActorPartial("c:0", f"u{m}-{a}", start, activity))
+        closed = processor.close(start + 60)
+        assert len(processor) <= 50
+    assert closed.expired + closed.evicted > 0
+    assert all(state.last_t >= T0 + 60 * 30 - 600 for state in processor.actors.values())
