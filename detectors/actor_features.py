@@ -219,9 +219,9 @@ class ActivityCollector:
             self._activity(window_start, event.reporter_id).reports_filed += 1
             received = self._activity(window_start, event.target_actor_id)
             received.reports_received += 1
-            if event.reporter_id not in received.reporters:
-                if len(received.reporters) < MAX_REPORTERS:
-                    received.reporters.append(event.reporter_id)
+            reporters = received.reporters
+            if len(reporters) < MAX_REPORTERS and event.reporter_id not in reporters:
+                reporters.append(event.reporter_id)
             _add_count(received.reasons, event.reason)
             _sample(received.sample_ids, event.event_id)
 
@@ -295,33 +295,33 @@ class ActorState:
     """
 
     __slots__ = (
-        "last_t",
-        "first_t",
+        "created_at",
+        "dup_share",
+        "episode",
         "events_total",
-        "rate_24h",
-        "ring_events",
-        "ring_targets",
-        "ring_index",
-        "last_event",
-        "gaps",
+        "first_t",
         "gap_mean",
         "gap_sq",
-        "recent_targets",
-        "new_target_share",
-        "recent_texts",
-        "dup_share",
-        "link_share",
-        "recent_domains",
-        "new_domains_1h",
-        "created_at",
-        "recent_reporters",
-        "reporters_24h",
-        "reasons",
-        "reports_filed_1h",
+        "gaps",
         "kind_shares",
-        "surface",
-        "episode",
+        "last_event",
+        "last_t",
+        "link_share",
+        "new_domains_1h",
+        "new_target_share",
+        "rate_24h",
+        "reasons",
+        "recent_domains",
+        "recent_reporters",
+        "recent_targets",
+        "recent_texts",
+        "reporters_24h",
+        "reports_filed_1h",
+        "ring_events",
+        "ring_index",
+        "ring_targets",
         "sample_ids",
+        "surface",
     )
 
     def __init__(self) -> None:
@@ -346,7 +346,7 @@ class ActorState:
         self.created_at: float | None = None
         self.recent_reporters: array[int] = array("I")
         self.reporters_24h = 0.0
-        self.reasons: dict[str, int] = {}
+        self.reasons: dict[str, int] | None = None  # of reports received; most get none
         self.reports_filed_1h = 0.0
         self.kind_shares = array("d", [0.0] * len(KINDS))
         self.surface = ""
@@ -389,9 +389,7 @@ class ActorState:
                 self.new_target_share, min(1.0, new_targets / a.targeted), a.targeted
             )
         for _, sig in a.texts:
-            self.dup_share = _blend(
-                self.dup_share, float(self._near_duplicate(sig)), 1, DUP_ALPHA
-            )
+            self.dup_share = _blend(self.dup_share, float(self._near_duplicate(sig)), 1, DUP_ALPHA)
         if a.events:
             self.link_share = _blend(self.link_share, a.linked / a.events, a.events)
             for i, kind in enumerate(KINDS):
@@ -405,17 +403,19 @@ class ActorState:
         self.reporters_24h += sum(
             _remember(self.recent_reporters, _hash(r), RECENT_REPORTERS) for r in a.reporters
         )
-        for reason, n in a.reasons.items():
-            _add_count(self.reasons, reason, n)
-        if len(self.reasons) > 4:  # keep the main reasons only
-            self.reasons = dict(sorted(self.reasons.items(), key=lambda kv: -kv[1])[:4])
+        if a.reasons:
+            reasons = self.reasons or {}
+            for reason, n in a.reasons.items():
+                _add_count(reasons, reason, n)
+            # Keep the main reasons only.
+            self.reasons = dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:4])
 
     def _ring(self, start: float, window_s: float, events: int, new_targets: int) -> None:
         size = max(1, math.ceil(RING_S / window_s))
         index = int(start // window_s)
         if not self.ring_events:
-            self.ring_events = array("I", [0] * size)
-            self.ring_targets = array("I", [0] * size)
+            self.ring_events = array("I", bytes(4 * size))
+            self.ring_targets = array("I", bytes(4 * size))
         else:
             for step in range(self.ring_index + 1, min(index, self.ring_index + size) + 1):
                 self.ring_events[step % size] = 0
@@ -448,7 +448,7 @@ class ActorState:
 
     def gap_cv(self) -> float:
         """Coefficient of variation of the gaps between events: ~1 at random, ~0 scripted."""
-        if self.gaps < 5 or self.gap_mean <= 0:
+        if self.gaps < 10 or self.gap_mean <= 0:  # fewer gaps say little about a rhythm
             return 1.0
         variance = max(0.0, self.gap_sq - self.gap_mean**2)
         return min(3.0, math.sqrt(variance) / self.gap_mean)

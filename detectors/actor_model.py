@@ -144,7 +144,7 @@ class ActorModel(base.AnomalyDetector):
             # Standardised features in fixed limits: min-max scaling would fold every value
             # beyond the largest seen so far into the edge cell, where a busy but ordinary
             # actor already sits; with a wide fixed range, extremes land in empty cells.
-            limits = {name: (-4.0, 20.0) for name in FEATURES}
+            limits: dict[Hashable, tuple[float, float]] = {name: (-4.0, 20.0) for name in FEATURES}
             return compose.Pipeline(
                 preprocessing.StandardScaler(),
                 anomaly.HalfSpaceTrees(
@@ -188,7 +188,7 @@ class ActorModel(base.AnomalyDetector):
             self.skipped += 1
             if self.skipped % self.learn_every:
                 return None
-        keyed: dict[Hashable, Any] = dict(x)
+        keyed: dict[Hashable, Any] = {k: v for k, v in x.items()}
         score = self.score_one(keyed)
         quantile = self.threshold.get() if self.n else None
         threshold = max(self.min_score, quantile or 0.0)

@@ -150,14 +150,23 @@ class ActorProcessor:
     ) -> None:
         previous = state.episode
         state.episode, action = self.policy.step(
-            previous, DETECTOR, "actor", actor, start, end, verdict.score if verdict else 0.0, severity
+            previous,
+            DETECTOR,
+            "actor",
+            actor,
+            start,
+            end,
+            verdict.score if verdict else 0.0,
+            severity,
         )
         if action == "resolved":
             assert previous is not None
             closed.alerts.append(self._resolved(actor, previous, end))
         elif action is not None:
             assert verdict is not None
-            closed.alerts.append(self._alert(actor, state, verdict, features, activity, action, end))
+            closed.alerts.append(
+                self._alert(actor, state, verdict, features, activity, action, end)
+            )
         if state.episode is None:
             self.open.discard(actor)
         else:
@@ -202,7 +211,7 @@ class ActorProcessor:
             "features": {k: round(v, 4) for k, v in features.items()},
             "surface": state.surface,
             "domains": activity.domains,
-            "reports_received_reasons": dict(sorted(state.reasons.items())),
+            "reports_received_reasons": dict(sorted((state.reasons or {}).items())),
             "peak_score": round(episode.peak_score, 4),
             "windows_flagged": episode.flagged_windows,
             "model": self.config.model,

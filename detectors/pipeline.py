@@ -104,16 +104,43 @@ class _Group:
 
 
 class SignalProcessor:
-    def __init__(self, config: DetectionConfig, idle_s: float | None = None) -> None:
+    """Stage 2 of the rate signals for the series routed to it.
+
+    `groups`, offline, names the groups that have sources: actor windows wait for each of
+    them. Streaming (None), a group not heard from holds actor windows back for `idle_s` of
+    wall-clock time after the first watermark, then stops holding them.
+    """
+
+    def __init__(
+        self,
+        config: DetectionConfig,
+        idle_s: float | None = None,
+        groups: set[str] | None = None,
+    ) -> None:
         self.config = config
+        self.idle_s = idle_s
+        self.expected = groups
+        self.born: float | None = None
         self.policy = EpisodePolicy(config.cooldown_s, config.update_every)
         self.groups = {name: _Group(GroupClock(idle_s)) for name in GROUP_TOPICS}
 
-    def closed_until(self) -> float:
-        """Where both groups have closed: actor windows close there. A group not heard from
-        yet does not hold the other back."""
-        started = [g.closed_until for g in self.groups.values() if g.anchor is not None]
-        return min(started) if started else -math.inf
+    def closed_until(self, now: float | None = None) -> float:
+        """Where both groups have closed: actor windows, which take both, close there."""
+        marks = []
+        for name, g in self.groups.items():
+            if g.anchor is not None:
+                marks.append(g.closed_until)
+            elif self.expected is not None:
+                if name in self.expected:
+                    return -math.inf
+            elif (
+                self.idle_s is None
+                or self.born is None
+                or now is None
+                or now - self.born < self.idle_s
+            ):
+                return -math.inf
+        return min(marks) if marks else -math.inf
 
     def live_series(self) -> int:
         return sum(len(g.dense) + len(g.sparse) for g in self.groups.values())
@@ -144,6 +171,8 @@ class SignalProcessor:
     def add_watermark(self, mark: Watermark, now: float | None = None) -> Closed:
         g = self.groups[mark.group]
         g.clock.update(mark, now)
+        if self.born is None and now is not None:
+            self.born = now
         target = g.clock.watermark(now)
         closed = Closed()
         if target == -math.inf or target <= g.closed_until:
@@ -396,7 +425,10 @@ class OfflinePipeline:
         route: Callable[[str, int], int] = lambda actor, partitions: 0,
     ) -> None:
         self.config = config
-        self.processor = SignalProcessor(config)
+        self.processor = SignalProcessor(
+            config,
+            groups={TOPIC_GROUPS[t] for t, parts in sources.items() if parts and t in TOPIC_GROUPS},
+        )
         self.counters = {
             (topic, p): new_counter(config, topic, p, len(parts))
             for topic, parts in sources.items()

@@ -187,8 +187,9 @@ class StreamWorker:
             for actor in actors:
                 actor_processor.add_partial(actor)
             if mark is not None:
-                closed = processor.add_watermark(mark, now=time.time())
-                actors_closed = actor_processor.close(processor.closed_until())
+                now = time.time()
+                closed = processor.add_watermark(mark, now=now)
+                actors_closed = actor_processor.close(processor.closed_until(now))
                 await self.publish(processor, mark, closed, actors_closed)
 
     async def publish(

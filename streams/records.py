@@ -82,7 +82,7 @@ def signal_reports(
         owned_actors[partition_for(actor.actor.encode(), partitions)].append(
             [actor.actor, actor.window_start, actor.activity.to_wire()]
         )
-    out = []
+    out: list[tuple[int, bytes]] = []
     for partition in range(partitions):
         messages: list[dict[str, Any]] = [
             {"source": source, "partials": chunk, "actors": []}

@@ -11,12 +11,10 @@ import pytest
 from detectors.registry import DETECTORS, Registration
 
 
-def run(detector: object, stream: list[dict[str, float]]) -> list[tuple[float, bool]]:
-    out = []
-    for x in stream:
-        verdict = detector.step(x["t"], x["count"])  # type: ignore[attr-defined]
-        out.append((verdict.score, verdict.flagged))
-    return out
+def run(
+    registration: Registration, detector: object, stream: list[dict[str, float]]
+) -> list[tuple[float | None, bool]]:
+    return [registration.step(detector, x) for x in stream]
 
 
 @pytest.fixture(params=sorted(DETECTORS))
@@ -31,8 +29,8 @@ def stream_of(registration: Registration, seed: int = 3) -> list[dict[str, float
 def test_input_is_not_mutated(registration: Registration) -> None:
     stream = stream_of(registration)
     before = copy.deepcopy(stream)
-    detector = registration.cls()
-    run(detector, stream)
+    detector = registration.make()
+    run(registration, detector, stream)
     for x in stream:
         detector.learn_one(x)
         detector.score_one(x)
@@ -41,37 +39,41 @@ def test_input_is_not_mutated(registration: Registration) -> None:
 
 def test_twins_agree(registration: Registration) -> None:
     stream = stream_of(registration)
-    assert run(registration.cls(), stream) == run(registration.cls(), stream)
+    assert run(registration, registration.make(), stream) == run(
+        registration, registration.make(), stream
+    )
 
 
 def test_state_survives_a_pickle_round_trip(registration: Registration) -> None:
     stream = stream_of(registration)
     half = len(stream) // 2
-    straight = registration.cls()
-    first = run(straight, stream[:half])
+    straight = registration.make()
+    first = run(registration, straight, stream[:half])
     restored = pickle.loads(pickle.dumps(straight))
-    assert run(restored, stream[half:]) == run(straight, stream[half:])
+    rest = run(registration, restored, stream[half:])
+    assert rest == run(registration, straight, stream[half:])
     assert first
 
 
 def test_flags_the_sample_attack_and_not_the_rest(registration: Registration) -> None:
-    results = run(registration.cls(), stream_of(registration))
+    results = run(registration, registration.make(), stream_of(registration))
     flagged = [i for i, (_, f) in enumerate(results) if f]
     assert flagged, "the sample stream has an attack in it"
     assert all(400 <= i < 410 for i in flagged), flagged
 
 
 def test_score_before_learning(registration: Registration) -> None:
-    detector = registration.cls()
+    detector = registration.make()
     stream = stream_of(registration)
-    for x in stream[:100]:
-        detector.step(x["t"], x["count"])
-    x = stream[100]
+    for x in stream[:400]:
+        registration.step(detector, x)
+    x = stream[400]  # the attack: always scored
     before = detector.score_one(x)
-    assert detector.step(x["t"], x["count"]).score == pytest.approx(before)
+    score, _ = registration.step(detector, x)
+    assert score == pytest.approx(before)
 
 
 def test_clone_has_the_same_parameters(registration: Registration) -> None:
-    detector = registration.cls()
+    detector = registration.make()
     clone = detector.clone()
     assert clone._get_params() == detector._get_params()

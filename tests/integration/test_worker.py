@@ -69,11 +69,25 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+# The simulated hours are few and the population small: actor alerts may start after 100
+# ordinary actors per stage-2 partition rather than the default 500.
+ACTORS_WARM = 100
+
+
 def test_stream_alerts_equal_evaluate(broker: Any, start_worker: Any, simulated: Path) -> None:
-    worker = start_worker()
+    worker = start_worker(actor_warmup=ACTORS_WARM)
     settings = worker.settings
     expected = evaluate(simulated, settings).alerts
     assert expected, "the simulated attacks should raise alerts"
+    truth = [
+        orjson.loads(line)
+        for line in Path(f"{simulated}.truth.jsonl").read_bytes().split(b"\n")
+        if line
+    ]
+    attackers = {a for t in truth if not t.get("decoy") for a in t["actors"]}
+    actor_alerts = [a for a in expected if a["detector"] == "actor_anomaly"]
+    assert actor_alerts, "the simulated bot ring and account takeover should raise actor alerts"
+    assert {a["entity"]["id"] for a in actor_alerts} <= attackers
     want = {comparable(a) for a in expected}
 
     asyncio.run(replay(simulated, settings))
@@ -96,6 +110,11 @@ def test_stream_alerts_equal_evaluate(broker: Any, start_worker: Any, simulated:
     assert sample_metric(text, "abusemon_signal_expected_rate", signal="content") > 0
     assert sample_metric(text, "abusemon_detector_score_count", detector="volume_spike") > 0
     assert sample_metric(text, "abusemon_windows_closed_total", group="content") > 0
+    assert sample_metric(text, "abusemon_actors_tracked") > 0
+    assert sample_metric(text, "abusemon_actor_score_count") > 0
+    assert sample_metric(text, "abusemon_alerts_total", detector="actor_anomaly") == len(
+        actor_alerts
+    )
 
 
 MALFORMED = [
@@ -199,7 +218,7 @@ def assigned(worker: Any, topic: str) -> float:
 def test_two_workers_raise_the_same_alerts_as_one(
     broker: Any, start_worker: Any, simulated: Path
 ) -> None:
-    first = start_worker()
+    first = start_worker(actor_warmup=ACTORS_WARM)
     second = start_worker(like=first)
     settings = first.settings
     topics = (settings.content_topic, settings.report_topic, settings.signal_topic)
