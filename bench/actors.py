@@ -61,7 +61,7 @@ def stage_two(partials: list[ActorPartial]) -> tuple[float, int, int]:
     for partial in partials:
         processor.add_partial(partial)
     for start in windows:
-        processor.close(start + 60)
+        processor.close(windows[0], start + 60)
     elapsed = time.perf_counter() - started
     return elapsed / len(partials) * 1e6, len(partials), len(processor)
 
@@ -79,7 +79,7 @@ def memory_per_actor(n: int, partials: list[ActorPartial]) -> float:
             source = by_window[rng.randrange(len(by_window))]
             start = 60.0 * (3 * i + k)
             processor.add_partial(ActorPartial("c:0", actor, start, source.activity))
-        processor.close(60.0 * (3 * i + 3))
+        processor.close(0.0, 60.0 * (3 * i + 3))
     processor.pending.clear()
     after = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()

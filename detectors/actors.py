@@ -87,16 +87,18 @@ class ActorProcessor:
             tally.activity.merge(partial.activity)
         return 0
 
-    def close(self, until: float) -> ActorsClosed:
-        """Close every window ending at or before `until` (both input groups have passed it)."""
+    def close(self, first: float, until: float) -> ActorsClosed:
+        """Close every window from `first` on that ends by `until`, where both input groups
+        have closed. Windows before `first` are dropped, as the signals drop them, so every
+        worker and `evaluate` start from the same window."""
         closed = ActorsClosed()
         window_s = self.config.window_s
+        if until == -math.inf:
+            return closed
         if self.closed_until == -math.inf:
-            if not self.pending:
-                return closed
-            self.closed_until = min(self.pending)
-            for start in [s for s in self.pending if s + window_s <= self.closed_until]:
-                del self.pending[start]
+            self.closed_until = first
+        for start in [s for s in self.pending if s < self.closed_until]:
+            closed.late += len(self.pending.pop(start))
         start = self.closed_until
         while start + window_s <= until:
             self._close(start, start + window_s, closed)

@@ -124,23 +124,24 @@ class SignalProcessor:
         self.policy = EpisodePolicy(config.cooldown_s, config.update_every)
         self.groups = {name: _Group(GroupClock(idle_s)) for name in GROUP_TOPICS}
 
-    def closed_until(self, now: float | None = None) -> float:
-        """Where both groups have closed: actor windows, which take both, close there."""
-        marks = []
+    def both_closed(self, now: float | None = None) -> tuple[float, float]:
+        """(first, until): actor windows, which take both groups, start at the later of the
+        groups' first windows and are closed until where both groups have closed."""
+        firsts, marks = [], []
         for name, g in self.groups.items():
             if g.anchor is not None:
+                firsts.append(g.anchor)
                 marks.append(g.closed_until)
             elif self.expected is not None:
                 if name in self.expected:
-                    return -math.inf
-            elif (
-                self.idle_s is None
-                or self.born is None
-                or now is None
-                or now - self.born < self.idle_s
-            ):
-                return -math.inf
-        return min(marks) if marks else -math.inf
+                    return -math.inf, -math.inf
+            elif self.idle_s is None or self.born is None or now is None:
+                return -math.inf, -math.inf
+            elif now - self.born < self.idle_s:
+                return -math.inf, -math.inf
+        if not marks:
+            return -math.inf, -math.inf
+        return max(firsts), min(marks)
 
     def live_series(self) -> int:
         return sum(len(g.dense) + len(g.sparse) for g in self.groups.values())
@@ -465,9 +466,9 @@ class OfflinePipeline:
                 alerts.extend(closed.alerts)
                 if closed.late:
                     self._count(f"{topic}:late", closed.late)
-                until = self.processor.closed_until()
+                first, until = self.processor.both_closed()
                 for processor in self.actors:
-                    alerts.extend(processor.close(until).alerts)
+                    alerts.extend(processor.close(first, until).alerts)
         return alerts
 
     def add_actor(self, partial: ActorPartial) -> None:

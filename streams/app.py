@@ -189,7 +189,7 @@ class StreamWorker:
             if mark is not None:
                 now = time.time()
                 closed = processor.add_watermark(mark, now=now)
-                actors_closed = actor_processor.close(processor.closed_until(now))
+                actors_closed = actor_processor.close(*processor.both_closed(now))
                 await self.publish(processor, mark, closed, actors_closed)
 
     async def publish(

@@ -5,11 +5,15 @@ from __future__ import annotations
 import itertools
 import pickle
 import random
+import re
 import sys
+from pathlib import Path
 
+import orjson
 import pytest
 
 from detectors.actor_features import (
+    FEATURES,
     RECENT_TARGETS,
     Activity,
     ActivityCollector,
@@ -18,6 +22,7 @@ from detectors.actor_features import (
 )
 from detectors.actor_model import ActorModel, indicators, ordinary
 from detectors.actors import ActorConfig, ActorProcessor
+from detectors.alerts import Alert
 from detectors.events import ContentEvent, ReportEvent, format_rfc3339
 from detectors.text import signature
 
@@ -331,9 +336,8 @@ def spam_activity(start: float, i: int) -> Activity:
     )
 
 
-def test_a_spammer_among_ordinary_actors_raises_one_explained_alert_then_resolves() -> None:
-    config = ActorConfig(warmup=200, cooldown_s=600.0)
-    processor = ActorProcessor(config)
+def spammer_among_ordinary_actors() -> list[Alert]:
+    processor = ActorProcessor(ActorConfig(warmup=200, cooldown_s=600.0))
     rng = random.Random(4)
     alerts = []
     for m, partials in enumerate(population_windows(rng, 120)):
@@ -341,10 +345,14 @@ def test_a_spammer_among_ordinary_actors_raises_one_explained_alert_then_resolve
         for partial in partials:
             processor.add_partial(partial)
         if 90 <= m < 100:
-            processor.add_partial(
-                ActorPartial("content-events:1", "spammer", start, spam_activity(start, m))
-            )
-        alerts += processor.close(start + 60).alerts
+            spam = ActorPartial("content-events:1", "spammer", start, spam_activity(start, m))
+            processor.add_partial(spam)
+        alerts += processor.close(T0, start + 60).alerts
+    return alerts
+
+
+def test_a_spammer_among_ordinary_actors_raises_one_explained_alert_then_resolves() -> None:
+    alerts = spammer_among_ordinary_actors()
     mine = [a for a in alerts if a.entity_id == "spammer"]
     assert next(a.status for a in mine) == "firing" and mine[-1].status == "resolved"
     assert all(a.entity_type == "actor" and a.detector == "actor_anomaly" for a in mine)
@@ -363,7 +371,7 @@ def test_partials_are_idempotent_per_source_and_late_ones_are_counted() -> None:
     partial = ActorPartial("content-events:0", "u1", T0, Activity(events=1, times=[T0 + 1]))
     assert processor.add_partial(partial) == 0
     assert processor.add_partial(partial) == 0  # the same source again: ignored
-    processor.close(T0 + 60)
+    processor.close(T0, T0 + 60)
     assert processor.actors["u1"].events_total == 1
     assert processor.add_partial(ActorPartial("content-events:1", "u1", T0, Activity())) == 1
 
@@ -375,7 +383,19 @@ def test_idle_actors_expire_and_the_cap_evicts_the_least_recently_active() -> No
         for a in range(10):
             activity = Activity(events=1, times=[start + 1])
             processor.add_partial(ActorPartial("c:0", f"u{m}-{a}", start, activity))
-        closed = processor.close(start + 60)
+        closed = processor.close(T0, start + 60)
         assert len(processor) <= 50
     assert closed.expired + closed.evicted > 0
     assert all(state.last_t >= T0 + 60 * 30 - 600 for state in processor.actors.values())
+
+
+def test_the_documented_actor_alert_has_the_fields_the_detector_writes() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "contract.md").read_text()
+    body = re.search(r"<!-- example: actor-alert -->\n```json\n(.*?)```", text, re.S)
+    assert body is not None
+    example = orjson.loads(body.group(1))
+    alert = spammer_among_ordinary_actors()[0].to_record(emitted_at=0.0)
+    assert set(example) == set(alert)
+    assert set(example["evidence"]) == set(alert["evidence"])
+    assert set(example["evidence"]["features"]) == set(alert["evidence"]["features"])
+    assert {d["feature"] for d in example["evidence"]["top_features"]} <= set(FEATURES)

@@ -518,3 +518,27 @@ def test_scores_are_consistent(alerts: list[dict[str, Any]], truth: list[dict[st
         assert s.time_to_detect_s is None or s.time_to_detect_s >= 0
     assert orjson.loads(orjson.dumps(report.to_dict())) == report.to_dict()
     format_report(report)
+
+
+def test_alerts_on_a_decoy_are_false_positives_and_listed_under_it() -> None:
+    decoy = {
+        **scenario(
+            "popular_account-1", kind="popular_account", actors=("creator",), targets=(), signals=()
+        ),
+        "decoy": True,
+    }
+    truth = [scenario(), decoy]
+    alerts = [
+        alert("a1", 60.0, 120.0, entity=("actor", "creator"), detector="actor_anomaly"),
+        alert("a2", 60.0, 120.0),
+    ]
+    report = score(alerts, truth, duration_s=86400.0)
+    assert [s.scenario_id for s in report.scenarios] == ["s1"]  # not a scenario to detect
+    assert report.recall == 1.0 and report.false_positives == 1
+    [listed] = report.decoys
+    assert (listed.scenario_id, listed.alerts, listed.detectors) == (
+        "popular_account-1",
+        1,
+        ("actor_anomaly",),
+    )
+    assert "popular_account-1  popular_account" in format_report(report)

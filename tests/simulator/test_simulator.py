@@ -29,6 +29,7 @@ SMALL = SimConfig(
     first_attack_s=1800.0,
     attack_every_s=1800.0,
     duplicate_ratio=0.01,
+    actor_scenarios=(),  # the volume attacks alone; the per-actor ones are tested below
 )
 
 
@@ -169,11 +170,13 @@ def test_attacks_stay_inside_the_run(config: SimConfig) -> None:
     if config.first_attack_s >= config.duration_s:
         assert records == []
     if config.attack_every_s is None and records:
-        assert len(records) <= len(config.scenarios)
+        assert len(records) <= len(config.scenarios) + len(config.actor_scenarios)
 
 
 def test_attacks_do_not_overlap() -> None:
-    config = SimConfig(duration_s=3 * HOUR, first_attack_s=600.0, attack_every_s=20 * 60.0)
+    config = SimConfig(
+        duration_s=3 * HOUR, first_attack_s=600.0, attack_every_s=20 * 60.0, actor_scenarios=()
+    )
     records = truth(config)
     assert len(records) == 8
     for a, b in itertools.pairwise(records):
@@ -185,7 +188,7 @@ def test_diurnal_profile() -> None:
     day = sum(diurnal(m * 60.0) for m in range(1440)) / 1440
     assert abs(day - 1.0) < 1e-6
 
-    config = SimConfig(rate=0.5, actors=2000, scenarios=())
+    config = SimConfig(rate=0.5, actors=2000, scenarios=(), actor_scenarios=())
     minutes: Counter[int] = Counter()
     for topic, value in generate(config):
         if topic == "content-events":
@@ -198,7 +201,7 @@ def test_diurnal_profile() -> None:
 
 
 def test_organic_traffic_looks_real() -> None:
-    config = SimConfig(duration_s=2 * HOUR, rate=3.0, actors=5000, scenarios=())
+    config = SimConfig(duration_s=2 * HOUR, rate=3.0, actors=5000, scenarios=(), actor_scenarios=())
     content = [e for e in parsed(config) if isinstance(e, ContentEvent)]
     reports = [e for e in parsed(config) if isinstance(e, ReportEvent)]
     surfaces = Counter(e.surface for e in content)
@@ -245,6 +248,7 @@ def test_each_attack_lifts_its_signals(start_hour: int) -> None:
         actors=3000,
         first_attack_s=1800.0,
         attack_every_s=1800.0,
+        actor_scenarios=(),
     )
     counts = per_minute(config)
     records = truth(config)
@@ -331,3 +335,76 @@ def test_rejects_bad_configuration() -> None:
         SimConfig(rate=0.0)
     with pytest.raises(ValueError):
         SimConfig(attack_every_s=0.0)
+
+
+ACTOR_KINDS = (
+    "bot_ring",
+    "compromised_account",
+    "fake_engagement",
+    "mass_messaging",
+    "popular_account",
+    "new_account",
+)
+ACTORS_ONLY = SimConfig(
+    duration_s=4 * HOUR,
+    rate=1.0,
+    actors=2000,
+    scenarios=(),
+    actor_scenarios=ACTOR_KINDS,
+    first_attack_s=600.0,
+    attack_every_s=1800.0,
+)
+
+
+@cache
+def actor_run() -> tuple[list[dict[str, Any]], dict[str, list[ContentEvent]]]:
+    by_actor: dict[str, list[ContentEvent]] = defaultdict(list)
+    for topic, value in generate(ACTORS_ONLY):
+        event = parse_event(topic, orjson.dumps(value))
+        if isinstance(event, ContentEvent):
+            by_actor[event.actor_id].append(event)
+    return truth(ACTORS_ONLY), by_actor
+
+
+def test_actor_scenarios_name_their_accounts_and_mark_the_decoys() -> None:
+    records, by_actor = actor_run()
+    assert [r["kind"] for r in records][: len(ACTOR_KINDS)] == list(ACTOR_KINDS)
+    for record in records:
+        assert record["actors"] and all(by_actor[a] for a in record["actors"])
+        assert record.get("decoy", False) == (record["kind"] in {"popular_account", "new_account"})
+
+
+def events_in(record: dict[str, Any], events: list[ContentEvent]) -> list[ContentEvent]:
+    start, end = parse_rfc3339(record["start"]), parse_rfc3339(record["end"])
+    return [e for e in events if start <= e.ts < end]
+
+
+def test_each_actor_scenario_behaves_as_described() -> None:
+    records, by_actor = actor_run()
+    kinds = {r["kind"]: r for r in records}
+    # A bot ring posts on a fixed schedule: the gaps barely vary.
+    member = kinds["bot_ring"]["actors"][0]
+    times = sorted(e.ts for e in events_in(kinds["bot_ring"], by_actor[member]))
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert len(gaps) >= 15 and statistics.pstdev(gaps) / statistics.mean(gaps) < 0.05
+    # A taken-over old account and a mass messager send links to many distinct accounts.
+    for kind in ("compromised_account", "mass_messaging"):
+        [actor] = kinds[kind]["actors"]
+        sent = events_in(kinds[kind], by_actor[actor])
+        assert len({e.target_id for e in sent}) > 0.9 * len(sent) > 50
+        assert all(e.links and e.kind == "message" for e in sent)
+    [old] = kinds["compromised_account"]["actors"]
+    first = by_actor[old][0]
+    assert first.actor_created_at is not None and first.ts - first.actor_created_at > 365 * DAY
+    # A fake-engagement ring comments on and shares a few accounts' content.
+    ring = events_in(kinds["fake_engagement"], by_actor[kinds["fake_engagement"]["actors"][0]])
+    assert {e.target_id for e in ring} <= set(kinds["fake_engagement"]["targets"])
+    assert {e.kind for e in ring} <= {"comment", "share"}
+    # The decoys: a busy creator replying to the same friends, a new but ordinary account.
+    [creator] = kinds["popular_account"]["actors"]
+    busy = events_in(kinds["popular_account"], by_actor[creator])
+    assert len(busy) > 60 and len({e.text for e in busy}) > 0.9 * len(busy)
+    assert len({e.target_id for e in busy if e.target_id}) <= 15
+    [newcomer] = kinds["new_account"]["actors"]
+    joined = by_actor[newcomer][0]
+    assert joined.actor_created_at is not None and joined.ts - joined.actor_created_at < 2 * DAY
