@@ -135,13 +135,17 @@ class SignalProcessor:
             elif self.expected is not None:
                 if name in self.expected:
                     return -math.inf, -math.inf
-            elif self.idle_s is None or self.born is None or now is None:
-                return -math.inf, -math.inf
-            elif now - self.born < self.idle_s:
+            elif not self._silent_long_enough(now):
                 return -math.inf, -math.inf
         if not marks:
             return -math.inf, -math.inf
         return max(firsts), min(marks)
+
+    def _silent_long_enough(self, now: float | None) -> bool:
+        """Streaming: whether a group never heard from may stop holding actor windows back."""
+        if self.idle_s is None or self.born is None or now is None:
+            return False
+        return now - self.born >= self.idle_s
 
     def live_series(self) -> int:
         return sum(len(g.dense) + len(g.sparse) for g in self.groups.values())
