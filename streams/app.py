@@ -7,12 +7,13 @@ Two stages, so that no signal funnels through one partition:
                                                   signal agent ──▶ alerts (keyed by entity id)
 
 The ingest agents validate every message (bad ones go to the dead-letter topic with the
-original bytes and a reason), drop repeated event ids, and count events per signal in
-event-time windows, one `PartitionCounter` per input partition. When a partition's watermark
-passes a window, its partial counts go to the partition that owns each signal, and a
-watermark mark goes to every partition. The signal agent adds the partials up, closes
-windows once every source partition has passed them, runs the spike detectors and publishes
-alerts.
+original bytes and a reason), drop repeated event ids, count events per signal and summarise
+each actor's activity in event-time windows, one `PartitionCounter` and one
+`ActivityCollector` per input partition. When a partition's watermark passes a window, its
+partial counts go to the partition that owns each signal, its actor summaries to the
+partition that owns each actor, and a watermark mark to every partition. The signal agent
+adds the partials up, closes windows once every source partition has passed them, runs the
+spike detectors and the actor population model, and publishes alerts.
 """
 
 from __future__ import annotations
