@@ -391,6 +391,7 @@ def established(rng: random.Random, pop: Population, min_age_days: float) -> Acc
             return account
 
 
+MESSAGE_SIGNALS = ("content.kind:message", "content.surface:messenger", "content")
 PROMOS = (
     "Best deals of the week on {w}, check the link in bio {e}",
     "{w} giveaway for followers, like and share to enter {e}",
@@ -411,6 +412,11 @@ SCAM_TEXTS = (
 )
 
 
+def lifted(ctx: Context, t: float, per_minute: float, signals: tuple[str, ...]) -> list[str]:
+    """The signals among `signals` that `per_minute` added events clearly lift at `t`."""
+    return [s for s in signals if ctx.elevated(t, s, per_minute)]
+
+
 class BotRing(Attack):
     """A ring of young accounts posting promotional near-duplicates on a fixed schedule."""
 
@@ -422,6 +428,8 @@ class BotRing(Attack):
         self.period = rng.uniform(45.0, 90.0)
         self.word = rng.choice(PROMO_WORDS)
         self.actors = [a[0] for a in self.accounts]
+        added = len(self.accounts) * 60.0 / self.period
+        self.signals = lifted(ctx, self.start, added, ("content.new_actors",))
 
     def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
         out: list[tuple[float, int, Any]] = []
@@ -445,6 +453,7 @@ class CompromisedAccount(Attack):
         self.per_minute = rng.uniform(4.0, 8.0)
         self.domain = f"video-view{rng.randint(10, 99)}{rng.choice(SPAM_TLDS)}"
         self.actors = [self.account[0]]
+        self.signals = lifted(ctx, self.start, self.per_minute, MESSAGE_SIGNALS)
 
     def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
         n = poisson(rng, self.per_minute * (self.end - self.start) / 60)
@@ -473,7 +482,13 @@ class FakeEngagement(Attack):
         self.actors = [a[0] for a in self.accounts]
         self.targets = sorted(self.boosted)
         # Each boosted account gets a comment or share a few times a minute from the ring.
+        added = len(self.accounts) * 60.0 / self.period
         self.signals = [f"content.target:{target}" for target in self.targets]
+        young = sum(self.start - parse_rfc3339(a[1]) < 7 * DAY for a in self.accounts)
+        new_actors = added * young / len(self.accounts)
+        self.signals += lifted(ctx, self.start, new_actors, ("content.new_actors",))
+        self.signals += lifted(ctx, self.start, 0.6 * added, ("content.kind:comment",))
+        self.signals += lifted(ctx, self.start, 0.4 * added, ("content.kind:share",))
 
     def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
         out: list[tuple[float, int, Any]] = []
@@ -498,6 +513,8 @@ class MassMessaging(Attack):
         self.per_minute = rng.uniform(10.0, 16.0) * max(ctx.scale, 0.5)
         self.domain = f"{rng.choice(SPAM_TEMPLATES)[3]}{rng.randint(10, 99)}{rng.choice(SPAM_TLDS)}"
         self.actors = [self.account[0]]
+        signals = ("content.new_actors", *MESSAGE_SIGNALS)
+        self.signals = lifted(ctx, self.start, self.per_minute, signals)
 
     def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
         n = poisson(rng, self.per_minute * (self.end - self.start) / 60)

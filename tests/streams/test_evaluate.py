@@ -9,7 +9,9 @@ from typing import Any
 
 import orjson
 
+from detectors.evaluation import format_report, score
 from detectors.events import format_rfc3339
+from simulator import SimConfig, write_files
 from streams.evaluate import evaluate
 from streams.settings import Settings
 
@@ -102,3 +104,36 @@ def test_the_same_input_gives_the_same_alerts(tmp_path: Path) -> None:
     second = evaluate(events, Settings(input_partitions=5)).alerts
     strip = [{k: v for k, v in a.items() if k != "emitted_at"} for a in first]
     assert strip == [{k: v for k, v in a.items() if k != "emitted_at"} for a in second]
+
+
+def test_actor_scenarios_are_flagged_with_explanations_and_decoys_are_not(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "actors.jsonl"
+    config = SimConfig(
+        duration_s=4 * 3600.0,
+        rate=1.0,
+        actors=2000,
+        scenarios=(),
+        actor_scenarios=(
+            "bot_ring",
+            "compromised_account",
+            "fake_engagement",
+            "mass_messaging",
+            "popular_account",
+            "new_account",
+        ),
+        first_attack_s=1800.0,
+        attack_every_s=1800.0,
+    )
+    write_files(path, config)
+    truth = [orjson.loads(line) for line in Path(f"{path}.truth.jsonl").read_bytes().splitlines()]
+    result = evaluate(path, Settings(actor_warmup=100))
+    report = score(result.alerts, truth, result.duration_s)
+    assert all(s.detected for s in report.scenarios), format_report(report)
+    assert all(d.alerts == 0 for d in report.decoys), format_report(report)
+    assert report.false_positives == 0, format_report(report)
+    for alert in result.alerts:
+        if alert["detector"] == "actor_anomaly" and alert["status"] == "firing":
+            assert alert["summary"].startswith(f"Account {alert['entity']['id']}, ")
+            assert alert["evidence"]["indicators"] and alert["evidence"]["top_features"]
