@@ -277,14 +277,24 @@ def _hash(value: str) -> int:
     return zlib.crc32(value.encode())
 
 
-def _remember(recent: array[int], value: int, limit: int) -> bool:
-    """Add `value` to a bounded ring of recent hashes; True if it was not there."""
-    if value in recent:
-        return False
-    recent.append(value)
-    if len(recent) > limit:
-        del recent[0]
-    return True
+def _remember(
+    recent: array[int] | None, values: list[str], limit: int
+) -> tuple[array[int] | None, int]:
+    """Add the values' hashes to a bounded ring of recent ones, made on first use (most actors
+    never need one); returns the ring and how many values were not in it."""
+    if not values:
+        return recent, 0
+    if recent is None:
+        recent = array("I")
+    new = 0
+    for value in values:
+        hashed = _hash(value)
+        if hashed not in recent:
+            new += 1
+            recent.append(hashed)
+            if len(recent) > limit:
+                del recent[0]
+    return recent, new
 
 
 class ActorState:
@@ -336,15 +346,15 @@ class ActorState:
         self.gaps = 0
         self.gap_mean = 0.0
         self.gap_sq = 0.0
-        self.recent_targets: array[int] = array("I")
+        self.recent_targets: array[int] | None = None
         self.new_target_share = 0.0
         self.recent_texts = b""
         self.dup_share = 0.0
         self.link_share = 0.0
-        self.recent_domains: array[int] = array("I")
+        self.recent_domains: array[int] | None = None
         self.new_domains_1h = 0.0
         self.created_at: float | None = None
-        self.recent_reporters: array[int] = array("I")
+        self.recent_reporters: array[int] | None = None
         self.reporters_24h = 0.0
         self.reasons: dict[str, int] | None = None  # of reports received; most get none
         self.reports_filed_1h = 0.0
@@ -370,9 +380,7 @@ class ActorState:
         if a.created_at is not None:
             self.created_at = a.created_at
 
-        new_targets = sum(
-            _remember(self.recent_targets, _hash(t), RECENT_TARGETS) for t in a.targets
-        )
+        self.recent_targets, new_targets = _remember(self.recent_targets, a.targets, RECENT_TARGETS)
         self._ring(start, window_s, a.events, new_targets)
         for t in a.times:
             if self.last_event is not None and 0 < t - self.last_event <= MAX_GAP_S:
@@ -397,12 +405,12 @@ class ActorState:
                 self.kind_shares[i] = _blend(self.kind_shares[i], share, a.events)
             if a.surfaces:
                 self.surface = max(sorted(a.surfaces), key=a.surfaces.__getitem__)
-        self.new_domains_1h += sum(
-            _remember(self.recent_domains, _hash(d), RECENT_DOMAINS) for d in a.domains
+        self.recent_domains, new_domains = _remember(self.recent_domains, a.domains, RECENT_DOMAINS)
+        self.new_domains_1h += new_domains
+        self.recent_reporters, new_reporters = _remember(
+            self.recent_reporters, a.reporters, RECENT_REPORTERS
         )
-        self.reporters_24h += sum(
-            _remember(self.recent_reporters, _hash(r), RECENT_REPORTERS) for r in a.reporters
-        )
+        self.reporters_24h += new_reporters
         if a.reasons:
             reasons = self.reasons or {}
             for reason, n in a.reasons.items():

@@ -216,7 +216,7 @@ def test_state_stays_bounded_whatever_the_actor_does() -> None:
             reasons={f"reason{w}": 1},
         )
         state.update(start, start + 60, activity)
-    assert len(state.recent_targets) == RECENT_TARGETS
+    assert state.recent_targets is not None and len(state.recent_targets) == RECENT_TARGETS
     assert state.reasons is not None and len(state.reasons) <= 4
     size = sys.getsizeof(state) + sum(
         sys.getsizeof(getattr(state, name)) for name in ActorState.__slots__
