@@ -157,6 +157,14 @@ class SpikeDetector(base.AnomalyDetector):
             flagged=flagged,
         )
 
+    def anomaly(self, verdict: Verdict) -> float:
+        """The verdict's score mapped onto [0, 1): 0 up to the forecast, 0.5 at the threshold.
+
+        Monotone in the score and never saturating, so it ranks windows as the score does.
+        """
+        score = max(verdict.score, 0.0)
+        return score / (score + self.threshold)
+
     @property
     def learned_windows(self) -> int:
         return self.n
