@@ -57,7 +57,7 @@ def detect(rows: Sequence[tuple[str, float]]) -> Iterator[float]:
             step = t - first[0]
             detector = rate_detector(replace(config, window_s=step), sparse=False)
             detector.step(*first)
-        yield detector.anomaly(detector.step(t, value))
+        yield detector.step(t, value).anomaly
 
 
 def run(
