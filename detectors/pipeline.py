@@ -53,6 +53,24 @@ class DetectionConfig:
     dedup_max_ids: int = 200_000
 
 
+def rate_detector(
+    config: DetectionConfig, sparse: bool, warmup: int | None = None
+) -> SpikeDetector:
+    """The spike detector of one rate series, as configured for dense or per-account series.
+
+    Dense series learn a daily profile; sparse per-account series start from a level of 0,
+    so one busy first window does not become their norm.
+    """
+    return SpikeDetector(
+        window_s=config.window_s,
+        threshold=config.spike_threshold,
+        min_count=config.spike_min_count,
+        warmup=config.warmup_windows if warmup is None else warmup,
+        season_slots=0 if sparse else 96,
+        prior_level=0.0 if sparse else None,
+    )
+
+
 @dataclass(frozen=True)
 class WindowResult:
     signal: str
@@ -268,14 +286,7 @@ class SignalProcessor:
         assert g.anchor is not None
         elapsed = int((start - g.anchor) / cfg.window_s)
         sparse = is_per_account(signal)
-        detector = SpikeDetector(
-            window_s=cfg.window_s,
-            threshold=cfg.spike_threshold,
-            min_count=cfg.spike_min_count,
-            warmup=max(0, cfg.warmup_windows - elapsed),
-            season_slots=0 if sparse else 96,
-            prior_level=0.0 if sparse else None,
-        )
+        detector = rate_detector(cfg, sparse, warmup=max(0, cfg.warmup_windows - elapsed))
         if signal in CORE_SIGNALS:
             ttl = math.inf
         elif sparse:

@@ -2,13 +2,24 @@
 
 The baseline is learned online: a Holt level and damped trend, and once a day of data has
 been seen, a multiplicative time-of-day profile (content volume is strongly diurnal). A
-window's score is its excess over the forecast in units of the series' noise, where the noise
-is the larger of the learned residual variance and the Poisson variance of the forecast, so
-sparse series (most per-account counts are zero) and busy ones are scored on one scale.
+window's score is its excess over the forecast in units of the series' noise. The noise is
+the learned residual variance with a floor: for counts (every value so far a whole number)
+the Poisson variance of the forecast plus one event, so sparse series (most per-account counts
+are zero) and busy ones are scored on one scale; for any other real values a scale-free floor,
+a fraction of their typical magnitude. Residuals are winsorised at `clip` noise units before
+they are learned, so one outlier neither inflates the noise nor drags the level.
 
 Score before learning: `step` scores a window, decides, and learns only from windows it did
 not flag, so an attack does not become the new normal. A series that stays flagged for
 `max_shielded` windows in a row is taken as a new level and learned again.
+
+Each verdict also carries `anomaly`, on [0, 1), for ranking windows across series (it is what
+the NAB benchmark in bench/nab.py thresholds): the evidence is the larger of the window's
+score and the short-horizon mean of the scores (a sustained shift), both ways unless
+`two_sided` is off; its logarithm is measured against its own running mean and spread, so a
+series whose scores are always jumpy is not always anomalous; and evidence below the recent,
+decaying peak is reported as 0, so an ongoing episode is reported at its onset and not on
+every window after it. Flags (what pages) still come from the score and the threshold.
 
 >>> det = SpikeDetector(warmup=5)
 >>> for minute in range(30):
@@ -42,6 +53,7 @@ class Verdict:
     upper: float
     score: float
     flagged: bool
+    anomaly: float = 0.0  # how unusual the window is, either way, on [0, 1) (see `step`)
 
 
 class SpikeDetector(base.AnomalyDetector):
@@ -60,6 +72,12 @@ class SpikeDetector(base.AnomalyDetector):
     max_shielded: consecutive flagged windows after which the level is relearned.
     prior_level: where the level starts; None takes the first window's count. Sparse
         per-account series start at 0, so one busy first window does not become their norm.
+    clip: residuals are winsorised at this many noise units before they are learned (0: off).
+    floor: the noise floor of non-count series, as a fraction of their typical magnitude.
+    two_sided: whether `anomaly` counts drops as well as spikes.
+    short_alpha: smoothing of the short-horizon mean of the scores (0: not used).
+    calibrate: learning rate of the running distribution of the evidence (0: raw evidence).
+    refractory: decay per window of the recent peak below which evidence is muted (0: off).
     """
 
     def __init__(
@@ -76,6 +94,12 @@ class SpikeDetector(base.AnomalyDetector):
         var_alpha: float = 0.05,
         max_shielded: int = 60,
         prior_level: float | None = None,
+        clip: float = 4.0,
+        floor: float = 0.01,
+        two_sided: bool = True,
+        short_alpha: float = 0.15,
+        calibrate: float = 0.01,
+        refractory: float = 0.05,
     ) -> None:
         self.window_s = window_s
         self.threshold = threshold
@@ -89,6 +113,12 @@ class SpikeDetector(base.AnomalyDetector):
         self.var_alpha = var_alpha
         self.max_shielded = max_shielded
         self.prior_level = prior_level
+        self.clip = clip
+        self.two_sided = two_sided
+        self.short_alpha = short_alpha
+        self.calibrate = calibrate
+        self.refractory = refractory
+        self.floor = floor
 
         self.n = 0
         self.level: float | None = prior_level
@@ -99,6 +129,12 @@ class SpikeDetector(base.AnomalyDetector):
         self.seasonal = False  # the profile is in use once a full day has been learned
         self.first_t: float | None = None
         self.shielded = 0
+        self.counts = True  # every value so far a whole number >= 0
+        self.magnitude = stats.EWMean(fading_factor=max(window_s / DAY, 1e-3))
+        self.recent = 0.0  # short-horizon mean of the scores
+        self.evidence = stats.EWMean(fading_factor=calibrate or 0.01)
+        self.evidence_sq = stats.EWMean(fading_factor=calibrate or 0.01)
+        self.peak = 0.0
 
     # -- the River interface ------------------------------------------------------------
     def learn_one(self, x: dict[Hashable, Any]) -> None:
@@ -106,10 +142,20 @@ class SpikeDetector(base.AnomalyDetector):
         if self.first_t is None:
             self.first_t = t
         factor = self._factor(t)
+        if self.counts and (count < 0 or count != math.floor(count)):
+            self.counts = False
+        self.magnitude.update(abs(count))
         if self.level is None:
             self.level = count / factor
         else:
-            self.residuals.update(count - self.forecast(t))
+            expected = self.forecast(t)
+            residual = count - expected
+            if self.clip and self.n >= self.warmup:
+                # Winsorised: one outlier neither inflates the noise nor drags the level.
+                reach = self.clip * self._noise(t)
+                residual = min(max(residual, -reach), reach)
+                count = expected + residual
+            self.residuals.update(residual)
             previous = self.level
             self.level = self.alpha * (count / factor) + (1 - self.alpha) * (
                 previous + self.phi * self.trend
@@ -137,6 +183,7 @@ class SpikeDetector(base.AnomalyDetector):
         noise = self._noise(t)
         score = (count - expected) / noise
         flagged = self.n >= self.warmup and score >= self.threshold and count >= self.min_count
+        anomaly = self._anomaly(score)
         reach = self.threshold * noise
         upper = max(expected + reach, self.min_count)
         if flagged:
@@ -155,7 +202,30 @@ class SpikeDetector(base.AnomalyDetector):
             upper=upper,
             score=score,
             flagged=flagged,
+            anomaly=anomaly,
         )
+
+    def _anomaly(self, score: float) -> float:
+        evidence = abs(score) if self.two_sided else max(score, 0.0)
+        if self.short_alpha:
+            a = self.short_alpha
+            self.recent += a * (score - self.recent)
+            sustained = self.recent / math.sqrt(a / (2 - a))
+            evidence = max(evidence, abs(sustained) if self.two_sided else sustained)
+        x = math.log1p(evidence)
+        if self.calibrate:
+            mean = self.evidence.get()
+            sd = math.sqrt(max(self.evidence_sq.get() - mean * mean, 1e-6))
+            self.evidence.update(x)
+            self.evidence_sq.update(x * x)
+            x = max(x - mean, 0.0) / sd
+        if self.refractory:
+            # Only news is reported: evidence below the (decaying) recent peak is muted.
+            peak = self.peak
+            self.peak = max(peak * (1 - self.refractory), x)
+            if x <= peak:
+                x = 0.0
+        return x / (x + math.log1p(self.threshold))
 
     @property
     def learned_windows(self) -> int:
@@ -163,9 +233,14 @@ class SpikeDetector(base.AnomalyDetector):
 
     # -- internals ------------------------------------------------------------------------
     def _noise(self, t: float) -> float:
-        expected = self.forecast(t)
-        variance = max(self.residuals.get(), expected)
-        return math.sqrt(variance + 1.0)
+        if self.counts:
+            # Counts: at least Poisson noise, and one event.
+            variance = max(self.residuals.get(), self.forecast(t)) + 1.0
+        else:
+            # Any other real values: scale-free, a floor relative to their magnitude.
+            floor = self.floor * self.magnitude.get()
+            variance = max(self.residuals.get(), floor * floor, 1e-12)
+        return math.sqrt(variance)
 
     def _slot(self, t: float) -> int:
         return int((t % DAY) / DAY * self.season_slots)

@@ -97,3 +97,31 @@ def test_the_daily_profile_anticipates_a_daily_step() -> None:
     assert flags["without"], "a level-only baseline is surprised by the daily step"
     assert flags["with"] == []
     assert sum(errors["with"]) < 0.7 * sum(errors["without"])
+
+
+def test_real_valued_series_are_scored_the_same_at_any_scale() -> None:
+    rng = random.Random(6)
+    values = [50 + 10 * math.sin(m / 40) + rng.gauss(0, 1) + 0.5 for m in range(600)]
+    values[500] += 30
+    scores = {}
+    for scale in (1e-3, 1.0, 1e6):
+        detector = SpikeDetector(season_slots=0, min_count=0)
+        scores[scale] = [detector.step(m * 60.0, v * scale).score for m, v in enumerate(values)]
+    for m in range(100, 600):
+        assert abs(scores[1e-3][m] - scores[1.0][m]) < 1e-6 * max(1.0, abs(scores[1.0][m]))
+        assert abs(scores[1e6][m] - scores[1.0][m]) < 1e-6 * max(1.0, abs(scores[1.0][m]))
+    assert scores[1.0][500] > 6
+
+
+def test_the_anomaly_reports_an_episode_at_its_onset() -> None:
+    rng = random.Random(7)
+    detector = SpikeDetector(season_slots=0)
+    verdicts = [
+        detector.step(m * 60.0, organic(rng, 600) + (400 if m >= 400 else 0)) for m in range(420)
+    ]
+    assert all(0.0 <= v.anomaly < 1.0 for v in verdicts)
+    onset = verdicts[400].anomaly
+    assert onset > max(v.anomaly for v in verdicts[100:400])
+    # The episode is news for its first windows (its sustained mean still growing), then muted.
+    assert all(v.anomaly == 0.0 for v in verdicts[410:])
+    assert all(v.flagged for v in verdicts[400:])  # paging still follows the score
