@@ -287,12 +287,18 @@ KIND_WORDS = {"message": "messages", "post": "posts", "comment": "comments", "sh
 
 
 def _age(days: float | None) -> str:
+    """
+    >>> _age(0.01), _age(0.04), _age(1.03), _age(12.0), _age(200.0), _age(800.0)
+    ('under an hour old', '1 hour old', '1 day old', '12 days old', '7 months old', '2.2 years old')
+    """
     if days is None:
         return "of unknown age"
-    if days < 1:
-        return f"{days * 24:.0f} hours old"
-    if days < 60:
-        return f"{days:.0f} days old"
+    if days * 24 < 0.5:
+        return "under an hour old"
+    for amount, unit in ((days * 24, "hour"), (days, "day")):
+        if (unit == "hour" and days < 1) or (unit == "day" and days < 60):
+            n = max(1, round(amount))
+            return f"{n} {unit}{'s' if n != 1 else ''} old"
     return f"{days / 365:.1f} years old" if days >= 365 else f"{days / 30:.0f} months old"
 
 
@@ -306,7 +312,7 @@ def summarize(
     ...      "message_share": 1.0, "gap_cv": 1.0, "reporters_24h": 0.0}
     >>> v = ActorVerdict(0.9, 0.8, True, (), ("dup_share", "new_targets_10m", "age_days"))
     >>> summarize("u123", s, f, v)  # doctest: +NORMALIZE_WHITESPACE
-    'Account u123, 0 hours old, sent 140 messages to 131 distinct new recipients in 10 min;
+    'Account u123, under an hour old, sent 140 messages to 131 distinct new recipients in 10 min;
      97% near-identical text.'
     """
     events = int(features.get("events_10m", 0))
