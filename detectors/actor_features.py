@@ -18,7 +18,10 @@ and text signatures.
 ...     collector.add(ContentEvent(event_id=f"e{i}", ts=f"1970-01-01T00:00:1{i}Z",
 ...         actor_id="u1", kind="message", target_id=f"u{10 + i}",
 ...         text="win a free phone at prize.example now", links=["https://prize.example/a"],
-...         actor_created_at="1970-01-01T00:00:00Z"), 0.0)
+...         actor_created_at="1970-01-01T00:00:00Z"), 0.0) is not None  # the text's signature
+True
+True
+True
 >>> [partial] = collector.close(60.0)
 >>> partial.actor, partial.activity.events, partial.activity.targets
 ('u1', 3, ['u10', 'u11', 'u12'])
@@ -211,11 +214,12 @@ class ActivityCollector:
             activity = actors[actor] = Activity()
         return activity
 
-    def add(self, event: Event, window_start: float) -> None:
-        """Count one event (already deduplicated, not late) in the window starting there."""
+    def add(self, event: Event, window_start: float) -> bytes | None:
+        """Count one event (already deduplicated, not late) in the window starting there;
+        returns the signature of its text, when it has one that was computed."""
         if isinstance(event, ContentEvent):
-            self._content(event, window_start)
-        elif isinstance(event, ReportEvent):
+            return self._content(event, window_start)
+        if isinstance(event, ReportEvent):
             self._activity(window_start, event.reporter_id).reports_filed += 1
             received = self._activity(window_start, event.target_actor_id)
             received.reports_received += 1
@@ -224,8 +228,9 @@ class ActivityCollector:
                 reporters.append(event.reporter_id)
             _add_count(received.reasons, event.reason)
             _sample(received.sample_ids, event.event_id)
+        return None
 
-    def _content(self, event: ContentEvent, window_start: float) -> None:
+    def _content(self, event: ContentEvent, window_start: float) -> bytes | None:
         a = self._activity(window_start, event.actor_id)
         a.events += 1
         if len(a.times) < MAX_TIMES:
@@ -236,6 +241,7 @@ class ActivityCollector:
             a.targeted += 1
             if len(a.targets) < MAX_TARGETS and event.target_id not in a.targets:
                 a.targets.append(event.target_id)
+        sig = None
         if event.text and len(a.texts) < MAX_TEXTS:
             sig = signature(event.text)
             if sig is not None:
@@ -249,6 +255,7 @@ class ActivityCollector:
         if event.actor_created_at is not None and a.created_at is None:
             a.created_at = event.actor_created_at
         _sample(a.sample_ids, event.event_id)
+        return sig
 
     def close(self, closed_until: float) -> list[ActorPartial]:
         """The summaries of every window ending at or before `closed_until`, in window order."""

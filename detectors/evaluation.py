@@ -21,7 +21,9 @@ Matching:
   one true positive.
 - A truth record marked `"decoy": true` is organic behaviour that must not be alerted on: it
   is not a scenario to detect, and the alerts on it (by the same rule) are listed per decoy,
-  as the false positives they are.
+  as the false positives they are. Its optional `"allowed"` list names what it may rightly
+  cause (`{"detector": ..., "severity": ...}`, severity optional, matched against the alert's
+  highest): such alerts are expected, counted apart and neither true nor false positives.
 """
 
 from __future__ import annotations
@@ -67,13 +69,15 @@ class ScenarioScore:
 
 @dataclass(frozen=True)
 class DecoyScore:
-    """One decoy: how many alerts it drew (each a false positive), and from which detectors."""
+    """One decoy: how many alerts it drew (each a false positive), and from which detectors;
+    and how many of the alerts it may rightly cause (`expected`) it caused."""
 
     scenario_id: str
     kind: str
     start: str
     alerts: int
     detectors: tuple[str, ...]
+    expected: int = 0
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,7 @@ class _Alert:
     end: float
     raised: float
     members: set[str] = field(default_factory=set)
+    severity: str = "info"
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,13 @@ class _Scenario:
     targets: frozenset[str]
     signals: frozenset[str]
     decoy: bool = False
+    allowed: tuple[tuple[str, str | None], ...] = ()
+
+    def allows(self, alert: _Alert) -> bool:
+        return any(
+            alert.detector == detector and severity in (None, alert.severity)
+            for detector, severity in self.allowed
+        )
 
 
 def _field(record: Mapping[str, Any], name: str, what: str) -> Any:
@@ -173,6 +185,23 @@ def _members(record: Mapping[str, Any]) -> set[str]:
     return {m for m in members if isinstance(m, str)}
 
 
+_SEVERITIES = ("info", "warning", "critical")
+
+
+def _severity(record: Mapping[str, Any]) -> str:
+    severity = record.get("severity")
+    return severity if severity in _SEVERITIES else "info"
+
+
+def _allowed(record: Mapping[str, Any], what: str) -> tuple[tuple[str, str | None], ...]:
+    value = record.get("allowed", [])
+    if not isinstance(value, list) or not all(
+        isinstance(v, Mapping) and isinstance(v.get("detector"), str) for v in value
+    ):
+        raise ValueError(f"{what}: 'allowed' is not a list of {{detector, severity}} objects")
+    return tuple((str(v["detector"]), v.get("severity")) for v in value)
+
+
 def _merge(alerts: Iterable[Mapping[str, Any]]) -> list[_Alert]:
     merged: dict[str, _Alert] = {}
     for number, record in enumerate(alerts, start=1):
@@ -194,12 +223,14 @@ def _merge(alerts: Iterable[Mapping[str, Any]]) -> list[_Alert]:
                 end=end,
                 raised=raised,
                 members=_members(record),
+                severity=_severity(record),
             )
         else:
             known.start = min(known.start, start)
             known.end = max(known.end, end)
             known.raised = min(known.raised, raised)
             known.members |= _members(record)
+            known.severity = max(known.severity, _severity(record), key=_SEVERITIES.index)
     return list(merged.values())
 
 
@@ -217,6 +248,7 @@ def _scenarios(truth: Iterable[Mapping[str, Any]]) -> list[_Scenario]:
                 targets=_ids(record, "targets", what),
                 signals=_ids(record, "signals", what),
                 decoy=bool(record.get("decoy", False)),
+                allowed=_allowed(record, what),
             )
         )
     return out
@@ -291,15 +323,22 @@ def score(
     >>> report.false_positives_per_day
     1.0
     """
-    merged = _merge(alerts)
     everything = _scenarios(truth)
     scenarios = [s for s in everything if not s.decoy]
     decoys = [s for s in everything if s.decoy]
-    hits = _matches(merged, scenarios)
+    merged = []
     on_decoys: list[list[_Alert]] = [[] for _ in decoys]
-    for alert, found in zip(merged, _matches(merged, decoys), strict=True):
+    expected = [0 for _ in decoys]
+    every = _merge(alerts)
+    for alert, found in zip(every, _matches(every, decoys), strict=True):
+        if found and all(decoys[i].allows(alert) for i in found):
+            for i in found:
+                expected[i] += 1
+            continue  # rightly caused by organic behaviour: neither true nor false
+        merged.append(alert)
         for i in found:
             on_decoys[i].append(alert)
+    hits = _matches(merged, scenarios)
 
     detecting: list[list[_Alert]] = [[] for _ in scenarios]
     for alert, found in zip(merged, hits, strict=True):
@@ -375,8 +414,9 @@ def score(
                 start=format_rfc3339(d.start),
                 alerts=len(by),
                 detectors=tuple(sorted({a.detector for a in by})),
+                expected=n,
             )
-            for d, by in zip(decoys, on_decoys, strict=True)
+            for d, by, n in zip(decoys, on_decoys, expected, strict=True)
         ),
     )
 
@@ -479,12 +519,19 @@ def format_report(report: Report) -> str:
     if report.decoys:
         lines += ["", "Decoys (organic behaviour that must not alert)"]
         lines += _table(
-            ["decoy", "kind", "start", "alerts", "detectors"],
+            ["decoy", "kind", "start", "alerts", "detectors", "expected alerts"],
             [
-                [d.scenario_id, d.kind, d.start, str(d.alerts), ", ".join(d.detectors) or "-"]
+                [
+                    d.scenario_id,
+                    d.kind,
+                    d.start,
+                    str(d.alerts),
+                    ", ".join(d.detectors) or "-",
+                    str(d.expected),
+                ]
                 for d in report.decoys
             ],
-            "lllrl",
+            "lllrlr",
         )
     per_day = (
         "-" if report.false_positives_per_day is None else f"{report.false_positives_per_day:.1f}"

@@ -102,6 +102,7 @@ class ReportEvent(_Event):
     target_actor_id: Id
     target_content_id: Id | None = None
     reason: Word
+    reporter_created_at: Timestamp | None = None
 
     @property
     def key(self) -> str:

@@ -19,6 +19,14 @@ from dataclasses import dataclass, field
 from detectors.actor_features import ActivityCollector, ActorPartial
 from detectors.actors import ActorConfig, ActorProcessor
 from detectors.alerts import Alert, Episode, EpisodePolicy, severity_for
+from detectors.coordination import (
+    CoordinationCollector,
+    CoordinationConfig,
+    CoordinationIndex,
+    Coordinator,
+    Row,
+    index_for,
+)
 from detectors.events import ContentEvent, Event, ReportEvent, format_rfc3339
 from detectors.signals import (
     CORE_SIGNALS,
@@ -439,6 +447,7 @@ class OfflinePipeline:
         actor_config: ActorConfig | None = None,
         actor_partitions: int = 1,
         route: Callable[[str, int], int] = lambda actor, partitions: 0,
+        coordination_config: CoordinationConfig | None = None,
     ) -> None:
         self.config = config
         self.processor = SignalProcessor(
@@ -452,8 +461,12 @@ class OfflinePipeline:
             for p in parts
         }
         self.collectors = {key: ActivityCollector(c.source) for key, c in self.counters.items()}
+        self.rows = {key: CoordinationCollector(c.source) for key, c in self.counters.items()}
         actor_config = actor_config or ActorConfig(window_s=config.window_s)
         self.actors = [ActorProcessor(actor_config) for _ in range(actor_partitions)]
+        coordination = coordination_config or CoordinationConfig(window_s=config.window_s)
+        self.indexes = [CoordinationIndex(coordination) for _ in range(actor_partitions)]
+        self.coordinator = Coordinator(coordination, sources=actor_partitions)
         self.route = route
         self.outcomes: dict[str, int] = {}
 
@@ -464,10 +477,12 @@ class OfflinePipeline:
             return []
         counter = self.counters[(topic, partition)]
         collector = self.collectors[(topic, partition)]
+        rows = self.rows[(topic, partition)]
         status, emitted = counter.add(event.event_id, event.ts, signals_of(event))
         self._count(f"{topic}:{status}")
         if status == "counted":
-            collector.add(event, counter.window_of(event.ts))
+            window = counter.window_of(event.ts)
+            rows.add(event, window, collector.add(event, window))
         alerts: list[Alert] = []
         for item in emitted:
             if isinstance(item, Partial):
@@ -477,6 +492,8 @@ class OfflinePipeline:
             else:
                 for actor in collector.close(item.closed_until):
                     self.add_actor(actor)
+                for start, row in rows.close(item.closed_until):
+                    self.add_row(start, row)
                 closed = self.processor.add_watermark(item)
                 alerts.extend(closed.alerts)
                 if closed.late:
@@ -484,10 +501,17 @@ class OfflinePipeline:
                 first, until = self.processor.both_closed()
                 for processor in self.actors:
                     alerts.extend(processor.close(first, until).alerts)
+                for i, index in enumerate(self.indexes):
+                    found = index.close(first, until)
+                    mark = index.closed_until
+                    alerts.extend(self.coordinator.add(f"index:{i}", found.candidates, mark).alerts)
         return alerts
 
     def add_actor(self, partial: ActorPartial) -> None:
         self.actors[self.route(partial.actor, len(self.actors))].add_partial(partial)
+
+    def add_row(self, start: float, row: Row) -> None:
+        self.indexes[index_for(row.route, len(self.indexes))].add(start, row)
 
     def _count(self, outcome: str, n: int = 1) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + n

@@ -50,13 +50,22 @@ class SimConfig:
         "popular_account",
         "new_account",
     )
+    # Coordinated groups and their decoys, a quarter of the spacing after the volume ones.
+    group_scenarios: tuple[str, ...] = (
+        "copy_paste_campaign",
+        "link_campaign",
+        "brigade_ring",
+        "organic_meme",
+        "viral_report_wave",
+    )
     first_attack_s: float = 3600.0  # offset of the first attack from start
     # Spacing of attacks; None spreads the listed scenarios evenly over the rest of the run.
     attack_every_s: float | None = None
     attack_scale: float = 1.0  # multiplies attack volumes
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.scenarios).union(self.actor_scenarios) - set(KINDS))
+        listed = {*self.scenarios, *self.actor_scenarios, *self.group_scenarios}
+        unknown = sorted(listed - set(KINDS))
         if unknown:
             raise ValueError(f"unknown scenarios {unknown}; known: {list(KINDS)}")
         if self.duration_s <= 0 or self.rate <= 0:
@@ -81,6 +90,7 @@ class _Simulation:
             config.report_ratio,
             config.attack_scale,
             self.population.first_free,
+            config.start + config.duration_s,
         )
         planned = slots(
             config.scenarios, config.duration_s, config.first_attack_s, config.attack_every_s
@@ -93,6 +103,12 @@ class _Simulation:
             config.actor_scenarios,
             config.duration_s,
             config.first_attack_s + every / 2,
+            config.attack_every_s,
+        )
+        planned += slots(
+            config.group_scenarios,
+            config.duration_s,
+            config.first_attack_s + every / 4,
             config.attack_every_s,
         )
         attacks = plan_attacks(config.seed, config.start, planned, self.context)
@@ -135,7 +151,7 @@ class _Simulation:
                     last_content[payload["actor_id"]] = content_id
                     out.append(("content-events", payload))
                     continue
-                reporter, target, reason = payload
+                (reporter, reporter_created, *_), target, reason = payload
                 reported: str | None = None
                 if target is None:
                     target = reporter
@@ -163,6 +179,7 @@ class _Simulation:
                 if reported is not None:
                     value["target_content_id"] = reported
                 value["reason"] = reason
+                value["reporter_created_at"] = reporter_created
                 out.append(("report-events", value))
 
             if config.duplicate_ratio:

@@ -25,7 +25,7 @@ NEW_ACCOUNT_S = 7 * DAY
 
 # Item kinds, in the per-minute lists of (ts, seq, kind, payload) merged and sorted by core.
 CONTENT = 0  # payload: a content-events value; event_id and content_id are assigned on emission
-REPORT = 1  # payload: (reporter_id, target_actor_id or None, reason)
+REPORT = 1  # payload: (reporter account, target_actor_id or None, reason)
 
 Item = tuple[float, int, int, Any]
 Account = tuple[str, str, str, str]  # actor_id, actor_created_at, country, device_hash
@@ -388,7 +388,7 @@ class OrganicTraffic:
                     reason = pop.abusive_reason[abuser]
                 if abuser == reporters[i]:
                     target = None
-            items.append((ts, number, REPORT, (pop.accounts[reporters[i]][0], target, reason)))
+            items.append((ts, number, REPORT, (pop.accounts[reporters[i]], target, reason)))
             number += 1
         seq[0] = number
         return items

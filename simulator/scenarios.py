@@ -50,11 +50,24 @@ DURATIONS = {
     "mass_messaging": 15 * 60.0,
     "popular_account": 60 * 60.0,
     "new_account": 45 * 60.0,
+    "copy_paste_campaign": 20 * 60.0,
+    "link_campaign": 15 * 60.0,
+    "brigade_ring": 60 * 60.0,
+    "organic_meme": 12 * 3600.0,
+    "viral_report_wave": 90 * 60.0,
 }
 KINDS = tuple(DURATIONS)
 # Decoys: organic behaviour that looks unusual and must not be alerted on. Their ground truth
 # lists the accounts, marked `"decoy": true`; an alert on one is a false positive.
-DECOYS = frozenset({"popular_account", "new_account"})
+DECOYS = frozenset({"popular_account", "new_account", "organic_meme", "viral_report_wave"})
+# What a decoy may rightly cause: an organic report wave is a surge of reports against one
+# account (content to review), and a report_brigade alert that calls it organic (`info`).
+ALLOWED_ON_DECOYS = {
+    "viral_report_wave": [
+        {"detector": "volume_spike"},
+        {"detector": "report_brigade", "severity": "info"},
+    ],
+}
 
 
 def lift_needed(base: float) -> float:
@@ -71,6 +84,7 @@ class Context:
     report_ratio: float
     scale: float
     next_free: int
+    until: float = math.inf  # the end of the run
 
     def per_minute(self, t: float) -> float:
         """Expected organic content events a minute at `t`."""
@@ -129,6 +143,8 @@ class Attack:
         }
         if self.kind in DECOYS:
             record["decoy"] = True
+            if self.kind in ALLOWED_ON_DECOYS:
+                record["allowed"] = ALLOWED_ON_DECOYS[self.kind]
         return record
 
     def plan(self, rng: random.Random, ctx: Context) -> None:
@@ -254,23 +270,24 @@ class ReportBrigade(Attack):
         created = (self.start - 5 * DAY, self.start - 0.5 * DAY)
         countries = rng.sample(COUNTRY_NAMES, 3)
         devices = [f"{rng.getrandbits(64):016x}" for _ in range(young)]
-        reporters = [a[0] for a in ctx.fresh_accounts(rng, young, created, countries, devices)]
+        reporters = ctx.fresh_accounts(rng, young, created, countries, devices)
         target = rng.randrange(pop.size)
         while target in pop.abusive_set:
             target = rng.randrange(pop.size)
         ordinary = [i for i in rng.sample(pop.numbers, n - young + 1) if i != target]
-        reporters += [pop.id(i) for i in ordinary[: n - young]]
+        reporters += [pop.accounts[i] for i in ordinary[: n - young]]
         rng.shuffle(reporters)
         self.target = pop.id(target)
         self.reason = rng.choices(BRIGADE_REASONS, weights=BRIGADE_REASON_WEIGHTS)[0]
-        self.actors = reporters
+        self.reporters = reporters
+        self.actors = [a[0] for a in reporters]
         self.targets = [self.target]
         self.signals = [f"reports.target:{self.target}", "reports", f"reports.reason:{self.reason}"]
 
     def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
         length = self.end - self.start
         out: list[tuple[float, int, Any]] = []
-        for reporter in self.actors:
+        for reporter in self.reporters:
             ts = self.start + int(rng.betavariate(2.0, 2.0) * length * 1000) / 1000
             out.append((ts, REPORT, (reporter, self.target, self.reason)))
         return out
@@ -580,6 +597,196 @@ class NewAccount(Attack):
         return out
 
 
+COPY_PASTE = (
+    ("Vote NO on measure {n}, they are lying to you", ("lying", "lieing", "not honest")),
+    (
+        "The election in district {n} was rigged, share before they delete this",
+        ("rigged", "stolen"),
+    ),
+    ("Boycott {w} now, they fund the people destroying this country", ("brandco", "megamart")),
+)
+
+
+def _vary(rng: random.Random, text: str) -> str:
+    """A copy-paster's small edits: case, a dropped or doubled word, punctuation, emoji."""
+    words = text.split()
+    if rng.random() < 0.3 and len(words) > 6:
+        del words[rng.randrange(len(words))]
+    if rng.random() < 0.3:
+        at = rng.randrange(len(words))
+        words.insert(at, words[at])
+    out = " ".join(words)
+    if rng.random() < 0.3:
+        out = out.upper()
+    return f"{out}{rng.choice(('', '!', '!!', '.', ' 🔥', ' ‼️'))}"
+
+
+class CopyPasteCampaign(Attack):
+    """Tens of accounts, young and old, each pasting one message a time or two as comments on
+    many posts, with small edits: too few posts per account for any to stand out alone."""
+
+    def plan(self, rng: random.Random, ctx: Context) -> None:
+        countries = rng.sample(COUNTRY_NAMES, 2)
+        devices = [f"{rng.getrandbits(64):016x}" for _ in range(10)]
+        n = max(2, round(rng.randint(30, 60) * ctx.scale))
+        young = n // 2
+        created = (self.start - 20 * DAY, self.start - 2 * DAY)
+        self.accounts = ctx.fresh_accounts(rng, young, created, countries, devices)
+        self.accounts += [established(rng, ctx.pop, 60.0) for _ in range(n - young)]
+        template, swaps = rng.choice(COPY_PASTE)
+        self.text = template.format(n=rng.randint(10, 99), w=rng.choice(swaps))
+        self.swaps = swaps
+        self.actors = sorted({a[0] for a in self.accounts})
+
+    def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
+        out: list[tuple[float, int, Any]] = []
+        for account in self.accounts:
+            for ts in self.times(rng, rng.randint(1, 2)):
+                target = ctx.pop.id(rng.randrange(ctx.pop.size))
+                value = content_value(ts, account, "comment", "feed", _vary(rng, self.text), target)
+                out.append((ts, CONTENT, value))
+        return out
+
+
+class LinkCampaign(Attack):
+    """Tens of established accounts (bought or taken over) sharing one newly registered
+    domain within minutes, each with its own ordinary-looking words."""
+
+    def plan(self, rng: random.Random, ctx: Context) -> None:
+        n = max(2, round(rng.randint(25, 50) * ctx.scale))
+        self.accounts = [established(rng, ctx.pop, 30.0) for _ in range(n)]
+        self.domain = f"news-{rng.getrandbits(24):06x}{rng.choice(SPAM_TLDS)}"
+        self.actors = sorted({a[0] for a in self.accounts})
+
+    def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
+        out: list[tuple[float, int, Any]] = []
+        for account in self.accounts:
+            for ts in self.times(rng, rng.randint(1, 2)):
+                link = f"https://{self.domain}/{rng.getrandbits(32):08x}"
+                text = f"{organic_text(rng)} {link}"
+                value = content_value(ts, account, "share", "feed", text, links=[link])
+                out.append((ts, CONTENT, value))
+        return out
+
+
+class BrigadeRing(Attack):
+    """One ring of young accounts mass-reporting three accounts in turn, a few minutes each,
+    for one reason each: the lockstep pattern of a brigade for hire."""
+
+    def plan(self, rng: random.Random, ctx: Context) -> None:
+        pop = ctx.pop
+        n = max(3, round(rng.randint(20, 30) * ctx.scale))
+        countries = rng.sample(COUNTRY_NAMES, 2)
+        devices = [f"{rng.getrandbits(64):016x}" for _ in range(6)]
+        created = (self.start - 20 * DAY, self.start - 1 * DAY)
+        self.reporters = ctx.fresh_accounts(rng, n, created, countries, devices)
+        targets: set[str] = set()
+        while len(targets) < 3:
+            number = rng.randrange(pop.size)
+            if number not in pop.abusive_set:
+                targets.add(pop.id(number))
+        self.order = sorted(targets)
+        rng.shuffle(self.order)
+        self.reasons = [rng.choice(BRIGADE_REASONS) for _ in self.order]
+        self.actors = [a[0] for a in self.reporters]
+        self.targets = sorted(targets)
+        self.signals = [f"reports.target:{target}" for target in self.targets]
+        # Each turn is about n reports in 3 minutes, all for one reason.
+        self.signals += sorted({f"reports.reason:{reason}" for reason in self.reasons})
+        base = ctx.per_minute(self.start) * ctx.report_ratio
+        if 0.85 * n / 3 >= 1.5 * lift_needed(base):
+            self.signals.append("reports")
+
+    def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
+        out: list[tuple[float, int, Any]] = []
+        gap = (self.end - self.start) / len(self.order)
+        for k, (target, reason) in enumerate(zip(self.order, self.reasons, strict=True)):
+            begin = self.start + k * gap
+            for reporter in self.reporters:
+                if rng.random() < 0.85:  # most of the ring takes part each time
+                    ts = begin + int(rng.uniform(0, 180) * 1000) / 1000
+                    out.append((ts, REPORT, (reporter, target, reason)))
+        return out
+
+
+def organic_like(
+    rng: random.Random, ctx: Context, n: int, at: float, young_share: float
+) -> list[Account]:
+    """`n` unrelated accounts, `young_share` of them under 30 days old and the rest up to six
+    years, from many countries and devices. Fresh account ids, so that no other scenario's
+    accounts are among them."""
+    young = sum(rng.random() < young_share for _ in range(n))
+    accounts: list[Account] = []
+    for count, created in (
+        (young, (-30 * DAY, -1 * DAY)),
+        (n - young, (-6 * 365 * DAY, -30 * DAY)),
+    ):
+        for _ in range(count):
+            countries = [rng.choice(COUNTRY_NAMES)]
+            devices = [f"{rng.getrandbits(64):016x}"]
+            span = (at + created[0], at + created[1])
+            accounts += ctx.fresh_accounts(rng, 1, span, countries, devices)
+    rng.shuffle(accounts)
+    return accounts
+
+
+MEMES = (
+    "when you finally fix the bug at 3am and it breaks something else",
+    "me pretending to understand the group chat inside joke",
+    "nobody: my cat at 5am knocking everything off the table",
+)
+
+
+class OrganicMeme(Attack):
+    """Decoy: a meme copied by a couple of hundred unrelated people over half a day, rising
+    and falling like any popular thing: many accounts, one text, but no coordination."""
+
+    def plan(self, rng: random.Random, ctx: Context) -> None:
+        self.accounts = organic_like(rng, ctx, rng.randint(120, 200), self.start, 0.1)
+        self.text = rng.choice(MEMES)
+        self.actors = sorted(a[0] for a in self.accounts)
+        # A decoy may overlap attacks: a meme is around for half a day, cut by the run's end.
+        length = DURATIONS["organic_meme"]
+        self.middle, self.spread = self.start + length / 2, length / 5
+        self.end = min(self.start + length, ctx.until)
+
+    def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
+        out: list[tuple[float, int, Any]] = []
+        for account in self.accounts:
+            ts = max(self.start, rng.gauss(self.middle, self.spread))
+            if ts >= self.end:
+                continue
+            text = self.text + rng.choice(("", " lol", " 😂", " so true", " 💀 💀"))
+            kind = rng.choice(("post", "share"))
+            out.append((ts, CONTENT, content_value(ts, account, kind, "feed", text)))
+        return out
+
+
+VIRAL_REASONS = ("hate", "harassment", "violence", "other", "misinformation")
+VIRAL_REASON_WEIGHTS = (0.45, 0.25, 0.1, 0.1, 0.1)
+
+
+class ViralReportWave(Attack):
+    """Decoy: a genuinely abusive post goes viral and many unrelated people report it, most
+    in the first half hour, for the reasons each sees in it. Content to review, not a brigade."""
+
+    def plan(self, rng: random.Random, ctx: Context) -> None:
+        pop = ctx.pop
+        self.reporters = organic_like(rng, ctx, rng.randint(60, 100), self.start, 0.3)
+        self.target = pop.id(rng.randrange(pop.size))
+        self.actors = sorted(a[0] for a in self.reporters)
+        self.targets = [self.target]
+        self.signals = [f"reports.target:{self.target}"]
+
+    def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
+        out: list[tuple[float, int, Any]] = []
+        for reporter in self.reporters:
+            ts = min(self.end - 1, self.start + rng.expovariate(1 / 1200.0))
+            reason = rng.choices(VIRAL_REASONS, weights=VIRAL_REASON_WEIGHTS)[0]
+            out.append((ts, REPORT, (reporter, self.target, reason)))
+        return out
+
+
 CLASSES: dict[str, type[Attack]] = {
     "spam_wave": SpamWave,
     "report_brigade": ReportBrigade,
@@ -591,6 +798,11 @@ CLASSES: dict[str, type[Attack]] = {
     "mass_messaging": MassMessaging,
     "popular_account": PopularAccount,
     "new_account": NewAccount,
+    "copy_paste_campaign": CopyPasteCampaign,
+    "link_campaign": LinkCampaign,
+    "brigade_ring": BrigadeRing,
+    "organic_meme": OrganicMeme,
+    "viral_report_wave": ViralReportWave,
 }
 
 

@@ -3,8 +3,8 @@
 Two stages, so that no signal funnels through one partition:
 
     content-events / report-events ──ingest agents──▶ <app>-signal-partials (keyed by signal)
-         │ invalid ─▶ <topic>.dlq                          │
-                                                  signal agent ──▶ alerts (keyed by entity id)
+         │ invalid ─▶ <topic>.dlq                          │        ▲ candidates, to partition 0
+                                                  signal agent ──┴──▶ alerts (keyed by entity id)
 
 The ingest agents validate every message (bad ones go to the dead-letter topic with the
 original bytes and a reason), drop repeated event ids, count events per signal and summarise
@@ -13,7 +13,10 @@ each actor's activity in event-time windows, one `PartitionCounter` and one
 partial counts go to the partition that owns each signal, its actor summaries to the
 partition that owns each actor, and a watermark mark to every partition. The signal agent
 adds the partials up, closes windows once every source partition has passed them, runs the
-spike detectors and the actor population model, and publishes alerts.
+spike detectors and the actor population model, and publishes alerts. Coordination rows
+(text buckets, new domains, reported accounts) go to the partition owning each key; when a
+partition closes windows it sends its campaign and brigade candidates to partition 0, whose
+coordinator folds them into campaigns and brigades once every partition has closed a window.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from faust.types import TP
 
 from detectors.actor_features import ActivityCollector
 from detectors.actors import ActorProcessor, ActorsClosed
+from detectors.alerts import Alert
+from detectors.coordination import CoordinationCollector, CoordinationIndex, Coordinator
 from detectors.events import InvalidEvent, parse_event
 from detectors.pipeline import (
     GROUP_TOPICS,
@@ -93,6 +98,10 @@ class StreamWorker:
         self.alerts = app.topic(settings.alerts_topic, internal=True, **raw)
         self.counters: dict[TP, PartitionCounter] = {}
         self.collectors: dict[TP, ActivityCollector] = {}
+        self.row_collectors: dict[TP, CoordinationCollector] = {}
+        self.indexes: dict[int, CoordinationIndex] = {}
+        self.coordinator: Coordinator | None = None
+        self.coordination = settings.coordination()
         self.processors: dict[int, SignalProcessor] = {}
         self.actor_processors: dict[int, ActorProcessor] = {}
         self.positions: dict[TP, int] = {}
@@ -140,10 +149,13 @@ class StreamWorker:
             )
             self.counters[tp] = counter
             self.collectors[tp] = ActivityCollector(counter.source)
+            self.row_collectors[tp] = CoordinationCollector(counter.source)
         collector = self.collectors[tp]
+        rows = self.row_collectors[tp]
         status, emitted = counter.add(event.event_id, event.ts, signals_of(event))
         if status == "counted":
-            collector.add(event, counter.window_of(event.ts))
+            window = counter.window_of(event.ts)
+            rows.add(event, window, collector.add(event, window))
         metrics.processed.labels(name).inc()
         if status == "duplicate":
             metrics.duplicates.labels(name).inc()
@@ -151,8 +163,11 @@ class StreamWorker:
             metrics.late.labels(name).inc()
         if emitted:
             mark = emitted[-1]
-            actors = collector.close(mark.closed_until) if isinstance(mark, Watermark) else []
-            reports = records.signal_reports(emitted, self.settings.partitions, actors)
+            actors, closed_rows = [], []
+            if isinstance(mark, Watermark):
+                actors = collector.close(mark.closed_until)
+                closed_rows = rows.close(mark.closed_until)
+            reports = records.signal_reports(emitted, self.settings.partitions, actors, closed_rows)
             for partition, report in reports:
                 await self.partials.send(value=report, partition=partition)
 
@@ -180,18 +195,54 @@ class StreamWorker:
                 processor = SignalProcessor(self.config, idle_s=self.settings.source_idle_s)
                 self.processors[partition] = processor
                 self.actor_processors[partition] = ActorProcessor(self.actor_config)
+                self.indexes[partition] = CoordinationIndex(self.coordination)
             actor_processor = self.actor_processors[partition]
-            partials, actors, mark = records.decode_signal_report(event.message.value)
+            index = self.indexes[partition]
+            report = records.decode_signal_report(event.message.value)
+            partials, mark = report.partials, report.mark
             late = sum(processor.add_partial(partial) for partial in partials)
             if late:
                 self.metrics.late.labels(self._input_topic(group(partials[0].signal))).inc(late)
-            for actor in actors:
+            for actor in report.actors:
                 actor_processor.add_partial(actor)
+            for start, row in report.rows:
+                index.add(start, row)
             if mark is not None:
                 now = time.time()
                 closed = processor.add_watermark(mark, now=now)
-                actors_closed = actor_processor.close(*processor.both_closed(now))
+                first, until = processor.both_closed(now)
+                actors_closed = actor_processor.close(first, until)
                 await self.publish(processor, mark, closed, actors_closed)
+                await self._propose(partition, index, first, until)
+            if report.coordination_closed_until is not None:
+                await self._coordinate(report)
+
+    async def _propose(
+        self, partition: int, index: CoordinationIndex, first: float, until: float
+    ) -> None:
+        """Close this partition's coordination windows; send the candidates to partition 0."""
+        before = index.closed_until
+        found = index.close(first, until)
+        self.metrics.coordination_evicted.inc(found.evicted)
+        if index.closed_until == before and not found.candidates:
+            return
+        self.metrics.coordination_keys.set(sum(len(i) for i in self.indexes.values()))
+        self.metrics.coordination_rows.set(sum(i.rows_held() for i in self.indexes.values()))
+        report = records.candidates_report(
+            f"index:{partition}", found.candidates, index.closed_until
+        )
+        await self.partials.send(value=report, partition=0)
+
+    async def _coordinate(self, report: records.SignalReport) -> None:
+        if self.coordinator is None:
+            sources = self.app.consumer.topic_partitions(self.settings.signal_topic)
+            self.coordinator = Coordinator(self.coordination, sources or self.settings.partitions)
+        assert report.coordination_closed_until is not None
+        closed = self.coordinator.add(
+            report.source, report.candidates, report.coordination_closed_until
+        )
+        self.metrics.groups_open.set(len(self.coordinator))
+        await self.send_alerts(closed.alerts)
 
     async def publish(
         self,
@@ -224,8 +275,13 @@ class StreamWorker:
         metrics.actors_evicted.inc(actors.evicted)
         metrics.actors_expired.inc(actors.expired)
         metrics.actors_tracked.set(sum(len(p) for p in self.actor_processors.values()))
+        await self.send_alerts([*closed.alerts, *actors.alerts])
+        metrics.series_live.set(sum(p.live_series() for p in self.processors.values()))
+
+    async def send_alerts(self, alerts: list[Alert]) -> None:
+        metrics = self.metrics
         now = time.time()
-        for alert in [*closed.alerts, *actors.alerts]:
+        for alert in alerts:
             record = alert.to_record(emitted_at=now)
             await self.alerts.send(key=alert.entity_id.encode(), value=records.encode_alert(record))
             metrics.alerts.labels(alert.detector, alert.severity, alert.status).inc()
@@ -234,7 +290,6 @@ class StreamWorker:
             log.info(
                 "alert %s %s %s: %s", alert.status, alert.severity, alert.alert_id, alert.summary
             )
-        metrics.series_live.set(sum(p.live_series() for p in self.processors.values()))
 
     def _input_topic(self, group_name: str) -> str:
         kind = GROUP_TOPICS[group_name]
@@ -262,6 +317,7 @@ class StreamWorker:
         for tp in set(self.counters) - assigned:
             del self.counters[tp]
             del self.collectors[tp]
+            del self.row_collectors[tp]
         for tp in set(self.positions) - assigned:
             del self.positions[tp]
         for topic in (*self.inputs, self.settings.signal_topic):
@@ -270,3 +326,6 @@ class StreamWorker:
         for partition in set(self.processors) - owned:
             del self.processors[partition]
             del self.actor_processors[partition]
+            del self.indexes[partition]
+        if 0 not in owned:
+            self.coordinator = None

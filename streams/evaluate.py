@@ -62,7 +62,8 @@ def evaluate(path: str | Path, settings: Settings) -> Evaluation:
         sources,
         settings.actor_detection(),
         settings.partitions,
-        lambda actor, partitions: partition_for(actor.encode(), partitions),
+        lambda key, partitions: partition_for(key.encode(), partitions),
+        settings.coordination(),
     )
     for topic, partition, event in _valid_events(path, settings, now, result.outcomes):
         if result.first_ts is None:

@@ -153,6 +153,30 @@ class Metrics:
             namespace=ns,
             registry=registry,
         )
+        self.coordination_keys = Gauge(
+            "coordination_keys",
+            "Text buckets, new domains and reported accounts held for coordination, with rows.",
+            namespace=ns,
+            registry=registry,
+        )
+        self.coordination_rows = Gauge(
+            "coordination_rows",
+            "Posts and reports held in those keys' sliding windows.",
+            namespace=ns,
+            registry=registry,
+        )
+        self.coordination_evicted = Counter(
+            "coordination_keys_evicted",
+            "Coordination keys dropped because the key cap was reached.",
+            namespace=ns,
+            registry=registry,
+        )
+        self.groups_open = Gauge(
+            "coordinated_groups_open",
+            "Campaigns and brigades being followed (on the worker holding partition 0).",
+            namespace=ns,
+            registry=registry,
+        )
         self.series_live = Gauge(
             "series_live",
             "Rate series held by this worker.",

@@ -1,16 +1,21 @@
 """Bytes on the wire for what the worker writes: dead letters, alerts, and the internal
-signal-partials topic that carries stage-1 window counts to the partition owning each signal.
+signal-partials topic. That topic carries stage-1 window counts to the partition owning each
+signal, actor summaries to the partition owning each actor, coordination rows to the
+partition owning each text bucket, domain and reported account, and, to partition 0, each
+partition's coordination candidates.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from detectors.actor_features import Activity, ActorPartial
+from detectors.coordination import Candidate, Row, index_for, row_from_wire, row_to_wire
 from detectors.events import format_rfc3339
 from detectors.windows import Partial, Watermark
 from streams.files import partition_for
@@ -60,16 +65,18 @@ def signal_reports(
     items: list[Partial | Watermark],
     partitions: int,
     actors: list[ActorPartial] | None = None,
+    rows: list[tuple[float, Row]] | None = None,
 ) -> list[tuple[int, bytes]]:
     """What one stage-1 close sends: to every stage-2 partition, the partials of the signals
     and the activity of the actors it owns (by Kafka's partitioner on the signal or actor id),
-    and last the watermark, in one message unless there are very many. Sending per partition
-    rather than per signal keeps the messages few: a window of thousands of per-account
-    signals is a handful of sends.
+    the coordination rows of the keys it owns, and last the watermark, in one message unless
+    there are very many. Sending per partition rather than per signal keeps the messages few:
+    a window of thousands of per-account signals is a handful of sends.
     """
     mark = next((item for item in items if isinstance(item, Watermark)), None)
     signals: dict[int, list[list[Any]]] = {p: [] for p in range(partitions)}
     owned_actors: dict[int, list[list[Any]]] = {p: [] for p in range(partitions)}
+    owned_rows: dict[int, list[list[Any]]] = {p: [] for p in range(partitions)}
     source = mark.source if mark else ""
     for item in items:
         if isinstance(item, Partial):
@@ -82,6 +89,8 @@ def signal_reports(
         owned_actors[partition_for(actor.actor.encode(), partitions)].append(
             [actor.actor, actor.window_start, actor.activity.to_wire()]
         )
+    for start, row in rows or ():
+        owned_rows[index_for(row.route, partitions)].append(row_to_wire(start, row))
     out: list[tuple[int, bytes]] = []
     for partition in range(partitions):
         messages: list[dict[str, Any]] = [
@@ -90,6 +99,10 @@ def signal_reports(
         ] + [
             {"source": source, "partials": [], "actors": chunk}
             for chunk in _chunks(owned_actors[partition])
+        ]
+        messages += [
+            {"source": source, "partials": [], "actors": [], "rows": chunk}
+            for chunk in _chunks(owned_rows[partition])
         ]
         if mark is not None:
             if not messages:
@@ -107,27 +120,55 @@ def _chunks(items: list[list[Any]]) -> list[list[list[Any]]]:
     return [items[i : i + PARTIALS_PER_MESSAGE] for i in range(0, len(items), PARTIALS_PER_MESSAGE)]
 
 
-def decode_signal_report(
-    raw: bytes,
-) -> tuple[list[Partial], list[ActorPartial], Watermark | None]:
+def candidates_report(source: str, candidates: list[Candidate], closed_until: float) -> bytes:
+    """What one stage-2 partition sends the coordinator (on partition 0) when it closes
+    windows: its candidates, and how far it has closed."""
+    return orjson.dumps(
+        {
+            "source": source,
+            "partials": [],
+            "candidates": [c.to_wire() for c in candidates],
+            "coordination_closed_until": closed_until,
+        }
+    )
+
+
+@dataclass
+class SignalReport:
+    """One decoded message of the signal-partials topic."""
+
+    source: str
+    partials: list[Partial] = field(default_factory=list)
+    actors: list[ActorPartial] = field(default_factory=list)
+    rows: list[tuple[float, Row]] = field(default_factory=list)
+    mark: Watermark | None = None
+    candidates: list[Candidate] = field(default_factory=list)
+    coordination_closed_until: float | None = None
+
+
+def decode_signal_report(raw: bytes) -> SignalReport:
     data: dict[str, Any] = orjson.loads(raw)
     source = data["source"]
-    partials = [
+    report = SignalReport(source)
+    report.partials = [
         Partial(source, signal, float(start), int(count), tuple(ids))
         for signal, start, count, ids in data["partials"]
     ]
-    actors = [
+    report.actors = [
         ActorPartial(source, actor, float(start), Activity.from_wire(activity))
         for actor, start, activity in data.get("actors", ())
     ]
+    report.rows = [row_from_wire(row) for row in data.get("rows", ())]
     mark = data.get("watermark")
-    if mark is None:
-        return partials, actors, None
-    return (
-        partials,
-        actors,
-        Watermark(mark["group"], source, int(mark["sources"]), float(mark["closed_until"])),
-    )
+    if mark is not None:
+        report.mark = Watermark(
+            mark["group"], source, int(mark["sources"]), float(mark["closed_until"])
+        )
+    report.candidates = [Candidate.from_wire(c) for c in data.get("candidates", ())]
+    closed = data.get("coordination_closed_until")
+    if closed is not None:
+        report.coordination_closed_until = float(closed)
+    return report
 
 
 def encode_alert(record: dict[str, Any]) -> bytes:

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from detectors.actors import ActorConfig
+from detectors.coordination import CoordinationConfig
 from detectors.pipeline import DetectionConfig
 
 
@@ -111,6 +112,36 @@ class Settings(BaseSettings):
         description="most actors per stage-2 partition (least recently active evicted)",
     )
 
+    # Coordinated behaviour: campaigns and brigades.
+    campaign_window_s: float = Field(
+        1800.0, gt=0, description="event time a text bucket or new domain keeps its posts"
+    )
+    campaign_min_actors: int = Field(
+        8, ge=2, description="fewest distinct accounts in a text bucket or new domain to compare"
+    )
+    campaign_threshold: float = Field(
+        3.0,
+        gt=0,
+        description="campaign score to alert: accounts / min actors x (1 + indicators)",
+    )
+    new_domain_s: float = Field(
+        86400.0, gt=0, description="how long after it is first seen a domain counts as new"
+    )
+    brigade_window_s: float = Field(
+        1800.0, gt=0, description="event time over which reports against one account are grouped"
+    )
+    brigade_min_reporters: int = Field(
+        15, ge=2, description="fewest distinct reporters of one account for a report_brigade"
+    )
+    coordination_cooldown_s: float = Field(
+        1800.0, ge=0, description="event time without growth that resolves a campaign or brigade"
+    )
+    max_coordination_keys: int = Field(
+        200_000,
+        ge=10,
+        description="most text buckets, domains and targets per stage-2 partition",
+    )
+
     @field_validator("broker")
     @classmethod
     def _kafka_url(cls, value: str) -> str:
@@ -162,4 +193,17 @@ class Settings(BaseSettings):
             update_every=self.update_every,
             ttl_s=self.actor_ttl_s,
             max_actors=self.max_actors,
+        )
+
+    def coordination(self) -> CoordinationConfig:
+        return CoordinationConfig(
+            window_s=self.window_s,
+            campaign_window_s=self.campaign_window_s,
+            min_actors=self.campaign_min_actors,
+            campaign_threshold=self.campaign_threshold,
+            new_domain_s=self.new_domain_s,
+            brigade_window_s=self.brigade_window_s,
+            min_reporters=self.brigade_min_reporters,
+            cooldown_s=self.coordination_cooldown_s,
+            max_keys=self.max_coordination_keys,
         )

@@ -88,6 +88,12 @@ def test_stream_alerts_equal_evaluate(broker: Any, start_worker: Any, simulated:
     actor_alerts = [a for a in expected if a["detector"] == "actor_anomaly"]
     assert actor_alerts, "the simulated bot ring and account takeover should raise actor alerts"
     assert {a["entity"]["id"] for a in actor_alerts} <= attackers
+    # The copy-paste and link campaigns and the brigade ring: groups of attackers only.
+    groups = [a for a in expected if a["detector"] in ("content_campaign", "report_brigade")]
+    assert {a["detector"] for a in groups} == {"content_campaign", "report_brigade"}
+    for alert in groups:
+        members = alert["evidence"].get("members") or alert["evidence"]["reporters"]
+        assert set(members) <= attackers, alert["summary"]
     want = {comparable(a) for a in expected}
 
     asyncio.run(replay(simulated, settings))
@@ -112,6 +118,9 @@ def test_stream_alerts_equal_evaluate(broker: Any, start_worker: Any, simulated:
     assert sample_metric(text, "abusemon_windows_closed_total", group="content") > 0
     assert sample_metric(text, "abusemon_actors_tracked") > 0
     assert sample_metric(text, "abusemon_actor_score_count") > 0
+    assert sample_metric(text, "abusemon_coordination_keys") > 0
+    assert sample_metric(text, "abusemon_coordination_rows") > 0
+    assert sample_metric(text, "abusemon_alerts_total", detector="content_campaign") > 0
     assert sample_metric(text, "abusemon_alerts_total", detector="actor_anomaly") == len(
         actor_alerts
     )

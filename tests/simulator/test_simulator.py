@@ -13,8 +13,10 @@ from typing import Any
 import orjson
 import pytest
 
+from detectors.actor_features import domain_of
 from detectors.events import ContentEvent, Event, ReportEvent, parse_event, parse_rfc3339
 from detectors.signals import content_signals, report_signals
+from detectors.text import signature, similarity
 from simulator.core import SimConfig, generate, truth, write_files
 from simulator.organic import diurnal
 
@@ -29,7 +31,8 @@ SMALL = SimConfig(
     first_attack_s=1800.0,
     attack_every_s=1800.0,
     duplicate_ratio=0.01,
-    actor_scenarios=(),  # the volume attacks alone; the per-actor ones are tested below
+    actor_scenarios=(),  # the volume attacks alone; the others are tested below
+    group_scenarios=(),
 )
 
 
@@ -170,12 +173,17 @@ def test_attacks_stay_inside_the_run(config: SimConfig) -> None:
     if config.first_attack_s >= config.duration_s:
         assert records == []
     if config.attack_every_s is None and records:
-        assert len(records) <= len(config.scenarios) + len(config.actor_scenarios)
+        kinds = (*config.scenarios, *config.actor_scenarios, *config.group_scenarios)
+        assert len(records) <= len(kinds)
 
 
 def test_attacks_do_not_overlap() -> None:
     config = SimConfig(
-        duration_s=3 * HOUR, first_attack_s=600.0, attack_every_s=20 * 60.0, actor_scenarios=()
+        duration_s=3 * HOUR,
+        first_attack_s=600.0,
+        attack_every_s=20 * 60.0,
+        actor_scenarios=(),
+        group_scenarios=(),  # decoys such as a meme overlap attacks by design
     )
     records = truth(config)
     assert len(records) == 8
@@ -188,7 +196,7 @@ def test_diurnal_profile() -> None:
     day = sum(diurnal(m * 60.0) for m in range(1440)) / 1440
     assert abs(day - 1.0) < 1e-6
 
-    config = SimConfig(rate=0.5, actors=2000, scenarios=(), actor_scenarios=())
+    config = SimConfig(rate=0.5, actors=2000, scenarios=(), actor_scenarios=(), group_scenarios=())
     minutes: Counter[int] = Counter()
     for topic, value in generate(config):
         if topic == "content-events":
@@ -201,7 +209,14 @@ def test_diurnal_profile() -> None:
 
 
 def test_organic_traffic_looks_real() -> None:
-    config = SimConfig(duration_s=2 * HOUR, rate=3.0, actors=5000, scenarios=(), actor_scenarios=())
+    config = SimConfig(
+        duration_s=2 * HOUR,
+        rate=3.0,
+        actors=5000,
+        scenarios=(),
+        actor_scenarios=(),
+        group_scenarios=(),
+    )
     content = [e for e in parsed(config) if isinstance(e, ContentEvent)]
     reports = [e for e in parsed(config) if isinstance(e, ReportEvent)]
     surfaces = Counter(e.surface for e in content)
@@ -249,6 +264,7 @@ def test_each_attack_lifts_its_signals(start_hour: int) -> None:
         first_attack_s=1800.0,
         attack_every_s=1800.0,
         actor_scenarios=(),
+        group_scenarios=(),
     )
     counts = per_minute(config)
     records = truth(config)
@@ -351,6 +367,7 @@ ACTORS_ONLY = SimConfig(
     actors=2000,
     scenarios=(),
     actor_scenarios=ACTOR_KINDS,
+    group_scenarios=(),
     first_attack_s=600.0,
     attack_every_s=1800.0,
 )
@@ -408,3 +425,74 @@ def test_each_actor_scenario_behaves_as_described() -> None:
     [newcomer] = kinds["new_account"]["actors"]
     joined = by_actor[newcomer][0]
     assert joined.actor_created_at is not None and joined.ts - joined.actor_created_at < 2 * DAY
+
+
+GROUP_KINDS = (
+    "copy_paste_campaign",
+    "link_campaign",
+    "brigade_ring",
+    "organic_meme",
+    "viral_report_wave",
+)
+GROUPS_ONLY = SimConfig(
+    duration_s=6 * HOUR,
+    rate=1.0,
+    actors=2000,
+    scenarios=(),
+    actor_scenarios=(),
+    group_scenarios=GROUP_KINDS,
+    first_attack_s=600.0,
+    attack_every_s=3600.0,
+)
+
+
+def test_each_group_scenario_behaves_as_described() -> None:
+    records = {r["kind"]: r for r in truth(GROUPS_ONLY)}
+    assert list(records) == list(GROUP_KINDS)
+    events = parsed(GROUPS_ONLY)
+
+    def of(kind: str) -> list[Event]:
+        record = records[kind]
+        start, end = parse_rfc3339(record["start"]), parse_rfc3339(record["end"])
+        actors = set(record["actors"])
+        return [
+            e
+            for e in events
+            if start <= e.ts < end
+            and (e.actor_id if isinstance(e, ContentEvent) else e.reporter_id) in actors  # type: ignore[union-attr]
+        ]
+
+    # Copy-paste: every member pastes a time or two, near-identical text, no links (some
+    # members are established accounts that also post their own things meanwhile).
+    posts = [e for e in of("copy_paste_campaign") if isinstance(e, ContentEvent)]
+    sigs = [signature(e.text or "") or bytes(32) for e in posts]
+    pasted_text = max(sigs[:5], key=lambda a: sum(similarity(a, b) >= 0.4 for b in sigs))
+    pasted = [e for e, sig in zip(posts, sigs, strict=True) if similarity(pasted_text, sig) >= 0.4]
+    per_actor = Counter(e.actor_id for e in pasted)
+    assert len(per_actor) == len(records["copy_paste_campaign"]["actors"]) >= 30
+    assert max(per_actor.values()) <= 2 and len(pasted) >= 0.8 * len(posts)
+    assert not any(e.links for e in pasted)
+    # A link campaign: one new domain, each account its own words.
+    shared = [e for e in of("link_campaign") if isinstance(e, ContentEvent)]
+    assert len({domain_of(e.links[0]) for e in shared if e.links}) == 1
+    assert len({e.text for e in shared}) == len(shared) and len(shared) >= 25
+    # A brigade ring: the same young reporters on three targets, one reason and a few
+    # minutes each.
+    ring = [e for e in of("brigade_ring") if isinstance(e, ReportEvent)]
+    assert {e.target_actor_id for e in ring} == set(records["brigade_ring"]["targets"])
+    for target in records["brigade_ring"]["targets"]:
+        hits = [e for e in ring if e.target_actor_id == target]
+        assert len({e.reason for e in hits}) == 1
+        assert max(e.ts for e in hits) - min(e.ts for e in hits) <= 180
+    assert all(e.reporter_created_at and e.ts - e.reporter_created_at <= 21 * DAY for e in ring)
+    # The decoys: a meme spread over hours, and a report wave of many reasons and ages.
+    meme = records["organic_meme"]
+    assert meme["decoy"] and len(meme["actors"]) >= 120
+    posted = sorted(e.ts for e in of("organic_meme"))  # the start of its 12 hours, here
+    assert posted and max(Counter(int(t // 1800) for t in posted).values()) < 24
+    wave = records["viral_report_wave"]
+    assert wave["decoy"] and {"detector": "volume_spike"} in wave["allowed"]
+    reports = [e for e in of("viral_report_wave") if isinstance(e, ReportEvent)]
+    assert len({e.reason for e in reports}) >= 3 and len(reports) >= 60
+    ages = [e.ts - e.reporter_created_at for e in reports if e.reporter_created_at]
+    assert 0.1 < sum(age < 30 * DAY for age in ages) / len(ages) < 0.5

@@ -71,10 +71,10 @@ async def test_ingest_dead_letters_counts_and_emits_partials(worker: Any) -> Non
     assert base64.b64decode(record["value_base64"]) == b"{broken"
     assert dead[0]["key"] == b"k1"
 
-    reports = [
-        (s["partition"], *records.decode_signal_report(s["value"]))
-        for s in sent["agents-signal-partials"]
-    ]
+    reports = []
+    for s in sent["agents-signal-partials"]:
+        report = records.decode_signal_report(s["value"])
+        reports.append((s["partition"], report.partials, report.actors, report.mark))
     counts = {p.signal: p.count for _, partials, _, _ in reports for p in partials}
     assert counts == {"content": 1, "content.surface:feed": 1, "content.kind:post": 1}
     for partition, partials, _, _ in reports:  # each signal goes to the partition that owns it

@@ -74,8 +74,15 @@ def test_evaluate_finds_the_brigade_and_accounts_for_everything(tmp_path: Path) 
     events = tmp_path / "events.jsonl"
     write_events(events)
     result = evaluate(events, Settings(input_partitions=3))
-    firing = {a["entity"]["id"] for a in result.alerts if a["status"] == "firing"}
-    assert firing == {"reports", "reports.reason:harassment", "reports.target:victim"}
+    firing = {
+        (a["detector"], a["entity"]["id"]) for a in result.alerts if a["status"] == "firing"
+    }
+    assert firing == {
+        ("volume_spike", "reports"),
+        ("volume_spike", "reports.reason:harassment"),
+        ("volume_spike", "reports.target:victim"),
+        ("report_brigade", "victim"),  # 40 reporters in a second, for one reason
+    }
     lines = sum(1 for _ in events.open())
     out = result.outcomes
     consumed = sum(v for k, v in out.items() if k.endswith(":consumed"))
@@ -123,6 +130,7 @@ def test_actor_scenarios_are_flagged_with_explanations_and_decoys_are_not(
             "popular_account",
             "new_account",
         ),
+        group_scenarios=(),
         first_attack_s=1800.0,
         attack_every_s=1800.0,
     )

@@ -7,6 +7,7 @@ import base64
 import orjson
 
 from detectors.actor_features import Activity, ActorPartial
+from detectors.coordination import Candidate, Row, index_for
 from detectors.windows import Partial, Watermark
 from streams import records
 from streams.files import partition_for
@@ -22,8 +23,9 @@ def test_signal_reports_route_chunk_and_round_trip() -> None:
     got: list[Partial] = []
     marks: dict[int, list[Watermark]] = {}
     for partition, raw in sent:
-        decoded, actors, watermark = records.decode_signal_report(raw)
-        assert actors == []
+        report = records.decode_signal_report(raw)
+        decoded, watermark = report.partials, report.mark
+        assert report.actors == [] and report.rows == []
         assert len(decoded) <= records.PARTIALS_PER_MESSAGE
         assert all(partition_for(p.signal.encode(), 4) == partition for p in decoded)
         got += decoded
@@ -48,8 +50,9 @@ def test_actor_summaries_go_to_the_partition_owning_the_actor_and_round_trip() -
     sent = records.signal_reports([mark], 3, actors)
     got: list[ActorPartial] = []
     for partition, raw in sent:
-        partials, decoded, watermark = records.decode_signal_report(raw)
-        assert partials == [] and len(decoded) <= records.PARTIALS_PER_MESSAGE
+        report = records.decode_signal_report(raw)
+        decoded, watermark = report.actors, report.mark
+        assert report.partials == [] and len(decoded) <= records.PARTIALS_PER_MESSAGE
         assert all(partition_for(a.actor.encode(), 3) == partition for a in decoded)
         got += decoded
         if watermark is not None:  # the watermark follows the summaries it closes
@@ -60,7 +63,31 @@ def test_actor_summaries_go_to_the_partition_owning_the_actor_and_round_trip() -
 def test_a_watermark_alone_reaches_every_partition() -> None:
     sent = records.signal_reports([Watermark("reports", "report-events:1", 2, 60.0)], 3)
     assert [p for p, _ in sent] == [0, 1, 2]
-    assert all(records.decode_signal_report(raw)[0] == [] for _, raw in sent)
+    assert all(records.decode_signal_report(raw).partials == [] for _, raw in sent)
+
+
+def test_coordination_rows_go_to_the_partition_owning_their_key_and_round_trip() -> None:
+    rows = [
+        (60.0, Row("text", f"{i % 8}:{i:08x}", 61.5, f"u{i}", f"e{i}", 1.0, "hi there", ("a.b",),
+                   bytes(range(32))))
+        for i in range(2500)
+    ] + [(60.0, Row("report", "u9", 62.0, "r1", "e9", None, "spam"))]  # fmt: skip
+    sent = records.signal_reports([Watermark("content", "content-events:1", 2, 120.0)], 3, [], rows)
+    got = []
+    for partition, raw in sent:
+        report = records.decode_signal_report(raw)
+        assert len(report.rows) <= records.PARTIALS_PER_MESSAGE
+        assert all(index_for(row.route, 3) == partition for _, row in report.rows)
+        got += report.rows
+    assert sorted(got) == sorted(rows)
+
+
+def test_candidates_round_trip_with_how_far_their_partition_has_closed() -> None:
+    candidate = Candidate("report", "u9", 60.0, ("r1", "r2"), ("r1",), 2, 3, 61.0, 70.0, 9.0,
+                          ("e1",), (), {}, {"spam": 3})  # fmt: skip
+    report = records.decode_signal_report(records.candidates_report("index:2", [candidate], 120.0))
+    assert report.source == "index:2" and report.coordination_closed_until == 120.0
+    assert report.candidates == [candidate] and report.mark is None
 
 
 def test_dead_letters_keep_the_original_or_its_head_and_digest() -> None:

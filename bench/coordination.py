@@ -1,0 +1,108 @@
+"""Memory held by the coordination state, and its cost per event.
+
+    python bench/coordination.py [--hours 2] [--rate 20] [--out bench-coordination.json]
+
+One run, one machine, over `--hours` of simulated traffic at `--rate` content events a second
+(with its attacks):
+
+- stage 1: the cost per event of turning events into coordination rows
+  (`CoordinationCollector.add`, given the text signature stage 1 computes anyway), against
+  parsing the same event from bytes (`parse_event`), the baseline measured in the same run;
+- stage 2: the cost per event of the index (keys, sliding windows, candidates with the
+  near-duplicate check) and the coordinator, window by window;
+- memory: the index's state at the end (tracemalloc), per key and per row held, and in all.
+
+Prints a table and writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import tracemalloc
+from pathlib import Path
+
+import orjson
+
+from detectors.coordination import (
+    CoordinationCollector,
+    CoordinationConfig,
+    CoordinationIndex,
+    Coordinator,
+    Row,
+)
+from detectors.events import ContentEvent, Event, parse_event
+from detectors.text import signature
+from simulator import SimConfig, generate
+
+
+def simulated(hours: float, rate: float) -> list[tuple[str, bytes]]:
+    config = SimConfig(seed=5, duration_s=hours * 3600.0, rate=rate, actors=100_000,
+                       first_attack_s=600.0, attack_every_s=1800.0)  # fmt: skip
+    return [(topic, orjson.dumps(value)) for topic, value in generate(config)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--hours", type=float, default=2.0)
+    parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--out", default="bench-coordination.json")
+    args = parser.parse_args()
+
+    messages = simulated(args.hours, args.rate)
+    started = time.perf_counter()
+    events: list[Event] = [parse_event(topic, raw) for topic, raw in messages]
+    parse_us = (time.perf_counter() - started) / len(events) * 1e6
+    sigs = [signature(e.text) if isinstance(e, ContentEvent) and e.text else None for e in events]
+
+    collector = CoordinationCollector("content-events:0")
+    started = time.perf_counter()
+    for event, sig in zip(events, sigs, strict=True):
+        collector.add(event, event.ts // 60 * 60, sig)
+    rows: list[tuple[float, Row]] = collector.close(float("inf"))
+    stage1_us = (time.perf_counter() - started) / len(events) * 1e6
+
+    config = CoordinationConfig()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    index = CoordinationIndex(config)
+    coordinator = Coordinator(config, sources=1)
+    first = rows[0][0]
+    alerts = 0
+    started = time.perf_counter()
+    position = 0
+    last = rows[-1][0]
+    window = first
+    while window <= last:
+        while position < len(rows) and rows[position][0] <= window:
+            index.add(*rows[position])
+            position += 1
+        found = index.close(first, window + 60)
+        alerts += len(coordinator.add("index:0", found.candidates, index.closed_until).alerts)
+        window += 60
+    stage2_us = (time.perf_counter() - started) / len(events) * 1e6
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+
+    results = {
+        "events": len(events),
+        "rows_per_event": round(len(rows) / len(events), 2),
+        "parse_us_per_event": round(parse_us, 2),
+        "stage1_us_per_event": round(stage1_us, 2),
+        "stage1_to_parse_ratio": round(stage1_us / parse_us, 2),
+        "stage2_us_per_event": round(stage2_us, 2),
+        "stage2_to_parse_ratio": round(stage2_us / parse_us, 2),
+        "keys_held": len(index),
+        "rows_held": index.rows_held(),
+        "state_bytes": held,
+        "bytes_per_row_held": round(held / max(1, index.rows_held())),
+        "alerts": alerts,
+    }
+    print("| measure | value |\n|---|---|")
+    for key, value in results.items():
+        print(f"| {key} | {value} |")
+    Path(args.out).write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+
+
+if __name__ == "__main__":
+    main()

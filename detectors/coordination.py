@@ -1,0 +1,771 @@
+"""Coordinated behaviour: near-duplicate content campaigns, link campaigns and report brigades.
+
+Groups are found as they happen, in three stages that share the windows of the rate signals:
+
+1. `CoordinationCollector`, per input partition, turns each event into rows keyed by what
+   groups it with others: a text into one row per LSH band of its MinHash signature (texts
+   that agree on all `ROWS` values of a band share its bucket), a link into a row per
+   domain, a report into a row keyed by the reported account.
+2. `CoordinationIndex`, per partition of the repartitioned topic (rows are routed by key, so
+   each bucket, domain and target lives in one place), keeps each key's rows for a sliding
+   event-time window and, when a window closes, proposes every key touched in it that has
+   enough distinct actors as a `Candidate`. Domains only count while they are new.
+3. `Coordinator`, one for the whole topology (its input is a few candidates a window), waits
+   until every index has closed a window, then folds candidates into campaigns (the bands of
+   one cluster, and buckets sharing most members, are one campaign) and brigades (one per
+   reported account, compared with the other recent brigades for the same reporters), and
+   decides with explicit indicators whether they look coordinated.
+
+A campaign is one `content_campaign` alert (entity `campaign`) that is updated as it grows;
+a brigade is one `report_brigade` alert (entity `target`) that says whether it looks
+coordinated (abuse by the reporters) or like an organic wave (review the reported content,
+severity `info`).
+
+Collision probability of two texts with Jaccard similarity J in at least one band:
+1 - (1 - J^4)^8, so 0.98 at J = 0.8, 0.65 at 0.6 and 0.06 at 0.3.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import zlib
+from collections import Counter, OrderedDict, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from detectors.actor_features import domain_of
+from detectors.alerts import Alert, alert_id
+from detectors.events import ContentEvent, Event, ReportEvent, format_rfc3339
+from detectors.text import similarity
+
+BANDS = 8
+ROWS = 4  # signature bytes per band; BANDS * ROWS = the signature's 32 bytes
+SAMPLE_CHARS = 120
+SAMPLES = 3
+SAMPLE_IDS = 5
+MAX_LISTED = 50  # members or reporters listed in full in an alert
+COMPARED = 16  # a bucket's most frequent texts, among which its reference text is chosen
+COHERENT = 0.4  # estimated Jaccard similarity to the reference that keeps a text in a bucket
+DAY = 86400.0
+# Share of reporters under `young_days` that is a cue: higher than for posters, because
+# young accounts file many of the reports anywhere (about 30% of them in the simulator).
+YOUNG_REPORTERS = 0.7
+
+CAMPAIGN = "content_campaign"
+BRIGADE = "report_brigade"
+
+
+@dataclass(frozen=True)
+class CoordinationConfig:
+    window_s: float = 60.0
+    campaign_window_s: float = 1800.0  # how long a bucket or domain keeps its rows
+    min_actors: int = 8  # distinct accounts in a bucket or new domain to propose a campaign
+    campaign_threshold: float = 3.0
+    young_days: float = 30.0
+    tight_s: float = 600.0  # most of a group's posts within this span: tight timing
+    new_domain_s: float = DAY  # a domain is new this long after it is first seen
+    domain_warmup_s: float = 3600.0  # domains seen this early on are taken as established
+    brigade_window_s: float = 1800.0
+    min_reporters: int = 15
+    brigade_tight_s: float = 300.0
+    lockstep_s: float = 7200.0  # how far back brigades are compared for shared reporters
+    lockstep_overlap: float = 0.3
+    cooldown_s: float = 1800.0  # a group resolves after this long without growing
+    growth: float = 1.5  # an update when members reach this multiple of the last alert's
+    member_overlap: float = 0.3  # share of a candidate's actors already in a campaign to join it
+    organic_reporters: int = 30  # reporters for an alert on a wave that does not look coordinated
+    max_keys: int = 200_000  # per index: buckets, domains and targets held
+    max_rows: int = 500  # per key
+
+
+class Row(NamedTuple):
+    """One event as seen by one key."""
+
+    kind: str  # "text" (key: LSH bucket), "link" (key: domain) or "report" (key: target)
+    key: str
+    ts: float
+    actor: str  # who posted, or who reported
+    event_id: str
+    created_at: float | None  # the actor's account creation, when known
+    detail: str  # a text sample, or the report's reason
+    domains: tuple[str, ...] = ()
+    sig: bytes = b""  # the text's signature
+
+    @property
+    def route(self) -> str:
+        """The routing key: rows with the same one meet in the same index."""
+        return f"{self.kind}:{self.key}"
+
+
+def index_for(route: str, partitions: int) -> int:
+    """The index (partition of the repartitioned topic) that owns a routing key. Rows are
+    many, so a cheap hash rather than Kafka's murmur2: any stable function would do."""
+    return zlib.crc32(route.encode()) % partitions
+
+
+def bands(sig: bytes) -> list[str]:
+    """The LSH bucket keys of a signature, one per band.
+
+    >>> bands(bytes(range(32)))[:2]
+    ['0:00010203', '1:04050607']
+    """
+    return [f"{b}:{sig[b * ROWS : (b + 1) * ROWS].hex()}" for b in range(BANDS)]
+
+
+class CoordinationCollector:
+    """Stage 1 for one input partition: the rows of each open window."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.open: dict[float, list[Row]] = {}
+
+    def add(self, event: Event, window_start: float, sig: bytes | None) -> None:
+        """Add one counted event; `sig` is its text's signature, when it has one."""
+        rows = self.open.setdefault(window_start, [])
+        if isinstance(event, ContentEvent):
+            domains = tuple(sorted({domain_of(link) for link in event.links or ()}))[:4]
+            common = (event.ts, event.actor_id, event.event_id, event.actor_created_at)
+            if sig is not None:
+                sample = " ".join((event.text or "").split())[:SAMPLE_CHARS]
+                rows.extend(Row("text", key, *common, sample, domains, sig) for key in bands(sig))
+            rows.extend(Row("link", domain, *common, "") for domain in domains)
+        elif isinstance(event, ReportEvent):
+            rows.append(
+                Row(
+                    "report",
+                    event.target_actor_id,
+                    event.ts,
+                    event.reporter_id,
+                    event.event_id,
+                    event.reporter_created_at,
+                    event.reason,
+                )
+            )
+
+    def close(self, closed_until: float) -> list[tuple[float, Row]]:
+        """(window start, row) of every window ending at or before `closed_until`."""
+        out: list[tuple[float, Row]] = []
+        for start in sorted(s for s in self.open if s < closed_until):
+            out.extend((start, row) for row in self.open.pop(start))
+        return out
+
+
+def row_to_wire(start: float, row: Row) -> list[Any]:
+    return [start, *row[:7], list(row.domains), row.sig.hex()]
+
+
+def row_from_wire(data: list[Any]) -> tuple[float, Row]:
+    start, kind, key, ts, actor, event_id, created, detail, domains, sig = data
+    created_at = None if created is None else float(created)
+    row = Row(str(kind), str(key), float(ts), str(actor), str(event_id), created_at, str(detail),
+              tuple(str(d) for d in domains), bytes.fromhex(sig))  # fmt: skip
+    return float(start), row
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A key with enough distinct actors in its sliding window, as one index saw it."""
+
+    kind: str
+    key: str
+    window_start: float
+    actors: tuple[str, ...]  # distinct, sorted
+    young: tuple[str, ...]  # those whose accounts were younger than `young_days`
+    aged: int  # actors whose account age is known
+    events: int
+    first_ts: float
+    last_ts: float
+    span_s: float  # from the 10th to the 90th percentile of the rows' times
+    sample_ids: tuple[str, ...]
+    samples: tuple[str, ...]  # texts (text) or nothing
+    domains: dict[str, int]  # rows carrying each domain (text and link)
+    reasons: dict[str, int]  # rows per reason (report)
+
+    @property
+    def route(self) -> str:
+        return f"{self.kind}:{self.key}"
+
+    def to_wire(self) -> list[Any]:
+        return [self.kind, self.key, self.window_start, list(self.actors), list(self.young),
+                self.aged, self.events, self.first_ts, self.last_ts, self.span_s,
+                list(self.sample_ids), list(self.samples), self.domains, self.reasons]  # fmt: skip
+
+    @classmethod
+    def from_wire(cls, data: list[Any]) -> Candidate:
+        (kind, key, start, actors, young, aged, events, first, last, span, ids, samples,
+         domains, reasons) = data  # fmt: skip
+        return cls(
+            kind=str(kind),
+            key=str(key),
+            window_start=float(start),
+            actors=tuple(str(a) for a in actors),
+            young=tuple(str(a) for a in young),
+            aged=int(aged),
+            events=int(events),
+            first_ts=float(first),
+            last_ts=float(last),
+            span_s=float(span),
+            sample_ids=tuple(str(i) for i in ids),
+            samples=tuple(str(s) for s in samples),
+            domains={str(k): int(v) for k, v in domains.items()},
+            reasons={str(k): int(v) for k, v in reasons.items()},
+        )
+
+
+@dataclass
+class IndexClosed:
+    candidates: list[Candidate] = field(default_factory=list)
+    windows: int = 0
+    late: int = 0
+    evicted: int = 0
+
+
+class CoordinationIndex:
+    """Stage 2: the keys routed to one partition, each with its recent rows."""
+
+    def __init__(self, config: CoordinationConfig) -> None:
+        self.config = config
+        self.keys: OrderedDict[str, deque[Row]] = OrderedDict()  # least recently touched first
+        self.domains_seen: OrderedDict[str, float] = OrderedDict()  # domain -> first seen
+        self.pending: dict[float, dict[tuple[str, str], Row]] = {}
+        self.closed_until = -math.inf
+        self.first = -math.inf
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def rows_held(self) -> int:
+        return sum(len(rows) for rows in self.keys.values())
+
+    def add(self, start: float, row: Row) -> int:
+        """Add one row of a window; returns 1 if the window had closed. Idempotent."""
+        if start + self.config.window_s <= self.closed_until:
+            return 1
+        self.pending.setdefault(start, {})[(row.route, row.event_id)] = row
+        return 0
+
+    def close(self, first: float, until: float) -> IndexClosed:
+        """Close every window from `first` that ends by `until`, as the actor windows close."""
+        closed = IndexClosed()
+        window_s = self.config.window_s
+        if until == -math.inf:
+            return closed
+        if self.closed_until == -math.inf:
+            self.closed_until = self.first = first
+        for start in [s for s in self.pending if s < self.closed_until]:
+            closed.late += len(self.pending.pop(start))
+        start = self.closed_until
+        while start + window_s <= until:
+            self._close(start, start + window_s, closed)
+            start += window_s
+        self.closed_until = start
+        return closed
+
+    def _close(self, start: float, end: float, closed: IndexClosed) -> None:
+        cfg = self.config
+        closed.windows += 1
+        rows = self.pending.pop(start, {})
+        touched: set[str] = set()
+        for ident in sorted(rows):
+            row = rows[ident]
+            if row.kind == "link" and not self._new_domain(row.key, start):
+                continue
+            route = row.route
+            held = self.keys.get(route)
+            if held is None:
+                closed.evicted += self._make_room()
+                held = self.keys[route] = deque(maxlen=cfg.max_rows)
+            else:
+                self.keys.move_to_end(route)
+            held.append(row)
+            touched.add(route)
+        for route in sorted(touched):
+            held = self.keys[route]
+            horizon = end - self._keep_s(held[0].kind)
+            while held and held[0].ts < horizon:
+                held.popleft()
+            candidate = self._candidate(held, start) if held else None
+            if candidate is not None:
+                closed.candidates.append(candidate)
+        while self.keys:
+            route, held = next(iter(self.keys.items()))
+            if held and held[-1].ts >= end - self._keep_s(held[-1].kind):
+                break
+            del self.keys[route]
+
+    def _keep_s(self, kind: str) -> float:
+        cfg = self.config
+        return cfg.brigade_window_s if kind == "report" else cfg.campaign_window_s
+
+    def _make_room(self) -> int:
+        evicted = 0
+        while len(self.keys) >= self.config.max_keys:
+            self.keys.popitem(last=False)
+            evicted += 1
+        return evicted
+
+    def _new_domain(self, domain: str, start: float) -> bool:
+        cfg = self.config
+        first = self.domains_seen.pop(domain, start)
+        self.domains_seen[domain] = first  # most recently seen last
+        while len(self.domains_seen) > cfg.max_keys:
+            self.domains_seen.popitem(last=False)
+        return first >= self.first + cfg.domain_warmup_s and start - first <= cfg.new_domain_s
+
+    def _candidate(self, held: deque[Row], start: float) -> Candidate | None:
+        cfg = self.config
+        kind = held[0].kind
+        wanted = cfg.min_reporters if kind == "report" else cfg.min_actors
+        if len(held) < wanted or len({row.actor for row in held}) < wanted:
+            return None
+        rows = self._coherent(held) if kind == "text" else list(held)
+        created: dict[str, float | None] = {}
+        for row in rows:
+            if created.get(row.actor) is None:
+                created[row.actor] = row.created_at
+        if len(created) < wanted:
+            return None
+        young = tuple(
+            sorted(
+                actor
+                for actor, at in created.items()
+                if at is not None and start - at < cfg.young_days * DAY
+            )
+        )
+        times = sorted(row.ts for row in rows)
+        samples: list[str] = []
+        for row in sorted(rows, key=lambda r: r.event_id):
+            if kind == "text" and row.detail not in samples and len(samples) < SAMPLES:
+                samples.append(row.detail)
+        domains: Counter[str] = Counter()
+        if kind == "link":
+            domains[rows[0].key] = len(rows)
+        else:
+            domains.update(d for row in rows for d in row.domains)
+        reasons = Counter(row.detail for row in rows) if kind == "report" else Counter()
+        return Candidate(
+            kind=kind,
+            key=rows[0].key,
+            window_start=start,
+            actors=tuple(sorted(created)),
+            young=young,
+            aged=sum(1 for at in created.values() if at is not None),
+            events=len(rows),
+            first_ts=times[0],
+            last_ts=times[-1],
+            span_s=_span(times),
+            sample_ids=tuple(sorted(row.event_id for row in rows)[:SAMPLE_IDS]),
+            samples=tuple(samples),
+            domains=dict(domains.most_common(5)),
+            reasons=dict(sorted(reasons.items())),
+        )
+
+    def _coherent(self, rows: deque[Row]) -> list[Row]:
+        """The rows whose text is near-identical to the bucket's most typical text.
+
+        Sharing one band is evidence, not proof: short texts of common words can share a
+        band by chance. So the texts are compared whole, against the one most similar to
+        the others among the most frequent.
+        """
+        common = [sig for sig, _ in Counter(row.sig for row in rows).most_common(COMPARED)]
+        reference = max(common, key=lambda a: (sum(similarity(a, b) for b in common), a))
+        near = {sig for sig in {row.sig for row in rows} if similarity(reference, sig) >= COHERENT}
+        return [row for row in rows if row.sig in near]
+
+
+def _span(times: list[float]) -> float:
+    """From the 10th to the 90th percentile of sorted times: the spread of most of a group."""
+    n = len(times)
+    return times[min(n - 1, (9 * n) // 10)] - times[n // 10]
+
+
+# -- stage 3 ----------------------------------------------------------------------------------
+@dataclass
+class _Group:
+    """A campaign or a brigade: what its candidates have shown so far."""
+
+    ident: str
+    kind: str  # "campaign" or "brigade"
+    started: float  # the window of its first candidate
+    latest: dict[str, Candidate] = field(default_factory=dict)  # by route
+    members: dict[str, bool] = field(default_factory=dict)  # actor -> young
+    aged: set[str] = field(default_factory=set)
+    also: set[str] = field(default_factory=set)  # brigades: other targets of the same reporters
+    touched: float = -math.inf
+    fired: str | None = None  # the alert id, once raised
+    severity: str = "info"
+    emitted_members: int = 0
+    emitted_also: int = 0
+
+    def absorb(self, c: Candidate) -> None:
+        self.latest[c.route] = c
+        young = set(c.young)
+        for actor in c.actors:
+            self.members[actor] = self.members.get(actor, False) or actor in young
+        # An actor's age is known when some row carried it: young ones always did.
+        self.aged.update(c.young)
+        if c.aged == len(c.actors):
+            self.aged.update(c.actors)
+        self.touched = c.window_start
+
+
+@dataclass
+class CoordinatorClosed:
+    alerts: list[Alert] = field(default_factory=list)
+    windows: int = 0
+    late: int = 0
+
+
+@dataclass(frozen=True)
+class Assessment:
+    score: float
+    indicators: tuple[str, ...]
+    coordinated: bool
+
+
+class Coordinator:
+    """Stage 3: candidates from every index in, campaigns and brigades out.
+
+    `sources` indexes report to it; a window is taken once every one of them has closed it.
+    """
+
+    def __init__(self, config: CoordinationConfig, sources: int) -> None:
+        self.config = config
+        self.sources = sources
+        self.marks: dict[str, float] = {}
+        self.pending: dict[float, dict[str, Candidate]] = {}
+        self.closed_until = -math.inf
+        self.groups: dict[str, _Group] = {}  # open campaigns and brigades by id
+        self.owner: dict[str, str] = {}  # route -> campaign id
+        self.recent: deque[tuple[float, str, frozenset[str]]] = deque()  # brigades' reporters
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def add(
+        self, source: str, candidates: Iterable[Candidate], closed_until: float
+    ) -> CoordinatorClosed:
+        closed = CoordinatorClosed()
+        for c in candidates:
+            if c.window_start + self.config.window_s <= self.closed_until:
+                closed.late += 1
+            else:
+                self.pending.setdefault(c.window_start, {})[c.route] = c
+        self.marks[source] = max(self.marks.get(source, -math.inf), closed_until)
+        if len(self.marks) < self.sources:
+            return closed
+        until = min(self.marks.values())
+        if until == -math.inf:
+            return closed
+        window_s = self.config.window_s
+        if self.closed_until == -math.inf:
+            self.closed_until = min([*self.pending, until])
+        start = self.closed_until
+        while start + window_s <= until:
+            self._close(start, start + window_s, closed)
+            start += window_s
+        self.closed_until = start
+        return closed
+
+    def _close(self, start: float, end: float, closed: CoordinatorClosed) -> None:
+        closed.windows += 1
+        window = self.pending.pop(start, {})
+        touched: set[str] = set()
+        for route in sorted(window):
+            c = window[route]
+            if c.kind == "report":
+                touched.update(self._brigade(c))
+            else:
+                touched.add(self._campaign(c))
+        for ident in sorted(touched):
+            alert = self._assess(self.groups[ident], end)
+            if alert is not None:
+                closed.alerts.append(alert)
+        for ident in sorted(self.groups):
+            group = self.groups[ident]
+            if end - group.touched - self.config.window_s >= self.config.cooldown_s:
+                if group.fired is not None:
+                    closed.alerts.append(self._resolved(group, end))
+                del self.groups[ident]
+                for route in group.latest:
+                    if self.owner.get(route) == ident:
+                        del self.owner[route]
+
+    # -- campaigns --------------------------------------------------------------------------
+    def _campaign(self, c: Candidate) -> str:
+        ident = self.owner.get(c.route)
+        if ident is None:
+            ident = self._overlapping(c)
+        if ident is None:
+            digest = hashlib.sha256(f"{c.route}\x1f{c.window_start}".encode()).hexdigest()
+            ident = f"cmp-{digest[:12]}"
+            self.groups[ident] = _Group(ident, "campaign", c.window_start)
+        self.groups[ident].absorb(c)
+        self.owner[c.route] = ident
+        return ident
+
+    def _overlapping(self, c: Candidate) -> str | None:
+        """The open campaign sharing the most of the candidate's actors, if it shares enough:
+        the same accounts posting several texts, or one text split over buckets."""
+        best, most = None, max(3.0, self.config.member_overlap * len(c.actors))
+        for ident in sorted(self.groups):
+            group = self.groups[ident]
+            if group.kind != "campaign":
+                continue
+            shared = sum(1 for actor in c.actors if actor in group.members)
+            if shared >= most:
+                best, most = ident, shared + 0.5
+        return best
+
+    def campaign_assessment(self, group: _Group) -> Assessment:
+        cfg = self.config
+        now = [c for c in group.latest.values() if c.window_start == group.touched]
+        burst = max(len(c.actors) for c in now) / cfg.min_actors
+        indicators = []
+        aged = [actor for actor in group.members if actor in group.aged]
+        young = sum(1 for actor in aged if group.members[actor])
+        if aged and len(aged) >= len(group.members) / 2 and young >= len(aged) / 2:
+            indicators.append("young_accounts")
+        if any(c.kind == "link" for c in now):
+            indicators.append("new_domain")
+        elif any(c.domains and max(c.domains.values()) >= c.events / 2 for c in now):
+            indicators.append("shared_link")
+        if any(c.span_s <= cfg.tight_s for c in now):
+            indicators.append("tight_timing")
+        score = burst * (1 + len(indicators))
+        return Assessment(score, tuple(indicators), score >= cfg.campaign_threshold)
+
+    # -- brigades ---------------------------------------------------------------------------
+    def _brigade(self, c: Candidate) -> list[str]:
+        """Fold a brigade candidate in; returns the brigades it touched (its own and those of
+        other targets hit by the same reporters)."""
+        cfg = self.config
+        ident = f"brigade:{c.key}"
+        group = self.groups.get(ident)
+        if group is None:
+            group = self.groups[ident] = _Group(ident, "brigade", c.window_start)
+        group.absorb(c)
+        reporters = frozenset(c.actors)
+        while self.recent and self.recent[0][0] < c.window_start - cfg.lockstep_s:
+            self.recent.popleft()
+        touched = [ident]
+        for _, target, others in self.recent:
+            if target == c.key:
+                continue
+            shared = len(reporters & others)
+            if shared >= max(3, cfg.lockstep_overlap * min(len(reporters), len(others))):
+                group.also.add(target)
+                other = self.groups.get(f"brigade:{target}")
+                if other is not None and c.key not in other.also:
+                    other.also.add(c.key)
+                    touched.append(other.ident)
+        self.recent.append((c.window_start, c.key, reporters))
+        return touched
+
+    def brigade_assessment(self, group: _Group) -> Assessment:
+        cfg = self.config
+        c = max(group.latest.values(), key=lambda x: x.window_start)
+        indicators = []
+        if c.aged >= len(c.actors) / 2 and len(c.young) >= YOUNG_REPORTERS * c.aged:
+            indicators.append("young_reporters")
+        if max(c.reasons.values()) >= 0.9 * c.events:
+            indicators.append("one_reason")
+        if c.span_s <= cfg.brigade_tight_s:
+            indicators.append("tight_timing")
+        if group.also:
+            indicators.append("same_reporters_other_targets")
+        coordinated = bool(group.also) or len(indicators) >= 2
+        score = len(c.actors) / cfg.min_reporters * (1 + len(indicators))
+        return Assessment(score, tuple(indicators), coordinated)
+
+    # -- alerts -----------------------------------------------------------------------------
+    def _assess(self, group: _Group, end: float) -> Alert | None:
+        cfg = self.config
+        if group.kind == "campaign":
+            verdict = self.campaign_assessment(group)
+            if not verdict.coordinated:
+                return None
+            critical = verdict.score >= 2 * cfg.campaign_threshold
+            severity = "critical" if critical else "warning"
+        else:
+            verdict = self.brigade_assessment(group)
+            if not verdict.coordinated:
+                now = max(group.latest.values(), key=lambda c: c.window_start)
+                if group.fired is None and len(now.actors) < cfg.organic_reporters:
+                    return None  # what some accounts get every day: the spike detector watches
+                severity = "info"
+            elif group.also or len(verdict.indicators) >= 3:
+                severity = "critical"
+            else:
+                severity = "warning"
+        members = len(group.members)
+        if group.fired is None:
+            status = "firing"
+            detector = CAMPAIGN if group.kind == "campaign" else BRIGADE
+            entity = _entity(group)
+            group.fired = alert_id(detector, entity[0], entity[1], group.started)
+        elif (
+            _rank(severity) > _rank(group.severity)
+            or members >= cfg.growth * group.emitted_members
+            or len(group.also) > group.emitted_also
+        ):
+            status = "update"
+        else:
+            return None
+        group.severity = max(severity, group.severity, key=_rank)
+        group.emitted_members = members
+        group.emitted_also = len(group.also)
+        return self._alert(group, verdict, status, end)
+
+    def _alert(self, group: _Group, verdict: Assessment, status: str, end: float) -> Alert:
+        assert group.fired is not None
+        entity_type, entity_id = _entity(group)
+        latest = sorted(group.latest.values(), key=lambda c: (c.window_start, c.route))
+        first = min(c.first_ts for c in latest)
+        last = max(c.last_ts for c in latest)
+        evidence: dict[str, Any]
+        if group.kind == "campaign":
+            detector, threshold = CAMPAIGN, self.config.campaign_threshold
+            evidence, summary = self._campaign_evidence(group, latest, verdict, first, last)
+        else:
+            detector, threshold = BRIGADE, 1.0
+            evidence, summary = self._brigade_evidence(group, latest[-1], verdict)
+        return Alert(
+            alert_id=group.fired,
+            detector=detector,
+            status=status,
+            severity=group.severity,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            ts=end,
+            window_start=group.started,
+            window_end=end,
+            score=verdict.score,
+            threshold=threshold,
+            summary=summary,
+            evidence=evidence,
+        )
+
+    def _campaign_evidence(
+        self,
+        group: _Group,
+        latest: list[Candidate],
+        verdict: Assessment,
+        first: float,
+        last: float,
+    ) -> tuple[dict[str, Any], str]:
+        members = sorted(group.members)
+        aged = [actor for actor in members if actor in group.aged]
+        young = sum(1 for actor in aged if group.members[actor])
+        domains: Counter[str] = Counter()
+        for c in latest:
+            for domain, n in c.domains.items():
+                domains[domain] = max(domains[domain], n)
+        samples = list(dict.fromkeys(s for c in latest for s in c.samples))[:SAMPLES]
+        links = sorted(c.key for c in latest if c.kind == "link")
+        evidence = {
+            "campaign_kind": "link" if links and not samples else "content",
+            "members": members,
+            "member_count": len(members),
+            "account_age": {"known": len(aged), "younger_than_30_days": young},
+            "first_seen": format_rfc3339(first),
+            "last_seen": format_rfc3339(last),
+            "indicators": list(verdict.indicators),
+            "sample_texts": samples,
+            "shared_domains": dict(domains.most_common(5)),
+            "new_domains": links,
+            "sample_event_ids": sorted({i for c in latest for i in c.sample_ids})[:SAMPLE_IDS],
+            "keys": len(latest),
+        }
+        minutes = max(1.0, (last - first) / 60)
+        what = (
+            f"shared the new domain {links[0]}"
+            if links and not samples
+            else "posted near-identical text"
+        )
+        ages = ""
+        if aged:
+            share = "all" if young == len(aged) else f"{young} of {len(aged)}"
+            ages = f" ({share} under 30 days old)" if young else " (none under 30 days old)"
+        summary = (
+            f"Campaign {group.ident}: {len(members)} accounts{ages} {what} in {minutes:.0f} min"
+        )
+        top = domains.most_common(1)
+        if top and samples:
+            summary += f", linking to {top[0][0]}"
+        if samples:
+            summary += f': "{samples[0][:60]}"'
+        return evidence, summary + "."
+
+    def _brigade_evidence(
+        self, group: _Group, c: Candidate, verdict: Assessment
+    ) -> tuple[dict[str, Any], str]:
+        pattern = "coordinated" if verdict.coordinated else "organic"
+        evidence = {
+            "pattern": pattern,
+            "reporters": list(c.actors[:MAX_LISTED]),
+            "reporter_count": len(c.actors),
+            "reports": c.events,
+            "reasons": c.reasons,
+            "reporter_age": {"known": c.aged, "younger_than_30_days": len(c.young)},
+            "span_seconds": round(c.span_s, 1),
+            "indicators": list(verdict.indicators),
+            "same_reporters_also_targeted": sorted(group.also),
+            "sample_event_ids": list(c.sample_ids),
+        }
+        minutes = max(1.0, (c.last_ts - c.first_ts) / 60)
+        top, n = max(c.reasons.items(), key=lambda kv: (kv[1], kv[0]))
+        reasons = f"all for {top}" if n == c.events else f"{len(c.reasons)} reasons, mostly {top}"
+        head = (
+            f"Account {c.key} reported by {len(c.actors)} accounts in {minutes:.0f} min, {reasons}"
+        )
+        if verdict.coordinated:
+            cues = {
+                "young_reporters": f"{len(c.young)} of {c.aged} reporters under 30 days old",
+                "one_reason": "one reason",
+                "tight_timing": "tight timing",
+                "same_reporters_other_targets": "the same reporters also hit "
+                + ", ".join(sorted(group.also)[:5]),
+            }
+            why = "; ".join(cues[i] for i in verdict.indicators)
+            return evidence, f"{head}; looks coordinated ({why})."
+        return evidence, f"{head}; looks like an organic wave: review the reported content."
+
+    def _resolved(self, group: _Group, end: float) -> Alert:
+        assert group.fired is not None
+        entity_type, entity_id = _entity(group)
+        detector = CAMPAIGN if group.kind == "campaign" else BRIGADE
+        quiet = self.config.cooldown_s / 60
+        return Alert(
+            alert_id=group.fired,
+            detector=detector,
+            status="resolved",
+            severity=group.severity,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            ts=end,
+            window_start=group.started,
+            window_end=group.touched + self.config.window_s,
+            score=0.0,
+            threshold=self.config.campaign_threshold if detector == CAMPAIGN else 1.0,
+            summary=f"{_entity_words(group)} has not grown for {quiet:.0f} min.",
+            evidence={"members": sorted(group.members), "member_count": len(group.members)},
+        )
+
+
+def _entity(group: _Group) -> tuple[str, str]:
+    if group.kind == "campaign":
+        return "campaign", group.ident
+    return "target", group.ident.removeprefix("brigade:")
+
+
+def _entity_words(group: _Group) -> str:
+    if group.kind == "campaign":
+        return f"Campaign {group.ident}"
+    return f"The reports against account {group.ident.removeprefix('brigade:')}"
+
+
+def _rank(severity: str) -> int:
+    return ("info", "warning", "critical").index(severity)

@@ -1,0 +1,275 @@
+"""Coordinated behaviour: clustering of hand-built texts, link campaigns, brigade scoring, and
+the same alerts however the keys are split over indexes."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from detectors.alerts import Alert
+from detectors.coordination import (
+    BANDS,
+    CoordinationCollector,
+    CoordinationConfig,
+    CoordinationIndex,
+    Coordinator,
+    Row,
+    bands,
+    index_for,
+)
+from detectors.events import ContentEvent, Event, ReportEvent, format_rfc3339
+from detectors.text import signature
+
+T0 = 1795478400.0  # 2026-11-24T00:00Z
+DAY = 86400.0
+SPAM = "Vote NO on measure {n}, they are lying to you about the {w} plan, share this now"
+WORDS = [
+    "coffee",
+    "morning",
+    "garden",
+    "dog",
+    "kids",
+    "school",
+    "party",
+    "trip",
+    "beach",
+    "dinner",
+    "lunch",
+    "movie",
+    "music",
+    "game",
+    "weather",
+    "rain",
+    "sun",
+    "city",
+    "park",
+    "book",
+    "friend",
+    "family",
+    "birthday",
+    "work",
+    "week",
+    "weekend",
+    "happy",
+    "tired",
+]
+
+
+def post(i: int, ts: float, actor: str, text: str, age_days: float = 400.0, **kw: Any) -> Event:
+    return ContentEvent(
+        event_id=f"e{i:06d}",
+        ts=format_rfc3339(ts),
+        actor_id=actor,
+        kind=kw.pop("kind", "post"),
+        text=text,
+        actor_created_at=format_rfc3339(ts - age_days * DAY),
+        **kw,
+    )
+
+
+def report(i: int, ts: float, reporter: str, target: str, reason: str, age_days: float) -> Event:
+    return ReportEvent(
+        event_id=f"r{i:06d}",
+        ts=format_rfc3339(ts),
+        reporter_id=reporter,
+        target_actor_id=target,
+        reason=reason,
+        reporter_created_at=format_rfc3339(ts - age_days * DAY),
+    )
+
+
+def organic(rng: random.Random) -> str:
+    return " ".join(rng.choices(WORDS, k=rng.randint(6, 12)))
+
+
+class Topology:
+    """Stage 1 on `sources` input partitions, `partitions` indexes and one coordinator, fed in
+    event order and closed a window at a time, as the pipeline runs them."""
+
+    def __init__(self, config: CoordinationConfig, partitions: int = 1, sources: int = 1) -> None:
+        self.config = config
+        self.collectors = [CoordinationCollector(f"in:{s}") for s in range(sources)]
+        self.indexes = [CoordinationIndex(config) for _ in range(partitions)]
+        self.coordinator = Coordinator(config, sources=partitions)
+        self.alerts: list[Alert] = []
+        self.open_until = T0
+
+    def run(self, events: list[Event], until: float) -> list[Alert]:
+        for n, event in enumerate(sorted(events, key=lambda e: (e.ts, e.event_id))):
+            self._close_before(event.ts)
+            window = event.ts // 60 * 60
+            text = event.text if isinstance(event, ContentEvent) else None
+            sig = signature(text) if text else None
+            self.collectors[n % len(self.collectors)].add(event, window, sig)
+        self._close_before(until)
+        return self.alerts
+
+    def _close_before(self, ts: float) -> None:
+        while self.open_until + 60 <= ts:
+            self.open_until += 60
+            for collector in self.collectors:
+                for start, row in collector.close(self.open_until):
+                    self.indexes[index_for(row.route, len(self.indexes))].add(start, row)
+            for i, index in enumerate(self.indexes):
+                found = index.close(T0, self.open_until)
+                closed = self.coordinator.add(f"index:{i}", found.candidates, index.closed_until)
+                self.alerts += closed.alerts
+
+
+def campaign_events(
+    rng: random.Random, accounts: int, start: float, span: float, age: float = 5.0, first: int = 0
+) -> list[Event]:
+    events = []
+    for k in range(accounts):
+        text = SPAM.format(n=rng.randint(10, 99), w=rng.choice(("tax", "school", "road")))
+        if rng.random() < 0.5:
+            text = text.upper() + " !!"
+        ts = start + rng.uniform(0, span)
+        events.append(post(first + k, ts, f"c{k}", text, age_days=age))
+    return events
+
+
+def background(rng: random.Random, n: int, start: float, span: float) -> list[Event]:
+    return [
+        post(500_000 + i, start + rng.uniform(0, span), f"o{i % 400}", organic(rng))
+        for i in range(n)
+    ]
+
+
+def test_bands_split_the_signature_and_variants_share_buckets() -> None:
+    a = signature(SPAM.format(n=12, w="tax"))
+    b = signature(SPAM.format(n=87, w="road").upper())
+    c = signature("completely different words about a dog in the park this morning")
+    assert a is not None and b is not None and c is not None
+    assert len(bands(a)) == BANDS
+    assert set(bands(a)) & set(bands(b))  # near-duplicates meet in some bucket
+    assert not set(bands(a)) & set(bands(c))
+
+
+def test_a_copy_paste_campaign_is_one_alert_that_grows_and_resolves() -> None:
+    rng = random.Random(1)
+    events = campaign_events(rng, 40, T0 + 3600, 900) + background(rng, 3000, T0, 4 * 3600)
+    alerts = Topology(CoordinationConfig()).run(events, T0 + 4 * 3600)
+    campaigns = [a for a in alerts if a.detector == "content_campaign"]
+    assert {a.alert_id for a in campaigns} == {campaigns[0].alert_id}  # one campaign
+    statuses = [a.status for a in campaigns]
+    assert statuses[0] == "firing" and statuses[-1] == "resolved" and "update" in statuses
+    everyone = {f"c{k}" for k in range(40)}
+    assert set(campaigns[-1].evidence["members"]) == everyone  # and no organic account
+    last = [a for a in campaigns if a.status == "update"][-1]
+    assert set(last.evidence["members"]) <= everyone
+    assert len(last.evidence["members"]) >= 1.5 * len(campaigns[0].evidence["members"])
+    assert "young_accounts" in last.evidence["indicators"]
+    assert last.evidence["sample_texts"] and last.evidence["sample_event_ids"]
+    assert last.entity_type == "campaign" and last.entity_id.startswith("cmp-")
+    assert "posted near-identical text" in last.summary
+
+
+def test_organic_texts_and_a_slow_meme_do_not_alert() -> None:
+    rng = random.Random(2)
+    meme = "nobody: my cat at 5am knocking everything off the table"
+    slow = [
+        post(900_000 + k, T0 + 600 + k * 240.0, f"m{k}", meme + rng.choice(("", " lol")))
+        for k in range(60)  # one every 4 minutes, by old accounts, for 4 hours
+    ]
+    alerts = Topology(CoordinationConfig()).run(
+        background(rng, 6000, T0, 5 * 3600) + slow, T0 + 5 * 3600
+    )
+    assert alerts == []
+
+
+def test_sharing_one_band_is_not_enough_without_similar_texts() -> None:
+    config = CoordinationConfig(min_actors=3)
+    near = CoordinationIndex(config)
+    chance = CoordinationIndex(config)
+    variants = [SPAM.format(n=n, w="tax") for n in (11, 22, 33)]
+    unrelated = ["rain coffee morning walk", "dog school party tonight", "beach movie game night"]
+    for k, (a, b) in enumerate(zip(variants, unrelated, strict=True)):
+        # Three texts in one bucket: near-duplicates, or unrelated ones by a chance collision.
+        for index, text in ((near, a), (chance, b)):
+            sig = signature(text)
+            assert sig is not None
+            index.add(T0, Row("text", "0:00000000", T0 + k, f"a{k}", f"e{k}", None, text, (), sig))
+    assert [c.actors for c in near.close(T0, T0 + 60).candidates] == [("a0", "a1", "a2")]
+    assert chance.close(T0, T0 + 60).candidates == []
+
+
+def test_a_new_domain_shared_by_many_accounts_is_a_link_campaign() -> None:
+    rng = random.Random(3)
+    established = [
+        post(i, T0 + rng.uniform(0, 7200), f"o{i % 300}", organic(rng), links=["https://news.example/a"])
+        for i in range(600)
+    ]  # fmt: skip
+    fresh = [
+        post(10_000 + k, T0 + 7200 + k * 15.0, f"l{k}", organic(rng),
+             links=[f"https://brand-new{k % 1}.top/{k}"])
+        for k in range(30)
+    ]  # fmt: skip
+    alerts = Topology(CoordinationConfig()).run(established + fresh, T0 + 4 * 3600)
+    firing = [a for a in alerts if a.status == "firing"]
+    assert len(firing) == 1
+    assert firing[0].evidence["new_domains"] == ["brand-new0.top"]
+    assert firing[0].evidence["campaign_kind"] == "link"
+    assert alerts[-1].alert_id == firing[0].alert_id and alerts[-1].status == "resolved"
+    assert set(alerts[-1].evidence["members"]) == {f"l{k}" for k in range(30)}
+    assert "news.example" not in str(firing[0].evidence)  # established: seen in the warm-up
+
+
+def ring_reports(rng: random.Random, targets: list[str], start: float) -> list[Event]:
+    events = []
+    ring = [f"ring{k}" for k in range(20)]
+    for t, target in enumerate(targets):
+        for k, reporter in enumerate(ring):
+            ts = start + t * 1200 + rng.uniform(0, 120)
+            events.append(report(t * 100 + k, ts, reporter, target, "hate", age_days=3))
+    return events
+
+
+def test_a_reporter_ring_across_three_targets_is_a_coordinated_brigade() -> None:
+    rng = random.Random(4)
+    events = ring_reports(rng, ["t1", "t2", "t3"], T0 + 3600)
+    alerts = Topology(CoordinationConfig()).run(events, T0 + 4 * 3600)
+    brigades = [a for a in alerts if a.detector == "report_brigade" and a.status != "resolved"]
+    assert {a.entity_id for a in brigades} == {"t1", "t2", "t3"}
+    assert all(a.entity_type == "target" for a in brigades)
+    assert all(a.evidence["pattern"] == "coordinated" for a in brigades)
+    last = {a.entity_id: a for a in brigades}
+    assert last["t3"].evidence["same_reporters_also_targeted"] == ["t1", "t2"]
+    assert last["t2"].evidence["same_reporters_also_targeted"] == ["t1", "t3"]  # updated
+    assert last["t3"].severity == "critical"
+    assert "looks coordinated" in last["t3"].summary
+    assert set(last["t1"].evidence["reporters"]) <= {f"ring{k}" for k in range(20)}
+
+
+def test_an_organic_report_wave_is_told_apart_from_a_brigade() -> None:
+    rng = random.Random(5)
+    reasons = ("hate", "harassment", "violence", "other")
+    wave = [
+        report(k, T0 + 3600 + rng.expovariate(1 / 900), f"p{k}", "viral", rng.choice(reasons),
+               age_days=rng.uniform(60, 3000))
+        for k in range(80)
+    ]  # fmt: skip
+    small = [
+        report(1000 + k, T0 + 3600 + k * 150.0, f"q{k}", "chronic", rng.choice(reasons), 500)
+        for k in range(12)
+    ]
+    alerts = Topology(CoordinationConfig()).run(wave + small, T0 + 4 * 3600)
+    firing = [a for a in alerts if a.status == "firing"]
+    assert [a.entity_id for a in firing] == ["viral"]  # a dozen spread-out reports: no alert
+    assert firing[0].severity == "info" and firing[0].evidence["pattern"] == "organic"
+    assert "review the reported content" in firing[0].summary
+
+
+@pytest.mark.parametrize("partitions,sources", [(2, 1), (3, 2), (5, 3)])
+def test_alerts_do_not_depend_on_how_keys_and_events_are_split(
+    partitions: int, sources: int
+) -> None:
+    rng = random.Random(6)
+    events = campaign_events(rng, 30, T0 + 1800, 600) + background(rng, 2000, T0, 3 * 3600)
+    events += ring_reports(rng, ["t1", "t2"], T0 + 5400)
+    one = Topology(CoordinationConfig()).run(events, T0 + 4 * 3600)
+    many = Topology(CoordinationConfig(), partitions, sources).run(events, T0 + 4 * 3600)
+    assert {a.detector for a in one} == {"content_campaign", "report_brigade"}
+    assert many == one
