@@ -24,7 +24,7 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from detectors.events import format_rfc3339
+from detectors.events import format_rfc3339, parse_rfc3339
 
 SCHEMA_VERSION = 1
 SEVERITIES = ("info", "warning", "critical")
@@ -138,3 +138,22 @@ class Alert:
             "evidence": self.evidence,
             "emitted_at": format_rfc3339(emitted_at),
         }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Alert:
+        """The alert of a record written by `to_record` (its `emitted_at` aside)."""
+        return cls(
+            alert_id=record["alert_id"],
+            detector=record["detector"],
+            status=record["status"],
+            severity=record["severity"],
+            entity_type=record["entity"]["type"],
+            entity_id=record["entity"]["id"],
+            ts=parse_rfc3339(record["ts"]),
+            window_start=parse_rfc3339(record["window"]["start"]),
+            window_end=parse_rfc3339(record["window"]["end"]),
+            score=float(record["score"]),
+            threshold=float(record["threshold"]),
+            summary=record["summary"],
+            evidence=record["evidence"],
+        )

@@ -46,6 +46,7 @@ SAMPLE_CHARS = 120
 SAMPLES = 3
 SAMPLE_IDS = 5
 MAX_LISTED = 50  # members or reporters listed in full in an alert
+MAX_FOLDED = 100_000  # folded actor alerts remembered until they resolve
 COMPARED = 16  # a bucket's most frequent texts, among which its reference text is chosen
 COHERENT = 0.4  # estimated Jaccard similarity to the reference that keeps a text in a bucket
 DAY = 86400.0
@@ -81,10 +82,11 @@ class CoordinationConfig:
 
 
 class Row(NamedTuple):
-    """One event as seen by one key."""
+    """One event and the keys it is grouped by (all of them in stage 1; those an index owns
+    once routed). One row object serves all its keys."""
 
-    kind: str  # "text" (key: LSH bucket), "link" (key: domain) or "report" (key: target)
-    key: str
+    kind: str  # "text" (keys: LSH buckets), "link" (keys: domains) or "report" (key: target)
+    keys: tuple[str, ...]
     ts: float
     actor: str  # who posted, or who reported
     event_id: str
@@ -93,10 +95,16 @@ class Row(NamedTuple):
     domains: tuple[str, ...] = ()
     sig: bytes = b""  # the text's signature
 
-    @property
-    def route(self) -> str:
-        """The routing key: rows with the same one meet in the same index."""
-        return f"{self.kind}:{self.key}"
+    def routes(self) -> list[str]:
+        """The routing keys: rows sharing one meet in the same index."""
+        return [f"{self.kind}:{key}" for key in self.keys]
+
+    def split(self, partitions: int) -> dict[int, Row]:
+        """The row as each index owning some of its keys receives it."""
+        owned: dict[int, list[str]] = {}
+        for key, route in zip(self.keys, self.routes(), strict=True):
+            owned.setdefault(index_for(route, partitions), []).append(key)
+        return {p: self._replace(keys=tuple(keys)) for p, keys in owned.items()}
 
 
 def index_for(route: str, partitions: int) -> int:
@@ -111,7 +119,8 @@ def bands(sig: bytes) -> list[str]:
     >>> bands(bytes(range(32)))[:2]
     ['0:00010203', '1:04050607']
     """
-    return [f"{b}:{sig[b * ROWS : (b + 1) * ROWS].hex()}" for b in range(BANDS)]
+    digits = sig.hex()
+    return [f"{b}:{digits[2 * ROWS * b : 2 * ROWS * (b + 1)]}" for b in range(BANDS)]
 
 
 class CoordinationCollector:
@@ -129,13 +138,14 @@ class CoordinationCollector:
             common = (event.ts, event.actor_id, event.event_id, event.actor_created_at)
             if sig is not None:
                 sample = " ".join((event.text or "").split())[:SAMPLE_CHARS]
-                rows.extend(Row("text", key, *common, sample, domains, sig) for key in bands(sig))
-            rows.extend(Row("link", domain, *common, "") for domain in domains)
+                rows.append(Row("text", tuple(bands(sig)), *common, sample, domains, sig))
+            if domains:
+                rows.append(Row("link", domains, *common, ""))
         elif isinstance(event, ReportEvent):
             rows.append(
                 Row(
                     "report",
-                    event.target_actor_id,
+                    (event.target_actor_id,),
                     event.ts,
                     event.reporter_id,
                     event.event_id,
@@ -153,14 +163,14 @@ class CoordinationCollector:
 
 
 def row_to_wire(start: float, row: Row) -> list[Any]:
-    return [start, *row[:7], list(row.domains), row.sig.hex()]
+    return [start, row.kind, list(row.keys), *row[2:7], list(row.domains), row.sig.hex()]
 
 
 def row_from_wire(data: list[Any]) -> tuple[float, Row]:
-    start, kind, key, ts, actor, event_id, created, detail, domains, sig = data
+    start, kind, keys, ts, actor, event_id, created, detail, domains, sig = data
     created_at = None if created is None else float(created)
-    row = Row(str(kind), str(key), float(ts), str(actor), str(event_id), created_at, str(detail),
-              tuple(str(d) for d in domains), bytes.fromhex(sig))  # fmt: skip
+    row = Row(str(kind), tuple(str(k) for k in keys), float(ts), str(actor), str(event_id),
+              created_at, str(detail), tuple(str(d) for d in domains), bytes.fromhex(sig))  # fmt: skip
     return float(start), row
 
 
@@ -227,7 +237,9 @@ class CoordinationIndex:
 
     def __init__(self, config: CoordinationConfig) -> None:
         self.config = config
-        self.keys: OrderedDict[str, deque[Row]] = OrderedDict()  # least recently touched first
+        # Each key's rows in time order; least recently touched keys first. Lists, not deques:
+        # most keys hold one row, and an empty deque alone takes over 600 bytes.
+        self.keys: OrderedDict[str, list[Row]] = OrderedDict()
         self.domains_seen: OrderedDict[str, float] = OrderedDict()  # domain -> first seen
         self.pending: dict[float, dict[tuple[str, str], Row]] = {}
         self.closed_until = -math.inf
@@ -243,7 +255,9 @@ class CoordinationIndex:
         """Add one row of a window; returns 1 if the window had closed. Idempotent."""
         if start + self.config.window_s <= self.closed_until:
             return 1
-        self.pending.setdefault(start, {})[(row.route, row.event_id)] = row
+        pending = self.pending.setdefault(start, {})
+        for route in row.routes():
+            pending[(route, row.event_id)] = row
         return 0
 
     def close(self, first: float, until: float) -> IndexClosed:
@@ -270,23 +284,25 @@ class CoordinationIndex:
         touched: set[str] = set()
         for ident in sorted(rows):
             row = rows[ident]
-            if row.kind == "link" and not self._new_domain(row.key, start):
+            route = ident[0]
+            if row.kind == "link" and not self._new_domain(route[5:], start):
                 continue
-            route = row.route
             held = self.keys.get(route)
             if held is None:
                 closed.evicted += self._make_room()
-                held = self.keys[route] = deque(maxlen=cfg.max_rows)
+                self.keys[route] = [row]
             else:
                 self.keys.move_to_end(route)
-            held.append(row)
+                held.append(row)
+                if len(held) > 2 * cfg.max_rows:
+                    del held[: -cfg.max_rows]
             touched.add(route)
         for route in sorted(touched):
             held = self.keys[route]
             horizon = end - self._keep_s(held[0].kind)
-            while held and held[0].ts < horizon:
-                held.popleft()
-            candidate = self._candidate(held, start) if held else None
+            if held[0].ts < horizon:
+                held[:] = [row for row in held if row.ts >= horizon]
+            candidate = self._candidate(route, held[-cfg.max_rows :], start) if held else None
             if candidate is not None:
                 closed.candidates.append(candidate)
         while self.keys:
@@ -314,13 +330,13 @@ class CoordinationIndex:
             self.domains_seen.popitem(last=False)
         return first >= self.first + cfg.domain_warmup_s and start - first <= cfg.new_domain_s
 
-    def _candidate(self, held: deque[Row], start: float) -> Candidate | None:
+    def _candidate(self, route: str, held: list[Row], start: float) -> Candidate | None:
         cfg = self.config
         kind = held[0].kind
         wanted = cfg.min_reporters if kind == "report" else cfg.min_actors
         if len(held) < wanted or len({row.actor for row in held}) < wanted:
             return None
-        rows = self._coherent(held) if kind == "text" else list(held)
+        rows = self._coherent(held) if kind == "text" else held
         created: dict[str, float | None] = {}
         for row in rows:
             if created.get(row.actor) is None:
@@ -339,15 +355,16 @@ class CoordinationIndex:
         for row in sorted(rows, key=lambda r: r.event_id):
             if kind == "text" and row.detail not in samples and len(samples) < SAMPLES:
                 samples.append(row.detail)
+        key = route.split(":", 1)[1]
         domains: Counter[str] = Counter()
         if kind == "link":
-            domains[rows[0].key] = len(rows)
+            domains[key] = len(rows)
         else:
             domains.update(d for row in rows for d in row.domains)
         reasons = Counter(row.detail for row in rows) if kind == "report" else Counter()
         return Candidate(
             kind=kind,
-            key=rows[0].key,
+            key=key,
             window_start=start,
             actors=tuple(sorted(created)),
             young=young,
@@ -362,7 +379,7 @@ class CoordinationIndex:
             reasons=dict(sorted(reasons.items())),
         )
 
-    def _coherent(self, rows: deque[Row]) -> list[Row]:
+    def _coherent(self, rows: list[Row]) -> list[Row]:
         """The rows whose text is near-identical to the bucket's most typical text.
 
         Sharing one band is evidence, not proof: short texts of common words can share a
@@ -394,6 +411,7 @@ class _Group:
     aged: set[str] = field(default_factory=set)
     also: set[str] = field(default_factory=set)  # brigades: other targets of the same reporters
     touched: float = -math.inf
+    flagged: set[str] = field(default_factory=set)  # members whose own alerts were folded in
     fired: str | None = None  # the alert id, once raised
     severity: str = "info"
     emitted_members: int = 0
@@ -416,6 +434,7 @@ class CoordinatorClosed:
     alerts: list[Alert] = field(default_factory=list)
     windows: int = 0
     late: int = 0
+    folded: int = 0  # actor alerts folded into the campaign of their account
 
 
 @dataclass(frozen=True)
@@ -440,14 +459,29 @@ class Coordinator:
         self.groups: dict[str, _Group] = {}  # open campaigns and brigades by id
         self.owner: dict[str, str] = {}  # route -> campaign id
         self.recent: deque[tuple[float, str, frozenset[str]]] = deque()  # brigades' reporters
+        self.actor_alerts: dict[float, list[Alert]] = {}  # by window start
+        self.folded: set[str] = set()  # ids of actor alerts folded into campaigns
 
     def __len__(self) -> int:
         return len(self.groups)
 
     def add(
-        self, source: str, candidates: Iterable[Candidate], closed_until: float
+        self,
+        source: str,
+        candidates: Iterable[Candidate],
+        closed_until: float,
+        actor_alerts: Iterable[Alert] = (),
     ) -> CoordinatorClosed:
+        """Take one index's candidates and actor alerts of the windows it closed, up to
+        `closed_until`. Actor alerts pass through once their window is taken, unless their
+        account is a member of a campaign already raised: then they are folded into it."""
         closed = CoordinatorClosed()
+        for alert in actor_alerts:
+            start = alert.ts - self.config.window_s
+            if start < self.closed_until:
+                closed.alerts.append(alert)
+            else:
+                self.actor_alerts.setdefault(start, []).append(alert)
         for c in candidates:
             if c.window_start + self.config.window_s <= self.closed_until:
                 closed.late += 1
@@ -483,6 +517,7 @@ class Coordinator:
             alert = self._assess(self.groups[ident], end)
             if alert is not None:
                 closed.alerts.append(alert)
+        self._fold(self.actor_alerts.pop(start, []), closed)
         for ident in sorted(self.groups):
             group = self.groups[ident]
             if end - group.touched - self.config.window_s >= self.config.cooldown_s:
@@ -492,6 +527,23 @@ class Coordinator:
                 for route in group.latest:
                     if self.owner.get(route) == ident:
                         del self.owner[route]
+
+    def _fold(self, alerts: list[Alert], closed: CoordinatorClosed) -> None:
+        raised = [g for g in self.groups.values() if g.kind == "campaign" and g.fired is not None]
+        for alert in sorted(alerts, key=lambda a: (a.entity_id, a.alert_id, a.status)):
+            if alert.alert_id in self.folded:
+                if alert.status == "resolved":
+                    self.folded.discard(alert.alert_id)
+                closed.folded += 1
+                continue
+            home = next((g for g in raised if alert.entity_id in g.members), None)
+            if home is None or alert.status != "firing":
+                closed.alerts.append(alert)
+                continue
+            home.flagged.add(alert.entity_id)
+            if len(self.folded) < MAX_FOLDED:
+                self.folded.add(alert.alert_id)
+            closed.folded += 1
 
     # -- campaigns --------------------------------------------------------------------------
     def _campaign(self, c: Candidate) -> str:
@@ -678,6 +730,7 @@ class Coordinator:
             "new_domains": links,
             "sample_event_ids": sorted({i for c in latest for i in c.sample_ids})[:SAMPLE_IDS],
             "keys": len(latest),
+            "members_flagged_individually": sorted(group.flagged),
         }
         minutes = max(1.0, (last - first) / 60)
         what = (
@@ -751,7 +804,11 @@ class Coordinator:
             score=0.0,
             threshold=self.config.campaign_threshold if detector == CAMPAIGN else 1.0,
             summary=f"{_entity_words(group)} has not grown for {quiet:.0f} min.",
-            evidence={"members": sorted(group.members), "member_count": len(group.members)},
+            evidence={
+                "members": sorted(group.members),
+                "member_count": len(group.members),
+                "members_flagged_individually": sorted(group.flagged),
+            },
         )
 
 

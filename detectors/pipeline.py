@@ -25,7 +25,6 @@ from detectors.coordination import (
     CoordinationIndex,
     Coordinator,
     Row,
-    index_for,
 )
 from detectors.events import ContentEvent, Event, ReportEvent, format_rfc3339
 from detectors.signals import (
@@ -499,19 +498,22 @@ class OfflinePipeline:
                 if closed.late:
                     self._count(f"{topic}:late", closed.late)
                 first, until = self.processor.both_closed()
-                for processor in self.actors:
-                    alerts.extend(processor.close(first, until).alerts)
-                for i, index in enumerate(self.indexes):
+                for i, (actors, index) in enumerate(zip(self.actors, self.indexes, strict=True)):
+                    flagged = actors.close(first, until).alerts
                     found = index.close(first, until)
                     mark = index.closed_until
-                    alerts.extend(self.coordinator.add(f"index:{i}", found.candidates, mark).alerts)
+                    coordinated = self.coordinator.add(
+                        f"index:{i}", found.candidates, mark, flagged
+                    )
+                    alerts.extend(coordinated.alerts)
         return alerts
 
     def add_actor(self, partial: ActorPartial) -> None:
         self.actors[self.route(partial.actor, len(self.actors))].add_partial(partial)
 
     def add_row(self, start: float, row: Row) -> None:
-        self.indexes[index_for(row.route, len(self.indexes))].add(start, row)
+        for i, owned in row.split(len(self.indexes)).items():
+            self.indexes[i].add(start, owned)
 
     def _count(self, outcome: str, n: int = 1) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + n

@@ -213,23 +213,29 @@ class StreamWorker:
                 first, until = processor.both_closed(now)
                 actors_closed = actor_processor.close(first, until)
                 await self.publish(processor, mark, closed, actors_closed)
-                await self._propose(partition, index, first, until)
+                await self._propose(partition, index, first, until, actors_closed.alerts)
             if report.coordination_closed_until is not None:
                 await self._coordinate(report)
 
     async def _propose(
-        self, partition: int, index: CoordinationIndex, first: float, until: float
+        self,
+        partition: int,
+        index: CoordinationIndex,
+        first: float,
+        until: float,
+        actor_alerts: list[Alert],
     ) -> None:
-        """Close this partition's coordination windows; send the candidates to partition 0."""
+        """Close this partition's coordination windows; send the candidates and the actor
+        alerts to the coordinator on partition 0."""
         before = index.closed_until
         found = index.close(first, until)
         self.metrics.coordination_evicted.inc(found.evicted)
-        if index.closed_until == before and not found.candidates:
+        if index.closed_until == before and not found.candidates and not actor_alerts:
             return
         self.metrics.coordination_keys.set(sum(len(i) for i in self.indexes.values()))
         self.metrics.coordination_rows.set(sum(i.rows_held() for i in self.indexes.values()))
         report = records.candidates_report(
-            f"index:{partition}", found.candidates, index.closed_until
+            f"index:{partition}", found.candidates, index.closed_until, actor_alerts
         )
         await self.partials.send(value=report, partition=0)
 
@@ -239,9 +245,13 @@ class StreamWorker:
             self.coordinator = Coordinator(self.coordination, sources or self.settings.partitions)
         assert report.coordination_closed_until is not None
         closed = self.coordinator.add(
-            report.source, report.candidates, report.coordination_closed_until
+            report.source,
+            report.candidates,
+            report.coordination_closed_until,
+            report.actor_alerts,
         )
         self.metrics.groups_open.set(len(self.coordinator))
+        self.metrics.alerts_folded.inc(closed.folded)
         await self.send_alerts(closed.alerts)
 
     async def publish(
@@ -275,7 +285,7 @@ class StreamWorker:
         metrics.actors_evicted.inc(actors.evicted)
         metrics.actors_expired.inc(actors.expired)
         metrics.actors_tracked.set(sum(len(p) for p in self.actor_processors.values()))
-        await self.send_alerts([*closed.alerts, *actors.alerts])
+        await self.send_alerts(closed.alerts)  # actor alerts go by the coordinator
         metrics.series_live.set(sum(p.live_series() for p in self.processors.values()))
 
     async def send_alerts(self, alerts: list[Alert]) -> None:

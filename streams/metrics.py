@@ -171,6 +171,12 @@ class Metrics:
             namespace=ns,
             registry=registry,
         )
+        self.alerts_folded = Counter(
+            "actor_alerts_folded",
+            "Actor alerts not published because their account is in a campaign already raised.",
+            namespace=ns,
+            registry=registry,
+        )
         self.groups_open = Gauge(
             "coordinated_groups_open",
             "Campaigns and brigades being followed (on the worker holding partition 0).",

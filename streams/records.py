@@ -15,7 +15,8 @@ from typing import Any
 import orjson
 
 from detectors.actor_features import Activity, ActorPartial
-from detectors.coordination import Candidate, Row, index_for, row_from_wire, row_to_wire
+from detectors.alerts import Alert
+from detectors.coordination import Candidate, Row, row_from_wire, row_to_wire
 from detectors.events import format_rfc3339
 from detectors.windows import Partial, Watermark
 from streams.files import partition_for
@@ -90,7 +91,8 @@ def signal_reports(
             [actor.actor, actor.window_start, actor.activity.to_wire()]
         )
     for start, row in rows or ():
-        owned_rows[index_for(row.route, partitions)].append(row_to_wire(start, row))
+        for partition, owned in row.split(partitions).items():
+            owned_rows[partition].append(row_to_wire(start, owned))
     out: list[tuple[int, bytes]] = []
     for partition in range(partitions):
         messages: list[dict[str, Any]] = [
@@ -120,14 +122,18 @@ def _chunks(items: list[list[Any]]) -> list[list[list[Any]]]:
     return [items[i : i + PARTIALS_PER_MESSAGE] for i in range(0, len(items), PARTIALS_PER_MESSAGE)]
 
 
-def candidates_report(source: str, candidates: list[Candidate], closed_until: float) -> bytes:
+def candidates_report(
+    source: str, candidates: list[Candidate], closed_until: float, actor_alerts: list[Alert]
+) -> bytes:
     """What one stage-2 partition sends the coordinator (on partition 0) when it closes
-    windows: its candidates, and how far it has closed."""
+    windows: its candidates, its actor alerts (folded there into campaigns of their
+    accounts, or published), and how far it has closed."""
     return orjson.dumps(
         {
             "source": source,
             "partials": [],
             "candidates": [c.to_wire() for c in candidates],
+            "actor_alerts": [alert.to_record(emitted_at=0.0) for alert in actor_alerts],
             "coordination_closed_until": closed_until,
         }
     )
@@ -143,6 +149,7 @@ class SignalReport:
     rows: list[tuple[float, Row]] = field(default_factory=list)
     mark: Watermark | None = None
     candidates: list[Candidate] = field(default_factory=list)
+    actor_alerts: list[Alert] = field(default_factory=list)
     coordination_closed_until: float | None = None
 
 
@@ -165,6 +172,7 @@ def decode_signal_report(raw: bytes) -> SignalReport:
             mark["group"], source, int(mark["sources"]), float(mark["closed_until"])
         )
     report.candidates = [Candidate.from_wire(c) for c in data.get("candidates", ())]
+    report.actor_alerts = [Alert.from_record(a) for a in data.get("actor_alerts", ())]
     closed = data.get("coordination_closed_until")
     if closed is not None:
         report.coordination_closed_until = float(closed)

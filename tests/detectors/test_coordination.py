@@ -4,8 +4,11 @@ the same alerts however the keys are split over indexes."""
 from __future__ import annotations
 
 import random
+import re
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from detectors.alerts import Alert
@@ -17,7 +20,6 @@ from detectors.coordination import (
     Coordinator,
     Row,
     bands,
-    index_for,
 )
 from detectors.events import ContentEvent, Event, ReportEvent, format_rfc3339
 from detectors.text import signature
@@ -111,7 +113,8 @@ class Topology:
             self.open_until += 60
             for collector in self.collectors:
                 for start, row in collector.close(self.open_until):
-                    self.indexes[index_for(row.route, len(self.indexes))].add(start, row)
+                    for i, owned in row.split(len(self.indexes)).items():
+                        self.indexes[i].add(start, owned)
             for i, index in enumerate(self.indexes):
                 found = index.close(T0, self.open_until)
                 closed = self.coordinator.add(f"index:{i}", found.candidates, index.closed_until)
@@ -191,7 +194,9 @@ def test_sharing_one_band_is_not_enough_without_similar_texts() -> None:
         for index, text in ((near, a), (chance, b)):
             sig = signature(text)
             assert sig is not None
-            index.add(T0, Row("text", "0:00000000", T0 + k, f"a{k}", f"e{k}", None, text, (), sig))
+            index.add(
+                T0, Row("text", ("0:00000000",), T0 + k, f"a{k}", f"e{k}", None, text, (), sig)
+            )
     assert [c.actors for c in near.close(T0, T0 + 60).candidates] == [("a0", "a1", "a2")]
     assert chance.close(T0, T0 + 60).candidates == []
 
@@ -273,3 +278,48 @@ def test_alerts_do_not_depend_on_how_keys_and_events_are_split(
     many = Topology(CoordinationConfig(), partitions, sources).run(events, T0 + 4 * 3600)
     assert {a.detector for a in one} == {"content_campaign", "report_brigade"}
     assert many == one
+
+
+def test_alerts_of_campaign_members_are_folded_into_the_campaign() -> None:
+    rng = random.Random(7)
+    topology = Topology(CoordinationConfig())
+    events = campaign_events(rng, 20, T0 + 600, 300)
+    topology.run(events, T0 + 1200)
+    [campaign] = [a for a in topology.alerts if a.status == "firing"]
+
+    def actor_alert(actor: str, status: str, ts: float) -> Alert:
+        return Alert(f"id-{actor}", "actor_anomaly", status, "warning", "actor", actor, ts,
+                     ts - 60, ts, 0.9, 0.5, f"Account {actor}", {})  # fmt: skip
+
+    coordinator = topology.coordinator
+    now = coordinator.closed_until
+    member = actor_alert("c3", "firing", now + 60)
+    outsider = actor_alert("o1", "firing", now + 60)
+    closed = coordinator.add("index:0", [], now + 60, [member, outsider])
+    assert closed.alerts == [outsider] and closed.folded == 1
+    resolved = actor_alert("c3", "resolved", now + 120)
+    closed = coordinator.add("index:0", [], now + 120, [resolved])
+    assert closed.alerts == [] and closed.folded == 1  # its whole episode stays folded
+    group = coordinator.groups[campaign.entity_id]
+    assert group.flagged == {"c3"}
+
+
+@pytest.mark.parametrize("name", ["campaign-alert", "brigade-alert"])
+def test_the_documented_examples_have_the_fields_the_detectors_write(name: str) -> None:
+    text = (Path(__file__).parents[2] / "docs" / "contract.md").read_text()
+    body = re.search(rf"<!-- example: {name} -->\n```json\n(.*?)```", text, re.S)
+    assert body is not None
+    example = orjson.loads(body.group(1))
+    rng = random.Random(8)
+    if name == "campaign-alert":
+        events = campaign_events(rng, 30, T0 + 600, 300)
+    else:
+        events = ring_reports(rng, ["t1", "t2"], T0 + 600)
+    alerts = Topology(CoordinationConfig()).run(events, T0 + 3600)
+    alert = next(a for a in alerts if a.status == "firing").to_record(emitted_at=0.0)
+    assert (example["detector"], example["entity"]["type"]) == (
+        alert["detector"],
+        alert["entity"]["type"],
+    )
+    assert set(example) == set(alert)
+    assert set(example["evidence"]) == set(alert["evidence"])

@@ -74,9 +74,7 @@ def test_evaluate_finds_the_brigade_and_accounts_for_everything(tmp_path: Path) 
     events = tmp_path / "events.jsonl"
     write_events(events)
     result = evaluate(events, Settings(input_partitions=3))
-    firing = {
-        (a["detector"], a["entity"]["id"]) for a in result.alerts if a["status"] == "firing"
-    }
+    firing = {(a["detector"], a["entity"]["id"]) for a in result.alerts if a["status"] == "firing"}
     assert firing == {
         ("volume_spike", "reports"),
         ("volume_spike", "reports.reason:harassment"),

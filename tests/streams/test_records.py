@@ -7,7 +7,8 @@ import base64
 import orjson
 
 from detectors.actor_features import Activity, ActorPartial
-from detectors.coordination import Candidate, Row, index_for
+from detectors.alerts import Alert
+from detectors.coordination import Candidate, Row, bands, index_for
 from detectors.windows import Partial, Watermark
 from streams import records
 from streams.files import partition_for
@@ -66,28 +67,40 @@ def test_a_watermark_alone_reaches_every_partition() -> None:
     assert all(records.decode_signal_report(raw).partials == [] for _, raw in sent)
 
 
-def test_coordination_rows_go_to_the_partition_owning_their_key_and_round_trip() -> None:
+def test_coordination_rows_go_to_the_partitions_owning_their_keys_and_round_trip() -> None:
+    sig = bytes(range(32))
     rows = [
-        (60.0, Row("text", f"{i % 8}:{i:08x}", 61.5, f"u{i}", f"e{i}", 1.0, "hi there", ("a.b",),
-                   bytes(range(32))))
+        (60.0, Row("text", tuple(bands(bytes([i % 251]) + sig[1:])), 61.5, f"u{i}", f"e{i}", 1.0,
+                   "hi there", ("a.b",), sig))
         for i in range(2500)
-    ] + [(60.0, Row("report", "u9", 62.0, "r1", "e9", None, "spam"))]  # fmt: skip
+    ] + [(60.0, Row("report", ("u9",), 62.0, "r1", "r9", None, "spam"))]  # fmt: skip
     sent = records.signal_reports([Watermark("content", "content-events:1", 2, 120.0)], 3, [], rows)
-    got = []
+    got: dict[tuple[str, str], tuple[float, Row]] = {}
     for partition, raw in sent:
         report = records.decode_signal_report(raw)
         assert len(report.rows) <= records.PARTIALS_PER_MESSAGE
-        assert all(index_for(row.route, 3) == partition for _, row in report.rows)
-        got += report.rows
-    assert sorted(got) == sorted(rows)
+        for start, row in report.rows:
+            assert all(index_for(route, 3) == partition for route in row.routes())
+            for key in row.keys:
+                got[(row.event_id, key)] = (start, row._replace(keys=()))
+    want = {
+        (row.event_id, key): (start, row._replace(keys=()))
+        for start, row in rows
+        for key in row.keys
+    }
+    assert got == want  # every key of every row reached its owner, once
 
 
 def test_candidates_round_trip_with_how_far_their_partition_has_closed() -> None:
     candidate = Candidate("report", "u9", 60.0, ("r1", "r2"), ("r1",), 2, 3, 61.0, 70.0, 9.0,
                           ("e1",), (), {}, {"spam": 3})  # fmt: skip
-    report = records.decode_signal_report(records.candidates_report("index:2", [candidate], 120.0))
+    alert = Alert("a1", "actor_anomaly", "firing", "warning", "actor", "u1", 120.0, 60.0, 120.0,
+                  0.91, 0.5, "Account u1 ...", {"features": {"dup_share": 1.0}})  # fmt: skip
+    raw = records.candidates_report("index:2", [candidate], 120.0, [alert])
+    report = records.decode_signal_report(raw)
     assert report.source == "index:2" and report.coordination_closed_until == 120.0
     assert report.candidates == [candidate] and report.mark is None
+    assert report.actor_alerts == [alert]
 
 
 def test_dead_letters_keep_the_original_or_its_head_and_digest() -> None:
