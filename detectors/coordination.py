@@ -53,6 +53,9 @@ DAY = 86400.0
 # Share of reporters under `young_days` that is a cue: higher than for posters, because
 # young accounts file many of the reports anywhere (about 30% of them in the simulator).
 YOUNG_REPORTERS = 0.7
+# Share of a group's accounts posting from a device another member also used: organic
+# accounts each have their own, accounts run by one operator share a few.
+SHARED_DEVICES = 0.3
 
 CAMPAIGN = "content_campaign"
 BRIGADE = "report_brigade"
@@ -94,6 +97,7 @@ class Row(NamedTuple):
     detail: str  # a text sample, or the report's reason
     domains: tuple[str, ...] = ()
     sig: bytes = b""  # the text's signature
+    device: str = ""  # the poster's device hash (`attrs.device_hash`), when given
 
     def routes(self) -> list[str]:
         """The routing keys: rows sharing one meet in the same index."""
@@ -136,11 +140,13 @@ class CoordinationCollector:
         if isinstance(event, ContentEvent):
             domains = tuple(sorted({domain_of(link) for link in event.links or ()}))[:4]
             common = (event.ts, event.actor_id, event.event_id, event.actor_created_at)
+            device = (event.attrs or {}).get("device_hash", "")
             if sig is not None:
                 sample = " ".join((event.text or "").split())[:SAMPLE_CHARS]
-                rows.append(Row("text", tuple(bands(sig)), *common, sample, domains, sig))
+                keys = tuple(bands(sig))
+                rows.append(Row("text", keys, *common, sample, domains, sig, device))
             if domains:
-                rows.append(Row("link", domains, *common, ""))
+                rows.append(Row("link", domains, *common, "", (), b"", device))
         elif isinstance(event, ReportEvent):
             rows.append(
                 Row(
@@ -163,14 +169,16 @@ class CoordinationCollector:
 
 
 def row_to_wire(start: float, row: Row) -> list[Any]:
-    return [start, row.kind, list(row.keys), *row[2:7], list(row.domains), row.sig.hex()]
+    return [start, row.kind, list(row.keys), *row[2:7], list(row.domains), row.sig.hex(),
+            row.device]  # fmt: skip
 
 
 def row_from_wire(data: list[Any]) -> tuple[float, Row]:
-    start, kind, keys, ts, actor, event_id, created, detail, domains, sig = data
+    start, kind, keys, ts, actor, event_id, created, detail, domains, sig, device = data
     created_at = None if created is None else float(created)
     row = Row(str(kind), tuple(str(k) for k in keys), float(ts), str(actor), str(event_id),
-              created_at, str(detail), tuple(str(d) for d in domains), bytes.fromhex(sig))  # fmt: skip
+              created_at, str(detail), tuple(str(d) for d in domains), bytes.fromhex(sig),
+              str(device))  # fmt: skip
     return float(start), row
 
 
@@ -184,6 +192,7 @@ class Candidate:
     actors: tuple[str, ...]  # distinct, sorted
     young: tuple[str, ...]  # those whose accounts were younger than `young_days`
     aged: int  # actors whose account age is known
+    shared_devices: int  # actors posting from a device another member also posted from
     events: int
     first_ts: float
     last_ts: float
@@ -199,13 +208,13 @@ class Candidate:
 
     def to_wire(self) -> list[Any]:
         return [self.kind, self.key, self.window_start, list(self.actors), list(self.young),
-                self.aged, self.events, self.first_ts, self.last_ts, self.span_s,
+                self.aged, self.shared_devices, self.events, self.first_ts, self.last_ts, self.span_s,
                 list(self.sample_ids), list(self.samples), self.domains, self.reasons]  # fmt: skip
 
     @classmethod
     def from_wire(cls, data: list[Any]) -> Candidate:
-        (kind, key, start, actors, young, aged, events, first, last, span, ids, samples,
-         domains, reasons) = data  # fmt: skip
+        (kind, key, start, actors, young, aged, shared, events, first, last, span, ids,
+         samples, domains, reasons) = data  # fmt: skip
         return cls(
             kind=str(kind),
             key=str(key),
@@ -213,6 +222,7 @@ class Candidate:
             actors=tuple(str(a) for a in actors),
             young=tuple(str(a) for a in young),
             aged=int(aged),
+            shared_devices=int(shared),
             events=int(events),
             first_ts=float(first),
             last_ts=float(last),
@@ -362,6 +372,11 @@ class CoordinationIndex:
         else:
             domains.update(d for row in rows for d in row.domains)
         reasons = Counter(row.detail for row in rows) if kind == "report" else Counter()
+        users: dict[str, set[str]] = {}
+        for row in rows:
+            if row.device:
+                users.setdefault(row.device, set()).add(row.actor)
+        shared = set().union(*(actors for actors in users.values() if len(actors) > 1))
         return Candidate(
             kind=kind,
             key=key,
@@ -369,6 +384,7 @@ class CoordinationIndex:
             actors=tuple(sorted(created)),
             young=young,
             aged=sum(1 for at in created.values() if at is not None),
+            shared_devices=len(shared),
             events=len(rows),
             first_ts=times[0],
             last_ts=times[-1],
@@ -580,14 +596,22 @@ class Coordinator:
         young = sum(1 for actor in aged if group.members[actor])
         if aged and len(aged) >= len(group.members) / 2 and young >= len(aged) / 2:
             indicators.append("young_accounts")
+        if any(c.shared_devices >= max(3, SHARED_DEVICES * len(c.actors)) for c in now):
+            indicators.append("shared_devices")
         if any(c.kind == "link" for c in now):
             indicators.append("new_domain")
         elif any(c.domains and max(c.domains.values()) >= c.events / 2 for c in now):
             indicators.append("shared_link")
-        if any(c.span_s <= cfg.tight_s for c in now):
+        # Tight: most posts within `tight_s`, once the group has been watched for twice that
+        # (any group that is growing fast looks tight when it has just begun).
+        end = group.touched + cfg.window_s
+        if any(c.span_s <= cfg.tight_s and end - c.first_ts >= 2 * cfg.tight_s for c in now):
             indicators.append("tight_timing")
         score = burst * (1 + len(indicators))
-        return Assessment(score, tuple(indicators), score >= cfg.campaign_threshold)
+        # Many accounts posting one text, and nothing else, is what a popular meme looks like.
+        return Assessment(
+            score, tuple(indicators), bool(indicators) and score >= cfg.campaign_threshold
+        )
 
     # -- brigades ---------------------------------------------------------------------------
     def _brigade(self, c: Candidate) -> list[str]:
@@ -722,6 +746,7 @@ class Coordinator:
             "members": members,
             "member_count": len(members),
             "account_age": {"known": len(aged), "younger_than_30_days": young},
+            "accounts_sharing_devices": max(c.shared_devices for c in latest),
             "first_seen": format_rfc3339(first),
             "last_seen": format_rfc3339(last),
             "indicators": list(verdict.indicators),

@@ -183,6 +183,26 @@ def test_organic_texts_and_a_slow_meme_do_not_alert() -> None:
     assert alerts == []
 
 
+def test_a_popular_meme_with_no_sign_of_coordination_does_not_alert() -> None:
+    rng = random.Random(9)
+    meme = "me pretending to understand the group chat inside joke"
+    fast = [
+        post(800_000 + k, T0 + 600 + rng.uniform(0, 1800), f"m{k}", meme + rng.choice(("", " 😂")))
+        for k in range(40)  # forty accounts of every age in half an hour, no links
+    ]
+    assert Topology(CoordinationConfig()).run(fast, T0 + 4 * 3600) == []
+    young = [post(900_000 + k, e.ts, f"y{k}", meme, age_days=3) for k, e in enumerate(fast)]
+    alerts = Topology(CoordinationConfig()).run(young, T0 + 4 * 3600)
+    assert alerts and alerts[0].evidence["indicators"] == ["young_accounts"]
+    farm = [
+        post(700_000 + k, e.ts, f"f{k}", meme, attrs={"device_hash": f"d{k % 4}"})
+        for k, e in enumerate(fast)
+    ]  # old accounts, but four phones between forty of them
+    alerts = Topology(CoordinationConfig()).run(farm, T0 + 4 * 3600)
+    assert alerts and alerts[0].evidence["indicators"] == ["shared_devices"]
+    assert alerts[0].evidence["accounts_sharing_devices"] >= 8
+
+
 def test_sharing_one_band_is_not_enough_without_similar_texts() -> None:
     config = CoordinationConfig(min_actors=3)
     near = CoordinationIndex(config)
