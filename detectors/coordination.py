@@ -68,7 +68,7 @@ class CoordinationConfig:
     min_actors: int = 8  # distinct accounts in a bucket or new domain to propose a campaign
     campaign_threshold: float = 3.0
     young_days: float = 30.0
-    tight_s: float = 600.0  # most of a group's posts within this span: tight timing
+    tight_s: float = 600.0  # twice `min_actors` accounts within this span: tight timing
     new_domain_s: float = DAY  # a domain is new this long after it is first seen
     domain_warmup_s: float = 3600.0  # domains seen this early on are taken as established
     brigade_window_s: float = 1800.0
@@ -193,6 +193,7 @@ class Candidate:
     young: tuple[str, ...]  # those whose accounts were younger than `young_days`
     aged: int  # actors whose account age is known
     shared_devices: int  # actors posting from a device another member also posted from
+    recent: int  # actors with rows in the last `tight_s` of the window
     events: int
     first_ts: float
     last_ts: float
@@ -208,13 +209,13 @@ class Candidate:
 
     def to_wire(self) -> list[Any]:
         return [self.kind, self.key, self.window_start, list(self.actors), list(self.young),
-                self.aged, self.shared_devices, self.events, self.first_ts, self.last_ts, self.span_s,
+                self.aged, self.shared_devices, self.recent, self.events, self.first_ts, self.last_ts, self.span_s,
                 list(self.sample_ids), list(self.samples), self.domains, self.reasons]  # fmt: skip
 
     @classmethod
     def from_wire(cls, data: list[Any]) -> Candidate:
-        (kind, key, start, actors, young, aged, shared, events, first, last, span, ids,
-         samples, domains, reasons) = data  # fmt: skip
+        (kind, key, start, actors, young, aged, shared, recent, events, first, last, span,
+         ids, samples, domains, reasons) = data  # fmt: skip
         return cls(
             kind=str(kind),
             key=str(key),
@@ -223,6 +224,7 @@ class Candidate:
             young=tuple(str(a) for a in young),
             aged=int(aged),
             shared_devices=int(shared),
+            recent=int(recent),
             events=int(events),
             first_ts=float(first),
             last_ts=float(last),
@@ -385,6 +387,7 @@ class CoordinationIndex:
             young=young,
             aged=sum(1 for at in created.values() if at is not None),
             shared_devices=len(shared),
+            recent=len({row.actor for row in rows if row.ts >= start + cfg.window_s - cfg.tight_s}),
             events=len(rows),
             first_ts=times[0],
             last_ts=times[-1],
@@ -602,10 +605,8 @@ class Coordinator:
             indicators.append("new_domain")
         elif any(c.domains and max(c.domains.values()) >= c.events / 2 for c in now):
             indicators.append("shared_link")
-        # Tight: most posts within `tight_s`, once the group has been watched for twice that
-        # (any group that is growing fast looks tight when it has just begun).
-        end = group.touched + cfg.window_s
-        if any(c.span_s <= cfg.tight_s and end - c.first_ts >= 2 * cfg.tight_s for c in now):
+        # Tight: twice the minimum of accounts within `tight_s`, a pace no meme keeps up.
+        if any(c.recent >= 2 * cfg.min_actors for c in now):
             indicators.append("tight_timing")
         score = burst * (1 + len(indicators))
         # Many accounts posting one text, and nothing else, is what a popular meme looks like.

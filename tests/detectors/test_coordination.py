@@ -188,7 +188,7 @@ def test_a_popular_meme_with_no_sign_of_coordination_does_not_alert() -> None:
     meme = "me pretending to understand the group chat inside joke"
     fast = [
         post(800_000 + k, T0 + 600 + rng.uniform(0, 1800), f"m{k}", meme + rng.choice(("", " 😂")))
-        for k in range(40)  # forty accounts of every age in half an hour, no links
+        for k in range(30)  # thirty old accounts in half an hour, no links: a fast meme
     ]
     assert Topology(CoordinationConfig()).run(fast, T0 + 4 * 3600) == []
     young = [post(900_000 + k, e.ts, f"y{k}", meme, age_days=3) for k, e in enumerate(fast)]
@@ -197,7 +197,7 @@ def test_a_popular_meme_with_no_sign_of_coordination_does_not_alert() -> None:
     farm = [
         post(700_000 + k, e.ts, f"f{k}", meme, attrs={"device_hash": f"d{k % 4}"})
         for k, e in enumerate(fast)
-    ]  # old accounts, but four phones between forty of them
+    ]  # old accounts, but four phones between thirty of them
     alerts = Topology(CoordinationConfig()).run(farm, T0 + 4 * 3600)
     assert alerts and alerts[0].evidence["indicators"] == ["shared_devices"]
     assert alerts[0].evidence["accounts_sharing_devices"] >= 8

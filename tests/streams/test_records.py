@@ -92,7 +92,7 @@ def test_coordination_rows_go_to_the_partitions_owning_their_keys_and_round_trip
 
 
 def test_candidates_round_trip_with_how_far_their_partition_has_closed() -> None:
-    candidate = Candidate("report", "u9", 60.0, ("r1", "r2"), ("r1",), 2, 0, 3, 61.0, 70.0, 9.0,
+    candidate = Candidate("report", "u9", 60.0, ("r1", "r2"), ("r1",), 2, 0, 2, 3, 61.0, 70.0, 9.0,
                           ("e1",), (), {}, {"spam": 3})  # fmt: skip
     alert = Alert("a1", "actor_anomaly", "firing", "warning", "actor", "u1", 120.0, 60.0, 120.0,
                   0.91, 0.5, "Account u1 ...", {"features": {"dup_share": 1.0}})  # fmt: skip
