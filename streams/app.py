@@ -45,6 +45,7 @@ from detectors.pipeline import (
 from detectors.signals import group, is_per_account
 from detectors.windows import PartitionCounter, Watermark
 from streams import records
+from streams.http import Liveness
 from streams.metrics import Metrics
 from streams.settings import Settings
 
@@ -105,6 +106,7 @@ class StreamWorker:
         self.processors: dict[int, SignalProcessor] = {}
         self.actor_processors: dict[int, ActorProcessor] = {}
         self.positions: dict[TP, int] = {}
+        self.liveness = Liveness()
 
     def register(self) -> None:
         for name, topic in self.inputs.items():
@@ -307,6 +309,7 @@ class StreamWorker:
 
     # -- housekeeping -----------------------------------------------------------------------
     async def _report_lag(self) -> None:
+        self.liveness.tick()
         consumer = self.app.consumer
         lag: dict[str, int] = {}
         for tp in consumer.assignment():
@@ -323,6 +326,7 @@ class StreamWorker:
         # Keep the state of partitions this worker still owns: stage 1 drops re-read event ids
         # and stage 2 re-read partials. State of partitions now owned elsewhere is dropped.
         assigned = self.app.consumer.assignment()
+        self.liveness.assigned = True
         log.info("assigned: %s", ", ".join(f"{tp.topic}/{tp.partition}" for tp in sorted(assigned)))
         for tp in set(self.counters) - assigned:
             del self.counters[tp]

@@ -1,12 +1,13 @@
-"""`abuse-monitor worker`: the Faust worker plus the Prometheus endpoint."""
+"""`abuse-monitor worker`: the Faust worker plus its HTTP endpoint (metrics and probes)."""
 
 from __future__ import annotations
 
 import faust
 import prometheus_client
-from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
+from prometheus_client import CollectorRegistry, ProcessCollector
 
 from streams.app import create_app
+from streams.http import serve
 from streams.metrics import Metrics
 from streams.settings import Settings
 
@@ -16,7 +17,7 @@ def run_worker(settings: Settings) -> None:
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
     worker = create_app(settings, Metrics(registry))
-    start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)
+    serve(registry, worker.liveness, settings.metrics_host, settings.metrics_port)
     faust.Worker(
         worker.app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False
     ).execute_from_commandline()

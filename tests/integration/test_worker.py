@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,10 @@ def test_stream_alerts_equal_evaluate(broker: Any, start_worker: Any, simulated:
     assert got == want, worker.log()
     assert len(got_raw) == len(expected)  # nothing published twice
 
-    # The metrics tell the same story.
+    # The probes say it is live and ready, and the metrics tell the same story.
+    probe = worker.metrics_url.removesuffix("/metrics")
+    for path in ("/healthz", "/readyz"):
+        assert urllib.request.urlopen(probe + path, timeout=5).status == 200
     text = worker.metrics_text()
     consumed = sample_metric(text, "abusemon_events_consumed_total")
     processed = sample_metric(text, "abusemon_events_processed_total")

@@ -1,0 +1,62 @@
+"""The Kubernetes manifests and the Compose stack hang together with the code: settings that
+exist and validate, probe paths the worker serves, ports, labels and replicas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from streams.settings import Settings
+
+DEPLOY = Path(__file__).parents[2] / "deploy"
+K8S = DEPLOY / "kubernetes"
+
+
+def load(name: str) -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((K8S / name).read_text())
+    return document
+
+
+def settings_from(env: dict[str, str]) -> Settings:
+    assert all(key.startswith("ABUSEMON_") for key in env)
+    fields = {key.removeprefix("ABUSEMON_").lower(): value for key, value in env.items()}
+    assert set(fields) <= set(Settings.model_fields), set(fields) - set(Settings.model_fields)
+    return Settings(**fields)  # type: ignore[arg-type]
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    listed = set(load("kustomization.yaml")["resources"])
+    assert listed == {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+
+
+def test_the_deployment_matches_the_settings_and_the_worker() -> None:
+    settings = settings_from(load("configmap.yaml")["data"])
+    deployment = load("deployment.yaml")
+    spec = deployment["spec"]
+    labels = spec["template"]["metadata"]["labels"]
+    assert spec["selector"]["matchLabels"] == labels
+    assert 1 <= spec["replicas"] <= settings.input_partitions  # more would sit idle
+    [container] = spec["template"]["spec"]["containers"]
+    [port] = container["ports"]
+    assert port["containerPort"] == settings.metrics_port
+    annotations = spec["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(settings.metrics_port)
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["resources"]["limits"]["memory"]
+    assert spec["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+    for other in ("service.yaml", "poddisruptionbudget.yaml", "podmonitor.yaml"):
+        selector = load(other)["spec"]["selector"]
+        assert selector.get("matchLabels", selector) == labels, other
+    assert load("service.yaml")["spec"]["ports"][0]["port"] == settings.metrics_port
+
+
+def test_the_compose_stack_configures_real_settings() -> None:
+    stack = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    for service in stack["services"].values():
+        env = service.get("environment", {})
+        if any(key.startswith("ABUSEMON_") for key in env):
+            settings_from({k: str(v) for k, v in env.items() if k.startswith("ABUSEMON_")})
+    assert {"kafka", "worker", "prometheus", "grafana"} <= set(stack["services"])
