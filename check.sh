@@ -2,9 +2,14 @@
 # Every check, as CI runs them: lint, format, types, and the tests (integration included).
 set -euo pipefail
 cd "$(dirname "$0")"
-# The Prometheus rule tests need promtool, from Debian's prometheus package.
-if ! command -v promtool >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
+# Debian packages some tests run for real: Prometheus and promtool, docker-compose (to check
+# the Compose file; no engine needed). Installed when missing and we may.
+missing=()
+command -v promtool >/dev/null || missing+=(prometheus)
+command -v docker-compose >/dev/null || missing+=(docker-compose)
+if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 ruff check .
 ruff format --check .

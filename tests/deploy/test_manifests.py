@@ -3,6 +3,8 @@ exist and validate, probe paths the worker serves, ports, labels and replicas.""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +62,14 @@ def test_the_compose_stack_configures_real_settings() -> None:
         if any(key.startswith("ABUSEMON_") for key in env):
             settings_from({k: str(v) for k, v in env.items() if k.startswith("ABUSEMON_")})
     assert {"kafka", "worker", "prometheus", "grafana"} <= set(stack["services"])
+
+
+def test_compose_accepts_the_stack() -> None:
+    tool = shutil.which("docker-compose")
+    assert tool, "docker-compose is needed (Debian package; .ci/run and check.sh install it)"
+    result = subprocess.run(
+        [tool, "-f", str(DEPLOY / "docker-compose.yml"), "config", "-q"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
