@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from detectors.actor_features import Activity, ActorPartial, ActorState
 from detectors.actor_model import ActorModel, ActorVerdict, Driver
 from detectors.alerts import Alert, Episode, EpisodePolicy
+from detectors.windows import close_windows
 
 DETECTOR = "actor_anomaly"
 
@@ -99,11 +100,9 @@ class ActorProcessor:
             self.closed_until = first
         for start in [s for s in self.pending if s < self.closed_until]:
             closed.late += len(self.pending.pop(start))
-        start = self.closed_until
-        while start + window_s <= until:
-            self._close(start, start + window_s, closed)
-            start += window_s
-        self.closed_until = start
+        self.closed_until = close_windows(
+            self.closed_until, until, window_s, lambda a, b: self._close(a, b, closed)
+        )
         return closed
 
     def _close(self, start: float, end: float, closed: ActorsClosed) -> None:

@@ -39,6 +39,7 @@ from detectors.actor_features import domain_of
 from detectors.alerts import Alert, alert_id
 from detectors.events import ContentEvent, Event, ReportEvent, format_rfc3339
 from detectors.text import similarity
+from detectors.windows import close_windows
 
 BANDS = 8
 ROWS = 4  # signature bytes per band; BANDS * ROWS = the signature's 32 bytes
@@ -282,11 +283,9 @@ class CoordinationIndex:
             self.closed_until = self.first = first
         for start in [s for s in self.pending if s < self.closed_until]:
             closed.late += len(self.pending.pop(start))
-        start = self.closed_until
-        while start + window_s <= until:
-            self._close(start, start + window_s, closed)
-            start += window_s
-        self.closed_until = start
+        self.closed_until = close_windows(
+            self.closed_until, until, window_s, lambda a, b: self._close(a, b, closed)
+        )
         return closed
 
     def _close(self, start: float, end: float, closed: IndexClosed) -> None:
@@ -515,11 +514,9 @@ class Coordinator:
         window_s = self.config.window_s
         if self.closed_until == -math.inf:
             self.closed_until = min([*self.pending, until])
-        start = self.closed_until
-        while start + window_s <= until:
-            self._close(start, start + window_s, closed)
-            start += window_s
-        self.closed_until = start
+        self.closed_until = close_windows(
+            self.closed_until, until, window_s, lambda a, b: self._close(a, b, closed)
+        )
         return closed
 
     def _close(self, start: float, end: float, closed: CoordinatorClosed) -> None:

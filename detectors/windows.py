@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from bisect import insort
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 # Each window keeps the smallest few event ids of each signal as samples: the same ones
@@ -180,3 +181,14 @@ class GroupClock:
             if now - self.heard.get(source, now) < self.idle_s
         ]
         return min(active or self.closed_until.values())
+
+
+def close_windows(
+    start: float, until: float, window_s: float, close: Callable[[float, float], None]
+) -> float:
+    """Call `close(start, end)` for each window from `start` that ends by `until`, in order;
+    returns the start of the first window left open."""
+    while start + window_s <= until:
+        close(start, start + window_s)
+        start += window_s
+    return start
