@@ -9,17 +9,23 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from unittest.mock import AsyncMock
 
+import orjson
 import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
 
 from detectors.alerts import Alert
 from detectors.events import format_rfc3339, parse_rfc3339
 from streams.alertmanager import AlertmanagerPusher, alert_name, to_alertmanager
+from streams.app import StreamWorker, create_app
 from streams.broker import free_port
+from streams.kafka import produce
 from streams.metrics import Metrics
 from streams.settings import Settings
 
@@ -403,3 +409,67 @@ async def test_alerts_queued_while_alertmanager_is_down_are_delivered_when_it_is
     await asyncio.to_thread(manager.start)
     await until(lambda: ids(notifications(server)) == {("firing", "reports.target:u1")})
     assert sample(am.metrics, "alertmanager_alerts_pushed_total") == 1
+
+
+# -- in the worker ------------------------------------------------------------------------------
+async def test_the_worker_submits_every_published_alert_when_enabled() -> None:
+    def worker(**options: Any) -> StreamWorker:
+        settings = Settings(broker="kafka://127.0.0.1:1", app_id="am", **options)
+        stream_worker = create_app(settings, Metrics(CollectorRegistry()))
+        stream_worker.alerts.send = AsyncMock()  # type: ignore[method-assign]
+        return stream_worker
+
+    assert worker().pusher is None  # off by default
+    stream_worker = worker(alertmanager_url="http://127.0.0.1:1")
+    assert stream_worker.pusher is not None
+    alert = Alert.from_record(record())
+    await stream_worker.send_alerts([alert, replace(alert, status="resolved")])
+    published = [orjson.loads(c.kwargs["value"]) for c in stream_worker.alerts.send.call_args_list]
+    assert list(stream_worker.pusher.queue) == published
+    assert [r["status"] for r in published] == ["firing", "resolved"]
+
+
+def reports(minutes: int, spike_minute: int) -> Iterator[tuple[str, dict[str, str]]]:
+    """Two reports a minute against each of a few accounts, and a burst against `victim`."""
+    for minute in range(minutes):
+        ts = format_rfc3339(T0 + minute * 60 + 1)
+        for target in ("victim", "t1", "t2", "t3", "t4"):
+            burst = 60 if target == "victim" and minute == spike_minute else 2
+            for n in range(burst):
+                reporter = f"r{target}{n}"
+                event_id = f"{minute}-{reporter}"
+                yield (
+                    "report-events",
+                    {
+                        "event_id": event_id,
+                        "ts": ts,
+                        "reporter_id": reporter,
+                        "target_actor_id": target,
+                        "reason": "spam",
+                    },
+                )
+
+
+@pytest.mark.integration
+async def test_a_worker_pushes_its_alerts_to_alertmanager(
+    server: Server, alertmanager: Callable[..., Alertmanager], start_worker: Any
+) -> None:
+    manager = alertmanager(f"{server.url}/hook").start()
+    worker = await asyncio.to_thread(start_worker, warmup_windows=3, alertmanager_url=manager.url)
+    await produce(worker.settings, reports(minutes=14, spike_minute=10))
+    await until(
+        lambda: ("firing", "reports.target:victim") in ids(notifications(server)), timeout_s=60
+    )
+    pushed = [
+        a for s, a in notifications(server) if a["labels"]["entity_id"] == "reports.target:victim"
+    ]
+    assert pushed[0]["labels"]["detector"] == "volume_spike"
+    pushed_total = [
+        sample.value
+        for family in text_string_to_metric_families(worker.metrics_text())
+        for sample in family.samples
+        if sample.name == "abusemon_alertmanager_alerts_pushed_total"
+    ]
+    assert pushed_total and pushed_total[0] >= 1
+    await asyncio.to_thread(worker.stop)  # the pusher stops with the worker, cleanly
+    assert "Traceback" not in worker.log(), worker.log()
