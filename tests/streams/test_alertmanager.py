@@ -4,6 +4,7 @@ and delivery through a real Alertmanager to a webhook receiver this test runs.""
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import subprocess
 import time
@@ -26,7 +27,7 @@ from streams.alertmanager import AlertmanagerPusher, alert_name, to_alertmanager
 from streams.app import StreamWorker, create_app
 from streams.broker import free_port
 from streams.kafka import produce
-from streams.metrics import Metrics
+from streams.metrics import Metrics, metrics_table
 from streams.settings import Settings
 
 ROOT = Path(__file__).parents[2]
@@ -473,3 +474,16 @@ async def test_a_worker_pushes_its_alerts_to_alertmanager(
     assert pushed_total and pushed_total[0] >= 1
     await asyncio.to_thread(worker.stop)  # the pusher stops with the worker, cleanly
     assert "Traceback" not in worker.log(), worker.log()
+
+
+def test_the_docs_name_real_metrics_settings_and_defaults() -> None:
+    text = (ROOT / "docs" / "alertmanager.md").read_text()
+    exported = metrics_table()
+    named = set(re.findall(r"\babusemon_[a-z_]+", text))
+    assert named and all(f"`{name}`" in exported for name in named), named
+    settings = {f"ABUSEMON_{field.upper()}" for field in Settings.model_fields}
+    mentioned = set(re.findall(r"ABUSEMON_[A-Z_]+", text))
+    assert mentioned and mentioned <= settings, mentioned - settings
+    am = pusher()
+    assert (am.queue_size, am.batch_size) == (10_000, 64)
+    assert "(10 000 records)" in text and "batches of up to 64" in text
