@@ -394,6 +394,26 @@ def ids(found: list[tuple[str, dict[str, Any]]]) -> set[tuple[str, str]]:
 
 
 @pytest.mark.integration
+async def test_an_escalation_leaves_one_active_alert_in_alertmanager(
+    server: Server, alertmanager: Callable[..., Alertmanager], run: Any
+) -> None:
+    manager = alertmanager(f"{server.url}/hook").start()
+    am = pusher(manager.url)
+    run(am)
+    am.submit(record(ts=time.time()))
+    am.submit(record(status="update", severity="critical", ts=time.time()))
+    await until(lambda: sample(am.metrics, "alertmanager_alerts_pushed_total") == 3)
+
+    def active() -> list[dict[str, Any]]:
+        url = f"{manager.url}/api/v2/alerts?active=true&silenced=false&inhibited=false"
+        found: list[dict[str, Any]] = orjson.loads(urllib.request.urlopen(url, timeout=5).read())
+        return found
+
+    alerts = await asyncio.to_thread(active)
+    assert [a["labels"]["severity"] for a in alerts] == ["critical"]
+
+
+@pytest.mark.integration
 async def test_alerts_queued_while_alertmanager_is_down_are_delivered_when_it_is_up(
     server: Server, alertmanager: Callable[..., Alertmanager], run: Any
 ) -> None:
