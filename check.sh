@@ -2,10 +2,11 @@
 # Every check, as CI runs them: lint, format, types, and the tests (integration included).
 set -euo pipefail
 cd "$(dirname "$0")"
-# Debian packages some tests run for real: Prometheus and promtool, docker-compose (to check
-# the Compose file; no engine needed). Installed when missing and we may.
+# Debian packages some tests run for real: Prometheus and promtool, Alertmanager,
+# docker-compose (to check the Compose file; no engine needed). Installed when missing and we may.
 missing=()
 command -v promtool >/dev/null || missing+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
 if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   apt-get update -qq

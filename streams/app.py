@@ -45,6 +45,7 @@ from detectors.pipeline import (
 from detectors.signals import group, is_per_account
 from detectors.windows import PartitionCounter, Watermark
 from streams import records
+from streams.alertmanager import AlertmanagerPusher, pusher_from_settings
 from streams.http import Liveness
 from streams.metrics import Metrics
 from streams.settings import Settings
@@ -107,6 +108,9 @@ class StreamWorker:
         self.actor_processors: dict[int, ActorProcessor] = {}
         self.positions: dict[TP, int] = {}
         self.liveness = Liveness()
+        self.pusher: AlertmanagerPusher | None = None
+        if settings.alertmanager_url:
+            self.pusher = pusher_from_settings(settings, metrics)
 
     def register(self) -> None:
         for name, topic in self.inputs.items():
@@ -114,6 +118,8 @@ class StreamWorker:
         self.app.agent(self.partials, name="signals")(self._signal_agent)
         self.app.timer(5.0)(self._report_lag)
         self.app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
+        if self.pusher is not None:
+            self.app.task(self.pusher.run)  # cancelled, and so flushed, when the worker stops
 
     # -- stage 1 --------------------------------------------------------------------------
     def _ingest_agent(self, name: str) -> Any:
@@ -296,6 +302,8 @@ class StreamWorker:
         for alert in alerts:
             record = alert.to_record(emitted_at=now)
             await self.alerts.send(key=alert.entity_id.encode(), value=records.encode_alert(record))
+            if self.pusher is not None:
+                self.pusher.submit(record)
             metrics.alerts.labels(alert.detector, alert.severity, alert.status).inc()
             if alert.status == "firing":
                 metrics.alert_latency.labels(alert.detector).observe(max(0.0, now - alert.ts))

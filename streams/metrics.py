@@ -216,6 +216,31 @@ class Metrics:
             namespace=ns,
             registry=registry,
         )
+        self.alertmanager_pushed = Counter(
+            "alertmanager_alerts_pushed",
+            "Alerts Alertmanager accepted, re-sends of open alerts included.",
+            namespace=ns,
+            registry=registry,
+        )
+        self.alertmanager_failures = Counter(
+            "alertmanager_push_failures",
+            "Pushes to Alertmanager that failed: unreachable, timeout, server_error (retried with backoff) or rejected (a 4xx; dropped).",
+            ["reason"],
+            namespace=ns,
+            registry=registry,
+        )
+        self.alertmanager_dropped = Counter(
+            "alertmanager_queue_dropped",
+            "Alert records dropped, oldest first, because the Alertmanager queue was full.",
+            namespace=ns,
+            registry=registry,
+        )
+        self.alertmanager_queue = Gauge(
+            "alertmanager_queue_length",
+            "Alert records waiting to be pushed to Alertmanager.",
+            namespace=ns,
+            registry=registry,
+        )
         self.signal_labels: set[str] = set()
 
     def signal_label_allowed(self, signal: str) -> bool:

@@ -6,7 +6,7 @@ the command line; nothing reads the environment anywhere else.
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from detectors.actors import ActorConfig
@@ -142,6 +142,31 @@ class Settings(BaseSettings):
         description="most text buckets, domains and targets per stage-2 partition",
     )
 
+    # Alertmanager (docs/alertmanager.md).
+    alertmanager_url: str = Field(
+        "",
+        description="Alertmanager base URL (http://host:9093) to push alerts to; empty: no pushing",
+    )
+    alertmanager_timeout_s: float = Field(
+        5.0, gt=0, description="timeout of one push to Alertmanager"
+    )
+    alertmanager_resend_s: float = Field(
+        300.0, gt=0, description="interval at which open alerts are pushed to Alertmanager again"
+    )
+    alertmanager_expire_s: float = Field(
+        3600.0,
+        gt=0,
+        description="how far ahead an open alert's endsAt is set: Alertmanager ends it then unless it is pushed again",
+    )
+    runbook_base_url: str = Field(
+        "",
+        description="prefix of runbook links in pushed alerts, e.g. the repository's web URL (docs/runbooks/<page>.md is appended)",
+    )
+    evidence_base_url: str = Field(
+        "",
+        description="prefix of evidence links in pushed alerts (the alert_id is appended); empty: none",
+    )
+
     @field_validator("broker")
     @classmethod
     def _kafka_url(cls, value: str) -> str:
@@ -149,6 +174,19 @@ class Settings(BaseSettings):
         if not hosts or any(":" not in host for host in hosts.split(",")):
             raise ValueError("expected kafka://host:port[,host:port...]")
         return value if value.startswith("kafka://") else f"kafka://{value}"
+
+    @field_validator("alertmanager_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("expected http://host:port or https://host:port, or empty")
+        return value
+
+    @model_validator(mode="after")
+    def _resend_before_expiry(self) -> Settings:
+        if self.alertmanager_resend_s >= self.alertmanager_expire_s:
+            raise ValueError("alertmanager_resend_s must be less than alertmanager_expire_s")
+        return self
 
     @property
     def bootstrap_servers(self) -> str:
@@ -163,7 +201,8 @@ class Settings(BaseSettings):
         """The settings as a Markdown table, for docs/configuration.md."""
         rows = ["| variable | default | meaning |", "|---|---|---|"]
         for name, field in cls.model_fields.items():
-            rows.append(f"| `ABUSEMON_{name.upper()}` | `{field.default}` | {field.description} |")
+            default = f"`{field.default}`" if field.default != "" else "(empty)"
+            rows.append(f"| `ABUSEMON_{name.upper()}` | {default} | {field.description} |")
         return "\n".join(rows)
 
     def detection(self) -> DetectionConfig:

@@ -61,7 +61,15 @@ def test_the_compose_stack_configures_real_settings() -> None:
         env = service.get("environment", {})
         if any(key.startswith("ABUSEMON_") for key in env):
             settings_from({k: str(v) for k, v in env.items() if k.startswith("ABUSEMON_")})
-    assert {"kafka", "worker", "prometheus", "grafana"} <= set(stack["services"])
+    assert {
+        "kafka",
+        "topics",
+        "worker",
+        "simulator",
+        "prometheus",
+        "alertmanager",
+        "grafana",
+    } <= set(stack["services"])
 
 
 def test_compose_accepts_the_stack() -> None:
