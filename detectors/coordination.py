@@ -104,12 +104,12 @@ class Row(NamedTuple):
         """The routing keys: rows sharing one meet in the same index."""
         return [f"{self.kind}:{key}" for key in self.keys]
 
-    def split(self, partitions: int) -> dict[int, Row]:
-        """The row as each index owning some of its keys receives it."""
+    def owners(self, partitions: int) -> dict[int, tuple[str, ...]]:
+        """The indexes owning some of the row's keys, each with its keys."""
         owned: dict[int, list[str]] = {}
         for key, route in zip(self.keys, self.routes(), strict=True):
             owned.setdefault(index_for(route, partitions), []).append(key)
-        return {p: self._replace(keys=tuple(keys)) for p, keys in owned.items()}
+        return {p: tuple(keys) for p, keys in owned.items()}
 
 
 def index_for(route: str, partitions: int) -> int:
@@ -169,9 +169,10 @@ class CoordinationCollector:
         return out
 
 
-def row_to_wire(start: float, row: Row) -> list[Any]:
-    return [start, row.kind, list(row.keys), *row[2:7], list(row.domains), row.sig.hex(),
-            row.device]  # fmt: skip
+def row_to_wire(start: float, row: Row, keys: tuple[str, ...] | None = None) -> list[Any]:
+    """The row for the wire, with `keys` (those the receiving index owns) or all of them."""
+    return [start, row.kind, list(row.keys if keys is None else keys), *row[2:7],
+            list(row.domains), row.sig.hex(), row.device]  # fmt: skip
 
 
 def row_from_wire(data: list[Any]) -> tuple[float, Row]:
@@ -264,13 +265,14 @@ class CoordinationIndex:
     def rows_held(self) -> int:
         return sum(len(rows) for rows in self.keys.values())
 
-    def add(self, start: float, row: Row) -> int:
-        """Add one row of a window; returns 1 if the window had closed. Idempotent."""
+    def add(self, start: float, row: Row, keys: tuple[str, ...] | None = None) -> int:
+        """Add one row of a window under `keys` (those this index owns; all by default);
+        returns 1 if the window had closed. Idempotent."""
         if start + self.config.window_s <= self.closed_until:
             return 1
         pending = self.pending.setdefault(start, {})
-        for route in row.routes():
-            pending[(route, row.event_id)] = row
+        for key in row.keys if keys is None else keys:
+            pending[(f"{row.kind}:{key}", row.event_id)] = row
         return 0
 
     def close(self, first: float, until: float) -> IndexClosed:

@@ -512,8 +512,8 @@ class OfflinePipeline:
         self.actors[self.route(partial.actor, len(self.actors))].add_partial(partial)
 
     def add_row(self, start: float, row: Row) -> None:
-        for i, owned in row.split(len(self.indexes)).items():
-            self.indexes[i].add(start, owned)
+        for i, keys in row.owners(len(self.indexes)).items():
+            self.indexes[i].add(start, row, keys)
 
     def _count(self, outcome: str, n: int = 1) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + n

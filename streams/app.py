@@ -116,7 +116,7 @@ class StreamWorker:
         for name, topic in self.inputs.items():
             self.app.agent(topic, name=f"ingest-{name}")(self._ingest_agent(name))
         self.app.agent(self.partials, name="signals")(self._signal_agent)
-        self.app.timer(5.0)(self._report_lag)
+        self.app.timer(5.0)(self._periodic)
         self.app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
         if self.pusher is not None:
             self.app.task(self.pusher.run)  # cancelled, and so flushed, when the worker stops
@@ -240,8 +240,6 @@ class StreamWorker:
         self.metrics.coordination_evicted.inc(found.evicted)
         if index.closed_until == before and not found.candidates and not actor_alerts:
             return
-        self.metrics.coordination_keys.set(sum(len(i) for i in self.indexes.values()))
-        self.metrics.coordination_rows.set(sum(i.rows_held() for i in self.indexes.values()))
         report = records.candidates_report(
             f"index:{partition}", found.candidates, index.closed_until, actor_alerts
         )
@@ -316,8 +314,11 @@ class StreamWorker:
         return next(name for name, k in self.kinds.items() if k == kind)
 
     # -- housekeeping -----------------------------------------------------------------------
-    async def _report_lag(self) -> None:
+    async def _periodic(self) -> None:
+        """Every 5 s: the liveness tick, consumer lag, and the size of the coordination state."""
         self.liveness.tick()
+        self.metrics.coordination_keys.set(sum(len(i) for i in self.indexes.values()))
+        self.metrics.coordination_rows.set(sum(i.rows_held() for i in self.indexes.values()))
         consumer = self.app.consumer
         lag: dict[str, int] = {}
         for tp in consumer.assignment():

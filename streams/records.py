@@ -91,8 +91,8 @@ def signal_reports(
             [actor.actor, actor.window_start, actor.activity.to_wire()]
         )
     for start, row in rows or ():
-        for partition, owned in row.split(partitions).items():
-            owned_rows[partition].append(row_to_wire(start, owned))
+        for partition, keys in row.owners(partitions).items():
+            owned_rows[partition].append(row_to_wire(start, row, keys))
     out: list[tuple[int, bytes]] = []
     for partition in range(partitions):
         messages: list[dict[str, Any]] = [

@@ -113,8 +113,8 @@ class Topology:
             self.open_until += 60
             for collector in self.collectors:
                 for start, row in collector.close(self.open_until):
-                    for i, owned in row.split(len(self.indexes)).items():
-                        self.indexes[i].add(start, owned)
+                    for i, keys in row.owners(len(self.indexes)).items():
+                        self.indexes[i].add(start, row, keys)
             for i, index in enumerate(self.indexes):
                 found = index.close(T0, self.open_until)
                 closed = self.coordinator.add(f"index:{i}", found.candidates, index.closed_until)
