@@ -36,7 +36,14 @@ from detectors.signals import (
     report_signals,
 )
 from detectors.spike import SpikeDetector, Verdict
-from detectors.windows import SAMPLE_IDS, GroupClock, Partial, PartitionCounter, Watermark
+from detectors.windows import (
+    SAMPLE_IDS,
+    GroupClock,
+    Partial,
+    PartitionCounter,
+    Watermark,
+    close_windows,
+)
 
 DETECTOR = "volume_spike"
 GROUP_TOPICS = {"content": "content-events", "reports": "report-events"}
@@ -213,12 +220,12 @@ class SignalProcessor:
             g.closed_until = g.anchor
             for start in [s for s in g.pending if s < g.anchor]:
                 closed.late += sum(t.count for t in g.pending.pop(start).values())
-        window = self.config.window_s
-        start = g.closed_until
-        while start + window <= target:
-            self._close(g, start, closed)
-            start += window
-        g.closed_until = start
+        g.closed_until = close_windows(
+            g.closed_until,
+            target,
+            self.config.window_s,
+            lambda start, _: self._close(g, start, closed),
+        )
         return closed
 
     # -- one window -----------------------------------------------------------------------
