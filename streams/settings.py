@@ -6,7 +6,7 @@ the command line; nothing reads the environment anywhere else.
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from detectors.actors import ActorConfig
@@ -167,6 +167,39 @@ class Settings(BaseSettings):
         description="prefix of evidence links in pushed alerts (the alert_id is appended); empty: none",
     )
 
+    # The labelling loop (docs/labels.md): analysts' verdicts, the store, the triage console.
+    alert_store: str = Field(
+        "",
+        description="alert and label store: sqlite:///path/file.db or postgresql://user@host/db; empty: none",
+    )
+    label_suppress_s: float = Field(
+        86400.0,
+        ge=0,
+        description="event time for which an entity labelled benign raises no new alert",
+    )
+    label_abusive_ttl_s: float = Field(
+        604800.0,
+        ge=0,
+        description="event time for which later alerts on an actor labelled abusive are raised to critical",
+    )
+    precision_window_s: float = Field(
+        604800.0, gt=0, description="event time over which precision per detector is computed"
+    )
+    audit_rate: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="share of labelled alerts queued again for a second labeller (agreement audit)",
+    )
+    console_host: str = Field(
+        "127.0.0.1", description="address the triage console listens on (loopback by default)"
+    )
+    console_port: int = Field(8088, ge=0, le=65535, description="port of the triage console")
+    console_token: SecretStr = Field(
+        SecretStr(""),
+        description="token the triage console asks for; empty: a random one, printed at start",
+    )
+
     @field_validator("broker")
     @classmethod
     def _kafka_url(cls, value: str) -> str:
@@ -201,7 +234,7 @@ class Settings(BaseSettings):
         """The settings as a Markdown table, for docs/configuration.md."""
         rows = ["| variable | default | meaning |", "|---|---|---|"]
         for name, field in cls.model_fields.items():
-            default = f"`{field.default}`" if field.default != "" else "(empty)"
+            default = f"`{field.default}`" if str(field.default) != "" else "(empty)"
             rows.append(f"| `ABUSEMON_{name.upper()}` | {default} | {field.description} |")
         return "\n".join(rows)
 
