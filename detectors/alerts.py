@@ -118,9 +118,10 @@ class Alert:
     threshold: float
     summary: str
     evidence: dict[str, Any] = field(default_factory=dict)
+    priority: float | None = None  # how likely analysts confirm it, 0..1 (detectors/labels.py)
 
     def to_record(self, emitted_at: float) -> dict[str, Any]:
-        return {
+        record = {
             "schema_version": SCHEMA_VERSION,
             "alert_id": self.alert_id,
             "detector": self.detector,
@@ -138,6 +139,9 @@ class Alert:
             "evidence": self.evidence,
             "emitted_at": format_rfc3339(emitted_at),
         }
+        if self.priority is not None:
+            record["priority"] = self.priority
+        return record
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Alert:
@@ -156,4 +160,5 @@ class Alert:
             threshold=float(record["threshold"]),
             summary=record["summary"],
             evidence=record["evidence"],
+            priority=record.get("priority"),
         )

@@ -26,7 +26,8 @@ from detectors.coordination import (
     Coordinator,
     Row,
 )
-from detectors.events import ContentEvent, Event, ReportEvent, format_rfc3339
+from detectors.events import ContentEvent, Event, Label, ReportEvent, format_rfc3339
+from detectors.labels import LabelConfig, LabelGate
 from detectors.signals import (
     CORE_SIGNALS,
     content_signals,
@@ -454,6 +455,7 @@ class OfflinePipeline:
         actor_partitions: int = 1,
         route: Callable[[str, int], int] = lambda actor, partitions: 0,
         coordination_config: CoordinationConfig | None = None,
+        label_config: LabelConfig | None = None,
     ) -> None:
         self.config = config
         self.processor = SignalProcessor(
@@ -474,11 +476,15 @@ class OfflinePipeline:
         self.indexes = [CoordinationIndex(coordination) for _ in range(actor_partitions)]
         self.coordinator = Coordinator(coordination, sources=actor_partitions)
         self.route = route
+        self.gate = LabelGate(label_config)
         self.outcomes: dict[str, int] = {}
 
     def feed(self, topic: str, partition: int, event: Event) -> list[Alert]:
-        """Run one valid event through both stages; returns the alerts it caused."""
+        """Run one valid event through both stages; returns the alerts it caused, as the
+        label gate lets them out."""
         if topic not in TOPIC_GROUPS:
+            if isinstance(event, Label):
+                self.gate.label(event)
             self._count(f"{topic}:processed")
             return []
         counter = self.counters[(topic, partition)]
@@ -513,7 +519,17 @@ class OfflinePipeline:
                         f"index:{i}", found.candidates, mark, flagged
                     )
                     alerts.extend(coordinated.alerts)
-        return alerts
+        return self.admit(alerts)
+
+    def admit(self, alerts: list[Alert]) -> list[Alert]:
+        out = []
+        for alert in alerts:
+            admitted, action = self.gate.admit(alert)
+            if action is not None:
+                self._count(f"alerts:{action}")
+            if admitted is not None:
+                out.append(admitted)
+        return out
 
     def add_actor(self, partial: ActorPartial) -> None:
         self.actors[self.route(partial.actor, len(self.actors))].add_partial(partial)

@@ -64,6 +64,7 @@ def evaluate(path: str | Path, settings: Settings) -> Evaluation:
         settings.partitions,
         lambda key, partitions: partition_for(key.encode(), partitions),
         settings.coordination(),
+        settings.labelling(),
     )
     for topic, partition, event in _valid_events(path, settings, now, result.outcomes):
         if result.first_ts is None:
@@ -83,7 +84,7 @@ def write_alerts(alerts: list[dict[str, Any]], path: str | Path) -> None:
 
 def summarize_outcomes(outcomes: Counter[str]) -> str:
     lines = []
-    for topic in sorted({key.split(":")[0] for key in outcomes}):
+    for topic in sorted({key.split(":")[0] for key in outcomes} - {"alerts"}):
         consumed = outcomes[f"{topic}:consumed"]
         dead = sum(v for k, v in outcomes.items() if k.startswith(f"{topic}:dead_lettered"))
         parts = [f"{topic}: {consumed} consumed", f"{dead} dead-lettered"]
@@ -91,4 +92,9 @@ def summarize_outcomes(outcomes: Counter[str]) -> str:
             if outcomes[f"{topic}:{status}"]:
                 parts.append(f"{outcomes[f'{topic}:{status}']} {status}")
         lines.append(", ".join(parts))
+    if outcomes["alerts:suppressed"] or outcomes["alerts:escalated"]:
+        lines.append(
+            f"labels: {outcomes['alerts:suppressed']} alert messages suppressed, "
+            f"{outcomes['alerts:escalated']} escalated"
+        )
     return "\n".join(lines)

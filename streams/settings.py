@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from detectors.actors import ActorConfig
 from detectors.coordination import CoordinationConfig
+from detectors.labels import LabelConfig
 from detectors.pipeline import DetectionConfig
 
 
@@ -278,4 +279,11 @@ class Settings(BaseSettings):
             min_reporters=self.brigade_min_reporters,
             cooldown_s=self.coordination_cooldown_s,
             max_keys=self.max_coordination_keys,
+        )
+
+    def labelling(self) -> LabelConfig:
+        return LabelConfig(
+            suppress_s=self.label_suppress_s,
+            abusive_ttl_s=self.label_abusive_ttl_s,
+            precision_window_s=self.precision_window_s,
         )
