@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import uuid
@@ -88,12 +90,16 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    opened = open_store(url)
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    opened = open_store(store_url)
     yield opened
     opened.close()
 
@@ -315,3 +321,37 @@ def test_a_bad_url_is_refused(url: str) -> None:
     with pytest.raises(ValueError, match="URL") as info:
         open_store(url)
     assert "\n" not in str(info.value)
+
+
+def test_the_documented_queries_run(store_url: str) -> None:
+    """Every SQL example of docs/labels.md runs on the backend it is written for."""
+    docs = (Path(__file__).parents[2] / "docs" / "labels.md").read_text()
+    section = docs.split("## The alert and label store", 1)[1].split("\n## ", 1)[0]
+    queries = re.findall(r"```sql\n(.*?)```", section, re.S)
+    assert len(queries) >= 4
+    store = open_store(store_url)
+    alert_id = "5ed5df4529f3b65cbdce853c96fd9798"
+    store.add_alert(alert(alert_id, 0, entity=("actor", "u123")))
+    store.add_alert(alert(alert_id, 60, status="update", score=20.0, entity=("actor", "u123")))
+    store.add_label(label("l1", alert_id, 100))
+    store.close()
+    backend = "SQLite" if store_url.startswith("sqlite") else "PostgreSQL"
+    results = []
+    for query in queries:
+        first_line = query.splitlines()[0]
+        if first_line.startswith("-- ") and first_line != f"-- {backend}":
+            continue
+        if backend == "SQLite":
+            with sqlite3.connect(store_url.removeprefix("sqlite:///")) as connection:
+                results.append(connection.execute(query).fetchall())
+        else:
+            with psycopg.connect(store_url) as connection:
+                results.append(connection.execute(query).fetchall())
+    history, on_account, precision, waiting = results
+    assert [(row[0], float(row[3]), float(row[4])) for row in history] == [
+        ("firing", 12.0, 3.0),
+        ("update", 20.0, 3.0),
+    ]
+    assert [row[:2] for row in on_account] == [(alert_id, "volume_spike")]
+    assert [(row[0], row[1], float(row[2])) for row in precision] == [("volume_spike", 1, 1.0)]
+    assert waiting == []
