@@ -87,6 +87,9 @@ UPSERT_ALERT = """
         OR (excluded.ts = alerts.ts AND excluded.emitted_at >= alerts.emitted_at)
 """
 
+# What the queue reads of an alert: the first two make the item, the rest order it.
+QUEUE_COLUMNS = "a.record, a.first_ts, a.priority, a.score_ratio, a.ts, a.alert_id"
+
 # An alert labelled by exactly one labeller, with that labeller: a candidate for the audit.
 LABELLED_ONCE = """
     SELECT subject_id, MIN(labeler) AS labeler FROM labels WHERE subject_type = 'alert'
@@ -283,9 +286,8 @@ class Store:
             "a", detector=detector, severity=severity, since=since, until=until
         )
         unlabelled = self._query(
-            "SELECT a.record, a.first_ts, a.priority, a.score_ratio, a.ts FROM alerts a"
-            f" WHERE {where} AND NOT EXISTS (SELECT 1 FROM labels l WHERE"
-            " l.subject_type = 'alert' AND l.subject_id = a.alert_id)"
+            f"SELECT {QUEUE_COLUMNS} FROM alerts a WHERE {where} AND NOT EXISTS"
+            " (SELECT 1 FROM labels l WHERE l.subject_type = 'alert' AND l.subject_id = a.alert_id)"
             " ORDER BY a.priority IS NULL, a.priority DESC, a.score_ratio DESC, a.ts DESC,"
             " a.alert_id LIMIT ?",
             (*params, limit),
@@ -296,18 +298,15 @@ class Store:
             if labeler is not None:
                 other, params = " AND labelled.labeler <> ?", [*params, labeler]
             labelled_once = self._query(
-                "SELECT a.record, a.first_ts, a.priority, a.score_ratio, a.ts, a.alert_id"
-                f" FROM alerts a JOIN ({LABELLED_ONCE}) labelled ON labelled.subject_id = a.alert_id"
-                f" WHERE {where}{other}",
+                f"SELECT {QUEUE_COLUMNS} FROM alerts a JOIN ({LABELLED_ONCE}) labelled"
+                f" ON labelled.subject_id = a.alert_id WHERE {where}{other}",
                 params,
             )
-            items += [
-                (row[:5], True) for row in labelled_once if audit_selected(row[5], audit_rate)
-            ]
+            items += [(row, True) for row in labelled_once if audit_selected(row[5], audit_rate)]
 
-        def order(item: tuple[Sequence[Any], bool]) -> tuple[bool, float, float, float]:
-            _, _, priority, ratio, ts = item[0]
-            return (priority is None, -(priority or 0.0), -ratio, -ts)
+        def order(item: tuple[Sequence[Any], bool]) -> tuple[bool, float, float, float, str]:
+            _, _, priority, ratio, ts, alert_id = item[0]
+            return (priority is None, -(priority or 0.0), -ratio, -ts, alert_id)
 
         items.sort(key=order)
         return [{**_alert(row), "audit": audit} for row, audit in items[:limit]]
