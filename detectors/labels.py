@@ -166,6 +166,7 @@ class Applied:
     whether it was new, suppressed an entity, or marked an actor abusive."""
 
     detector: str | None = None
+    duplicate: bool = False  # a label_id seen before: applied once
     learnt: bool = False
     suppressed: tuple[str, str] | None = None
     abusive: tuple[str, str] | None = None
@@ -201,6 +202,7 @@ class LabelGate:
         self.verdicts: deque[tuple[float, str, bool]] = deque()  # (ts, detector, abusive)
         self.pairs: dict[str, deque[tuple[str, str]]] = {}
         self.unlabelled: OrderedDict[str, float] = OrderedDict()  # firing alert id -> ts
+        self.label_ids: OrderedDict[str, None] = OrderedDict()
         self.latest = -math.inf
 
     # -- alerts --
@@ -242,6 +244,9 @@ class LabelGate:
     def label(self, label: Label) -> Applied:
         config = self.config
         applied = Applied()
+        if label.label_id in self.label_ids:
+            return Applied(duplicate=True)
+        self._remember(self.label_ids, label.label_id, None)
         self.latest = max(self.latest, label.ts)
         entity: tuple[str, str] | None = None
         if label.subject_type == "alert":

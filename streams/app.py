@@ -2,9 +2,10 @@
 
 Two stages, so that no signal funnels through one partition:
 
-    content-events / report-events ──ingest agents──▶ <app>-signal-partials (keyed by signal)
-         │ invalid ─▶ <topic>.dlq                          │        ▲ candidates, to partition 0
-                                                  signal agent ──┴──▶ alerts (keyed by entity id)
+    content-events / report-events / labels ─ingest agents─▶ <app>-signal-partials (by signal)
+         │ invalid ─▶ <topic>.dlq                          │        ▲ candidates, alerts and
+                                                  signal agent ──┘   labels, to partition 0
+                                     partition 0: label gate ──▶ alerts (keyed by entity id)
 
 The ingest agents validate every message (bad ones go to the dead-letter topic with the
 original bytes and a reason), drop repeated event ids, count events per signal and summarise
@@ -17,12 +18,17 @@ spike detectors and the actor population model, and publishes alerts. Coordinati
 (text buckets, new domains, reported accounts) go to the partition owning each key; when a
 partition closes windows it sends its campaign and brigade candidates to partition 0, whose
 coordinator folds them into campaigns and brigades once every partition has closed a window.
+Every alert leaves through the label gate on partition 0, which also gets every label: it
+drops alerts on entities analysts labelled benign, escalates those on actors labelled abusive,
+adds the learnt priority, and keeps precision per detector; alerts and labels are also written
+to the alert and label store when one is configured.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -34,7 +40,8 @@ from detectors.actor_features import ActivityCollector
 from detectors.actors import ActorProcessor, ActorsClosed
 from detectors.alerts import Alert
 from detectors.coordination import CoordinationCollector, CoordinationIndex, Coordinator
-from detectors.events import InvalidEvent, parse_event
+from detectors.events import InvalidEvent, Label, format_rfc3339, parse_event
+from detectors.labels import LabelGate
 from detectors.pipeline import (
     GROUP_TOPICS,
     Closed,
@@ -49,6 +56,7 @@ from streams.alertmanager import AlertmanagerPusher, pusher_from_settings
 from streams.http import Liveness
 from streams.metrics import Metrics
 from streams.settings import Settings
+from streams.store import Store, open_store
 
 log = logging.getLogger("abuse_monitor")
 
@@ -87,6 +95,7 @@ class StreamWorker:
         self.kinds = {
             settings.content_topic: "content-events",
             settings.report_topic: "report-events",
+            settings.labels_topic: "labels",
         }
         self.inputs = {
             name: app.topic(name, partitions=settings.input_partitions, **raw)
@@ -111,6 +120,11 @@ class StreamWorker:
         self.pusher: AlertmanagerPusher | None = None
         if settings.alertmanager_url:
             self.pusher = pusher_from_settings(settings, metrics)
+        self.gate = LabelGate(settings.labelling())  # used on partition 0's owner only
+        self.precision_detectors: set[str] = set()
+        self.store: Store | None = (
+            open_store(settings.alert_store) if settings.alert_store else None
+        )
 
     def register(self) -> None:
         for name, topic in self.inputs.items():
@@ -143,6 +157,10 @@ class StreamWorker:
         except InvalidEvent as error:
             await self.dead_letter(name, message, raw, error, now)
             metrics.dead_lettered.labels(name, error.reason).inc()
+            return
+        if isinstance(event, Label):  # to the label gate, on partition 0
+            await self.partials.send(value=records.label_report(raw), partition=0)
+            metrics.processed.labels(name).inc()
             return
         counter = self.counters.get(tp)
         if counter is None:
@@ -220,10 +238,15 @@ class StreamWorker:
                 closed = processor.add_watermark(mark, now=now)
                 first, until = processor.both_closed(now)
                 actors_closed = actor_processor.close(first, until)
-                await self.publish(processor, mark, closed, actors_closed)
+                self.observe(processor, mark, closed, actors_closed)
+                await self._forward(partition, closed.alerts)  # actor alerts go by the coordinator
                 await self._propose(partition, index, first, until, actors_closed.alerts)
             if report.coordination_closed_until is not None:
                 await self._coordinate(report)
+            if report.alerts:
+                await self.emit(report.alerts)
+            if report.label is not None:
+                self.apply_label(report.label)
 
     async def _propose(
         self,
@@ -258,9 +281,9 @@ class StreamWorker:
         )
         self.metrics.groups_open.set(len(self.coordinator))
         self.metrics.alerts_folded.inc(closed.folded)
-        await self.send_alerts(closed.alerts)
+        await self.emit(closed.alerts)
 
-    async def publish(
+    def observe(
         self,
         processor: SignalProcessor,
         mark: Watermark,
@@ -291,23 +314,83 @@ class StreamWorker:
         metrics.actors_evicted.inc(actors.evicted)
         metrics.actors_expired.inc(actors.expired)
         metrics.actors_tracked.set(sum(len(p) for p in self.actor_processors.values()))
-        await self.send_alerts(closed.alerts)  # actor alerts go by the coordinator
         metrics.series_live.set(sum(p.live_series() for p in self.processors.values()))
 
-    async def send_alerts(self, alerts: list[Alert]) -> None:
+    async def _forward(self, partition: int, alerts: list[Alert]) -> None:
+        """Every alert leaves through the label gate on partition 0."""
+        if partition == 0:
+            await self.emit(alerts)
+        elif alerts:
+            await self.partials.send(
+                value=records.alerts_report(f"alerts:{partition}", alerts), partition=0
+            )
+
+    async def emit(self, alerts: list[Alert]) -> None:
+        """Publish alerts as the label gate lets them out: to the alerts topic, Alertmanager
+        and the store."""
         metrics = self.metrics
         now = time.time()
-        for alert in alerts:
+        for raised in alerts:
+            alert, action = self.gate.admit(raised)
+            if action == "suppressed":
+                metrics.alerts_suppressed.labels(raised.detector).inc()
+            elif action == "escalated":
+                metrics.alerts_escalated.labels(raised.detector).inc()
+            if alert is None:
+                continue
             record = alert.to_record(emitted_at=now)
             await self.alerts.send(key=alert.entity_id.encode(), value=records.encode_alert(record))
             if self.pusher is not None:
                 self.pusher.submit(record)
+            self._store(record, self.store.add_alert if self.store else None)
             metrics.alerts.labels(alert.detector, alert.severity, alert.status).inc()
+            if alert.status == "firing" and alert.priority is not None:
+                metrics.alert_priority.labels(alert.detector).observe(alert.priority)
             if alert.status == "firing":
                 metrics.alert_latency.labels(alert.detector).observe(max(0.0, now - alert.ts))
             log.info(
                 "alert %s %s %s: %s", alert.status, alert.severity, alert.alert_id, alert.summary
             )
+
+    def apply_label(self, label: Label) -> None:
+        metrics = self.metrics
+        applied = self.gate.label(label)
+        if applied.duplicate:
+            metrics.duplicates.labels(self.settings.labels_topic).inc()
+            return
+        metrics.labels.labels(label.subject_type, label.verdict).inc()
+        metrics.labeler_labels.labels(metrics.labeler_label(label.labeler)).inc()
+        if applied.pair_policy is not None:
+            metrics.label_pairs.labels(applied.pair_policy).inc()
+        record = label.model_dump(mode="json", exclude_none=True) | {"ts": format_rfc3339(label.ts)}
+        self._store(record, self.store.add_label if self.store else None)
+        self._label_gauges()
+
+    def _label_gauges(self) -> None:
+        metrics = self.metrics
+        precision = self.gate.precision()
+        for detector in self.precision_detectors - set(precision):
+            metrics.label_precision.remove(detector)
+            metrics.label_verdicts.remove(detector)
+        for detector, (ratio, n) in precision.items():
+            metrics.label_precision.labels(detector).set(ratio)
+            metrics.label_verdicts.labels(detector).set(n)
+        self.precision_detectors = set(precision)
+        for policy, kappa in self.gate.agreement().items():
+            metrics.label_agreement.labels(policy).set(kappa)
+        metrics.alerts_unlabelled.set(len(self.gate.unlabelled))
+
+    def _store(
+        self, record: dict[str, Any], write: Callable[[dict[str, Any]], object] | None
+    ) -> None:
+        """Keep an alert or label for investigations; a store that fails does not stop the stream."""
+        if write is None:
+            return
+        try:
+            write(record)
+        except Exception:
+            self.metrics.store_failures.inc()
+            log.exception("alert store write failed")
 
     def _input_topic(self, group_name: str) -> str:
         kind = GROUP_TOPICS[group_name]
@@ -317,6 +400,8 @@ class StreamWorker:
     async def _periodic(self) -> None:
         """Every 5 s: the liveness tick, consumer lag, and the size of the coordination state."""
         self.liveness.tick()
+        if 0 in self.processors:
+            self._label_gauges()
         self.metrics.coordination_keys.set(sum(len(i) for i in self.indexes.values()))
         self.metrics.coordination_rows.set(sum(i.rows_held() for i in self.indexes.values()))
         consumer = self.app.consumer
@@ -352,3 +437,4 @@ class StreamWorker:
             del self.indexes[partition]
         if 0 not in owned:
             self.coordinator = None
+            self.gate = LabelGate(self.settings.labelling())

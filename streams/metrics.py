@@ -1,7 +1,8 @@
 """Every Prometheus metric the worker exports, declared in one place against a given registry.
 
-Labels are bounded: topic, reason, detector, severity, group, and `signal` only for the
-aggregate signals (never per-account series), capped at `MAX_SIGNAL_LABELS` values.
+Labels are bounded: topic, reason, detector, severity, group, policy, and `signal` only for
+the aggregate signals (never per-account series), capped at `MAX_SIGNAL_LABELS` values;
+`labeler` is capped at `MAX_LABELER_LABELS` values.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ MAX_SIGNAL_LABELS = 200
 SCORE_BUCKETS = (-4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 20.0, 50.0)
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)
 ACTOR_SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
+PRIORITY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+MAX_LABELER_LABELS = 100
 PROCESSING_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 0.025, 0.1)
 
 
@@ -241,7 +244,91 @@ class Metrics:
             namespace=ns,
             registry=registry,
         )
+        self.labels = Counter(
+            "labels",
+            "Analysts' verdicts applied, by subject type (alert, actor, content, campaign) and verdict.",
+            ["subject_type", "verdict"],
+            namespace=ns,
+            registry=registry,
+        )
+        self.labeler_labels = Counter(
+            "labeler_labels",
+            f"Verdicts per labeller (throughput); labellers beyond the first {MAX_LABELER_LABELS} count as `other`.",
+            ["labeler"],
+            namespace=ns,
+            registry=registry,
+        )
+        self.label_precision = Gauge(
+            "label_precision_ratio",
+            "Per detector, abusive / (abusive + benign) among analysts' first verdicts on its alerts over ABUSEMON_PRECISION_WINDOW_S.",
+            ["detector"],
+            namespace=ns,
+            registry=registry,
+        )
+        self.label_verdicts = Gauge(
+            "label_verdicts_in_window",
+            "Per detector, the abusive and benign verdicts the precision is computed from.",
+            ["detector"],
+            namespace=ns,
+            registry=registry,
+        )
+        self.label_agreement = Gauge(
+            "label_agreement_kappa",
+            "Cohen's kappa between first and second labellers of audited alerts, per policy.",
+            ["policy"],
+            namespace=ns,
+            registry=registry,
+        )
+        self.label_pairs = Counter(
+            "label_audit_pairs",
+            "Alerts labelled by a second labeller (audit pairs), per policy.",
+            ["policy"],
+            namespace=ns,
+            registry=registry,
+        )
+        self.alerts_suppressed = Counter(
+            "alerts_suppressed",
+            "Alert messages not published because their entity was labelled benign.",
+            ["detector"],
+            namespace=ns,
+            registry=registry,
+        )
+        self.alerts_escalated = Counter(
+            "alerts_escalated",
+            "Alert messages raised to critical because their actor was labelled abusive.",
+            ["detector"],
+            namespace=ns,
+            registry=registry,
+        )
+        self.alerts_unlabelled = Gauge(
+            "alerts_unlabelled",
+            "Alerts raised over the precision window that no analyst has labelled yet.",
+            namespace=ns,
+            registry=registry,
+        )
+        self.alert_priority = Histogram(
+            "alert_priority",
+            "Learnt priority of firing alerts: how likely analysts are to confirm them.",
+            ["detector"],
+            buckets=PRIORITY_BUCKETS,
+            namespace=ns,
+            registry=registry,
+        )
+        self.store_failures = Counter(
+            "alert_store_failures",
+            "Writes to the alert and label store that failed (the stream goes on).",
+            namespace=ns,
+            registry=registry,
+        )
         self.signal_labels: set[str] = set()
+        self.labelers: set[str] = set()
+
+    def labeler_label(self, labeler: str) -> str:
+        """The labeller's own label value while under the cap, else `other`."""
+        if labeler in self.labelers or len(self.labelers) < MAX_LABELER_LABELS:
+            self.labelers.add(labeler)
+            return labeler
+        return "other"
 
     def signal_label_allowed(self, signal: str) -> bool:
         """Admit a new `signal` label value only while under the cap."""

@@ -2,7 +2,7 @@
 signal-partials topic. That topic carries stage-1 window counts to the partition owning each
 signal, actor summaries to the partition owning each actor, coordination rows to the
 partition owning each text bucket, domain and reported account, and, to partition 0, each
-partition's coordination candidates.
+partition's coordination candidates, its alerts and the labels, for the label gate there.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import orjson
 from detectors.actor_features import Activity, ActorPartial
 from detectors.alerts import Alert
 from detectors.coordination import Candidate, Row, row_from_wire, row_to_wire
-from detectors.events import format_rfc3339
+from detectors.events import Label, format_rfc3339, parse_event
 from detectors.windows import Partial, Watermark
 from streams.files import partition_for
 
@@ -139,6 +139,18 @@ def candidates_report(
     )
 
 
+def alerts_report(source: str, alerts: list[Alert]) -> bytes:
+    """Alerts a stage-2 partition raised, for partition 0, where every alert passes the
+    label gate on its way out."""
+    records = [alert.to_record(emitted_at=0.0) for alert in alerts]
+    return orjson.dumps({"source": source, "partials": [], "alerts": records})
+
+
+def label_report(raw: bytes) -> bytes:
+    """A validated label, as it came, for the label gate on partition 0."""
+    return orjson.dumps({"source": "labels", "partials": [], "label": raw.decode()})
+
+
 @dataclass
 class SignalReport:
     """One decoded message of the signal-partials topic."""
@@ -151,6 +163,8 @@ class SignalReport:
     candidates: list[Candidate] = field(default_factory=list)
     actor_alerts: list[Alert] = field(default_factory=list)
     coordination_closed_until: float | None = None
+    alerts: list[Alert] = field(default_factory=list)
+    label: Label | None = None
 
 
 def decode_signal_report(raw: bytes) -> SignalReport:
@@ -173,6 +187,12 @@ def decode_signal_report(raw: bytes) -> SignalReport:
         )
     report.candidates = [Candidate.from_wire(c) for c in data.get("candidates", ())]
     report.actor_alerts = [Alert.from_record(a) for a in data.get("actor_alerts", ())]
+    report.alerts = [Alert.from_record(a) for a in data.get("alerts", ())]
+    label = data.get("label")
+    if label is not None:
+        parsed = parse_event("labels", label.encode())
+        assert isinstance(parsed, Label)
+        report.label = parsed
     closed = data.get("coordination_closed_until")
     if closed is not None:
         report.coordination_closed_until = float(closed)

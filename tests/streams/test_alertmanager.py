@@ -444,7 +444,7 @@ async def test_the_worker_submits_every_published_alert_when_enabled() -> None:
     stream_worker = worker(alertmanager_url="http://127.0.0.1:1")
     assert stream_worker.pusher is not None
     alert = Alert.from_record(record())
-    await stream_worker.send_alerts([alert, replace(alert, status="resolved")])
+    await stream_worker.emit([alert, replace(alert, status="resolved")])
     published = [orjson.loads(c.kwargs["value"]) for c in stream_worker.alerts.send.call_args_list]
     assert list(stream_worker.pusher.queue) == published
     assert [r["status"] for r in published] == ["firing", "resolved"]
