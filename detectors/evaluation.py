@@ -286,6 +286,19 @@ def _matches(alerts: Sequence[_Alert], scenarios: Sequence[_Scenario]) -> list[l
     return out
 
 
+def ground_truth(
+    alerts: Iterable[Mapping[str, Any]], truth: Iterable[Mapping[str, Any]]
+) -> dict[str, bool]:
+    """Per alert id, whether the alert detects an attack (a scenario that is not a decoy): the
+    verdict a perfect analyst would give."""
+    merged = _merge(alerts)
+    scenarios = _scenarios(truth)
+    return {
+        alert.alert_id: any(not scenarios[i].decoy for i in found)
+        for alert, found in zip(merged, _matches(merged, scenarios), strict=True)
+    }
+
+
 def _span(alerts: Sequence[_Alert], scenarios: Sequence[_Scenario]) -> float | None:
     times = [t for a in alerts for t in (a.start, a.end, a.raised)]
     times += [t for s in scenarios for t in (s.start, s.end)]

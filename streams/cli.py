@@ -1,4 +1,4 @@
-"""The `abuse-monitor` command: worker, demo, simulate, replay, evaluate.
+"""The `abuse-monitor` command: worker, demo, simulate, replay, evaluate, label.
 
 Errors a user can make (a missing file, a bad option or setting) end in one line on stderr
 and exit status 2, never a traceback.
@@ -109,6 +109,32 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_label(args: argparse.Namespace) -> int:
+    from detectors.evaluation import ground_truth
+    from simulator import Labeler, LabelerConfig
+
+    for path in (args.alerts, args.truth):
+        _check_file(path)
+    alerts, truth = _read_jsonl(args.alerts), _read_jsonl(args.truth)
+    try:
+        config = LabelerConfig(
+            seed=args.seed,
+            noise=args.noise,
+            unsure=args.unsure,
+            audit_rate=args.audit_rate,
+            delay_s=args.delay * 60.0,
+        )
+        ground_truth(alerts, truth)  # the files' shapes, checked before any output
+    except (ValueError, TypeError) as exc:
+        raise UsageError(str(exc)) from None
+    labels = Labeler(truth, config).labels(alerts)
+    with open(args.out, "wb") as out:
+        for label in labels:
+            out.write(orjson.dumps({"topic": "labels", "value": label}) + b"\n")
+    print(f"wrote {len(labels)} labels to {args.out}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from streams.demo import run_demo
 
@@ -130,6 +156,16 @@ def _read_jsonl(path: str) -> list[dict[str, object]]:
                 except orjson.JSONDecodeError:
                     raise UsageError(f"{path}:{number}: not JSON") from None
     return out
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1: {text!r}")
+    return value
 
 
 def _positive(kind: type[float]) -> Callable[[str], float]:
@@ -227,6 +263,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alerts-out", required=True, help="where to write the alerts (JSONL)")
     p.add_argument("--json", action="store_true", help="print the scores as JSON")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "label", help="simulated analysts' verdicts on alerts, from the ground truth (JSONL)"
+    )
+    p.add_argument("--alerts", required=True, help="alerts JSONL (as evaluate writes them)")
+    p.add_argument("--truth", required=True, help="the simulation's ground truth JSONL")
+    p.add_argument("--out", required=True, help="where to write the labels (replayable JSONL)")
+    p.add_argument("--noise", type=_share, default=0.05, help="share of wrong verdicts")
+    p.add_argument("--unsure", type=_share, default=0.02, help="share of unsure verdicts")
+    p.add_argument("--audit-rate", type=_share, default=0.1, help="share of alerts labelled twice")
+    p.add_argument("--delay", type=_positive(float), default=10.0, help="minutes to a verdict")
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(func=cmd_label)
     return parser
 
 

@@ -14,9 +14,13 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from prometheus_client.parser import text_string_to_metric_families
 
-from simulator import SimConfig, write_files
+from detectors.alerts import Alert
+from detectors.events import Label, parse_event
+from detectors.labels import LabelGate
+from simulator import Labeler, LabelerConfig, SimConfig, write_files
 from streams.evaluate import evaluate
 from streams.kafka import ensure_input_topics, produce, replay
+from streams.store import open_store
 
 pytestmark = pytest.mark.integration
 
@@ -255,3 +259,63 @@ def test_two_workers_raise_the_same_alerts_as_one(
         sample_metric(w.metrics_text(), "abusemon_events_consumed_total") for w in (first, second)
     )
     assert consumed == sum(1 for _ in simulated.open())
+
+
+def test_simulated_analysts_labels_drive_precision_and_the_store(
+    broker: Any, start_worker: Any, simulated: Path, tmp_path: Path
+) -> None:
+    """The simulator's analysts label the worker's alerts from the ground truth; the worker
+    reads their verdicts from the labels topic: precision per detector and agreement as
+    metrics, and alerts and labels in the store, as the same gate offline computes them."""
+    store_url = f"sqlite:///{tmp_path}/alerts.db"
+    worker = start_worker(actor_warmup=ACTORS_WARM, alert_store=store_url)
+    settings = worker.settings
+    expected = evaluate(simulated, settings).alerts
+    truth = [
+        orjson.loads(line) for line in Path(f"{simulated}.truth.jsonl").read_bytes().splitlines()
+    ]
+    labels = Labeler(truth, LabelerConfig(noise=0.1, audit_rate=0.3)).labels(expected)
+    gate = LabelGate(settings.labelling())
+    for record in expected:
+        gate.admit(Alert.from_record(record))
+    for label in labels:
+        parsed = parse_event("labels", orjson.dumps(label))
+        assert isinstance(parsed, Label)
+        gate.label(parsed)
+    precision = gate.precision()
+    assert len(precision) >= 3 and any(ratio < 1 for ratio, _ in precision.values())
+    assert gate.agreement(), "the audit should give pairs of verdicts"
+
+    asyncio.run(replay(simulated, settings))
+    asyncio.run(
+        read_topic(broker.bootstrap, settings.alerts_topic, lambda v: len(v) >= len(expected), 120)
+    )
+    asyncio.run(produce(settings, [("labels", label) for label in labels]))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        text = worker.metrics_text()
+        if sample_metric(text, "abusemon_labels_total") == len(labels):
+            break
+        time.sleep(0.5)
+    assert sample_metric(text, "abusemon_labels_total") == len(labels), worker.log()
+    for detector, (ratio, n) in precision.items():
+        got = sample_metric(text, "abusemon_label_precision_ratio", detector=detector)
+        assert got == pytest.approx(ratio), detector
+        assert sample_metric(text, "abusemon_label_verdicts_in_window", detector=detector) == n
+    for policy, kappa in gate.agreement().items():
+        assert sample_metric(text, "abusemon_label_agreement_kappa", policy=policy) == (
+            pytest.approx(kappa)
+        )
+    assert sample_metric(text, "abusemon_alert_priority_count") == sum(
+        1 for a in expected if a["status"] == "firing"
+    )
+    store = open_store(store_url)
+    try:
+        assert {a["alert_id"] for a in store.alerts(limit=10_000)} == {
+            a["alert_id"] for a in expected
+        }
+        assert {l["label_id"] for l in store.labels(limit=10_000)} == {  # noqa: E741
+            label["label_id"] for label in labels
+        }
+    finally:
+        store.close()
