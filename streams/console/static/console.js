@@ -238,7 +238,7 @@
         h("span", { class: "d-id", title: "alert_id" }, alert.alert_id),
       ),
       h("p", { class: "d-summary" }, alert.summary),
-      h("dl", { class: "facts" }, facts.map(([name, value]) => h("div", { class: "fact" }, h("dt", {}, name), h("dd", {}, value)))),
+      h("dl", { class: "facts" }, facts.map(([name, value], i) => h("div", { class: i === 0 ? "fact wide" : "fact" }, h("dt", {}, name), h("dd", {}, value)))),
       evidenceView(alert, detail.messages),
       labelsView("Labels on this alert", detail.labels),
       h("section", { id: "history" }, h("h3", {}, "Entity history"), h("p", { class: "muted" }, "loading…")),
@@ -298,7 +298,7 @@
   function countTable(counts, keyName, valueName) {
     const rows = Object.entries(counts || {}).sort((a, b) => b[1] - a[1]);
     if (!rows.length) return h("p", { class: "muted" }, "none");
-    return h("table", { class: "data" },
+    return h("table", { class: "data counts" },
       h("tr", {}, h("th", {}, keyName), h("th", { class: "num" }, valueName)),
       rows.map(([key, value]) => h("tr", {}, h("td", { class: "mono" }, key), h("td", { class: "num" }, num(value)))));
   }
@@ -556,6 +556,7 @@
       state.busy = false;
       $("verdict").classList.remove("busy");
     }
+    state.loadSeq++; // a queue load begun before this verdict would bring the alert back
     toast(`${verdict} · ${entityText(alert.entity)}`);
     $("note").value = "";
     $("policy").value = "";
