@@ -50,6 +50,17 @@
     const time = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
     return withDate ? `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${time}` : time;
   }
+  const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  // "26 Nov 21:29:14": short enough for a fact cell; the year is in the tooltip.
+  function short(ts) {
+    const d = new Date(ts);
+    if (isNaN(d)) return String(ts ?? "—");
+    return `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${utc(ts, false)}`;
+  }
+  function span(start, end) {
+    const sameDay = utc(start).slice(0, 10) === utc(end).slice(0, 10);
+    return `${short(start)} → ${sameDay ? utc(end, false) : short(end)} UTC`;
+  }
   function ago(ts) {
     const seconds = (Date.now() - new Date(ts).getTime()) / 1000;
     if (!isFinite(seconds)) return "";
@@ -222,12 +233,13 @@
     const start = new Date(alert.window && alert.window.start);
     const end = new Date(alert.window && alert.window.end);
     const facts = [
-      ["Window", `${utc(alert.window && alert.window.start)} → ${utc(alert.window && alert.window.end, false)} UTC`],
-      ["Duration", duration((end - start) / 1000)],
+      ["Window", h("span", { title: `${utc(alert.window && alert.window.start)} → ${utc(alert.window && alert.window.end)} UTC` },
+        span(alert.window && alert.window.start, alert.window && alert.window.end),
+        h("span", { class: "muted" }, ` · ${duration((end - start) / 1000)}`))],
       ["Score vs threshold", scoreFact(alert.score, alert.threshold)],
       ["Priority", percent(alert.priority ?? (queueItem && queueItem.priority))],
-      ["Status", `${alert.status || "firing"} · ${detail.messages.length} message${detail.messages.length === 1 ? "" : "s"}`],
-      ["First raised", alert.first_ts ? `${utc(alert.first_ts)} UTC` : `${utc(alert.ts)} UTC`],
+      ["Status", h("span", { title: `first raised ${utc(alert.first_ts || alert.ts)} UTC` },
+        `${alert.status || "firing"} · ${detail.messages.length} message${detail.messages.length === 1 ? "" : "s"}`)],
     ];
     const node = h("article", { class: `alert-detail sev-${alert.severity}`, "data-alert-id": alert.alert_id },
       h("div", { class: "d-head" },
@@ -342,7 +354,7 @@
   }
 
   function lineChart(points) {
-    const W = 760, H = 220, L = 44, R = 14, T = 14, B = 28;
+    const W = 760, H = 220, L = 44, R = 92, T = 14, B = 28;
     const xs = points.map((p) => p.ts);
     const ys = points.flatMap((p) => [p.e.observed, p.e.expected, p.e.band ? p.e.band.upper : 0]);
     const x0 = Math.min(...xs), x1 = Math.max(...xs);
@@ -367,7 +379,18 @@
       s("path", { class: "observed", d: line((p) => p.e.observed) }),
       points.map((p) => s("circle", { class: "pt", cx: x(p.ts), cy: y(p.e.observed), r: 3.2 },
         s("title", {}, `${utc(p.ts)} UTC: observed ${p.e.observed}, expected ${num(p.e.expected, 1)}`))),
+      endLabels(points[points.length - 1].e, x(x1) + 8, y),
     );
+  }
+
+  // The latest values at the right end of the lines, nudged apart when they would overlap.
+  function endLabels(e, x, y) {
+    const labels = [["val obs-label", `observed ${num(e.observed)}`, y(e.observed)],
+      ["axis", `expected ${num(e.expected, 1)}`, y(e.expected ?? 0)]];
+    if (e.band) labels.push(["axis", `upper ${num(e.band.upper, 1)}`, y(e.band.upper)]);
+    labels.sort((a, b) => a[2] - b[2]);
+    for (let i = 1; i < labels.length; i++) labels[i][2] = Math.max(labels[i][2], labels[i - 1][2] + 12);
+    return labels.map(([cls, text, at]) => s("text", { class: cls, x, y: at + 3.5 }, text));
   }
 
   function barChart(e) {
@@ -436,12 +459,11 @@
     const age = ev.account_age || {};
     return h("div", {},
       factList([
-        ["Kind", ev.campaign_kind === "link" ? "link (a new domain shared)" : "content (near-identical text)"],
+        ["Kind", ev.campaign_kind === "link" ? "shared new domain" : "near-identical text"],
         ["Members", num(ev.member_count)],
-        ["Young accounts", `${num(age.younger_than_30_days)} of ${num(age.known)} known < 30 days`],
+        ["Under 30 days old", `${num(age.younger_than_30_days)} of ${num(age.known)} known`],
         ["Sharing devices", num(ev.accounts_sharing_devices)],
-        ["First seen", ev.first_seen ? `${utc(ev.first_seen)} UTC` : "—"],
-        ["Last seen", ev.last_seen ? `${utc(ev.last_seen)} UTC` : "—"],
+        ["Active", ev.first_seen && ev.last_seen ? span(ev.first_seen, ev.last_seen) : "—"],
       ]),
       h("h3", {}, "Indicators"), chips(ev.indicators, "chip ind"),
       h("h3", {}, "Sample texts"),
@@ -462,7 +484,7 @@
         ["Pattern", h("strong", { class: ev.pattern === "coordinated" ? "verdict-abusive" : "verdict-benign" }, ev.pattern || "—")],
         ["Reporters", num(ev.reporter_count)],
         ["Reports", num(ev.reports)],
-        ["Young reporters", `${num(age.younger_than_30_days)} of ${num(age.known)} known < 30 days`],
+        ["Under 30 days old", `${num(age.younger_than_30_days)} of ${num(age.known)} known`],
         ["Span (p10–p90)", ev.span_seconds === undefined ? "—" : duration(ev.span_seconds)],
       ]),
       h("h3", {}, "Indicators"), chips(ev.indicators, "chip ind"),
