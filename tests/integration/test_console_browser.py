@@ -96,6 +96,11 @@ def selected_id(driver: webdriver.Chrome) -> str | None:
     return selected
 
 
+def press(driver: webdriver.Chrome, key: str) -> None:
+    """One key, sent to whatever has the focus, as a person types it."""
+    ActionChains(driver).send_keys(key).perform()
+
+
 def analyst_session(url: str, volume_id: str, tmp_path: Path) -> dict[str, Any]:
     """Open the page with the token, read the queue, label the volume spike abusive by `a`."""
     driver = chromium(tmp_path / "chromium-profile")
@@ -110,6 +115,14 @@ def analyst_session(url: str, volume_id: str, tmp_path: Path) -> dict[str, Any]:
             "return [...document.querySelectorAll('#queue li .prio')].map((p) => p.textContent)"
         )
         seen["first_selected"] = selected_id(driver)
+        press(driver, "j")
+        seen["after_j"] = selected_id(driver)
+        press(driver, "k")
+        seen["after_k"] = selected_id(driver)
+        press(driver, "?")
+        seen["help_shown"] = driver.find_element(By.ID, "help").is_displayed()
+        press(driver, "?")
+        seen["help_hidden"] = not driver.find_element(By.ID, "help").is_displayed()
 
         driver.find_element(By.CSS_SELECTOR, f'#queue li[data-alert-id="{volume_id}"]').click()
         chart = wait.until(
@@ -136,7 +149,7 @@ def analyst_session(url: str, volume_id: str, tmp_path: Path) -> dict[str, Any]:
         labeler.send_keys("ana")
         labeler.send_keys(Keys.ESCAPE)  # leave the field: shortcuts apply again
         save_screenshot(driver, tmp_path / "console.png")
-        ActionChains(driver).send_keys("a").perform()
+        press(driver, "a")
         wait.until(lambda d: volume_id not in queue_ids(d))
         wait.until(lambda d: selected_id(d) is not None)
         seen["order_after"] = queue_ids(driver)
@@ -197,6 +210,8 @@ async def test_an_analyst_labels_an_alert_by_keyboard(
     assert seen["order"] == [campaign, actor, volume, brigade]
     assert seen["priorities"] == ["94%prio", "81%prio", "62%prio", "47%prio"]
     assert seen["first_selected"] == campaign
+    assert (seen["after_j"], seen["after_k"]) == (actor, campaign)
+    assert seen["help_shown"] and seen["help_hidden"]
     # Four messages: a line of observed and of expected through four points, and the band.
     assert seen["observed_path"].count("L") == 3 and seen["expected_path"].count("L") == 3
     assert seen["points"] == 4 and seen["band"] == 1
