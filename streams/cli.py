@@ -1,4 +1,4 @@
-"""The `abuse-monitor` command: worker, demo, simulate, replay, evaluate, label.
+"""The `abuse-monitor` command: worker, demo, simulate, replay, evaluate, label, console.
 
 Errors a user can make (a missing file, a bad option or setting) end in one line on stderr
 and exit status 2, never a traceback.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -139,6 +140,47 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from streams.demo import run_demo
 
     return run_demo(duration_s=args.duration, speed=args.speed, metrics_port=args.metrics_port)
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    from streams.console import start_console
+    from streams.store import open_store
+
+    overrides: dict[str, object] = {}
+    if args.host is not None:
+        overrides["console_host"] = args.host
+    if args.port is not None:
+        overrides["console_port"] = args.port
+    settings = _settings(**overrides)
+    if not settings.alert_store:
+        raise UsageError(
+            "ABUSEMON_ALERT_STORE is empty: set it to sqlite:///path.db or postgresql://..."
+        )
+    try:
+        store = open_store(settings.alert_store)
+    except ValueError as exc:
+        raise UsageError(f"ABUSEMON_ALERT_STORE: {exc}") from None
+
+    async def serve() -> None:
+        console = await start_console(settings, store)
+        # A configured token is never printed; a generated one is, as the only way in.
+        where = console.login_url if console.token_generated else console.url
+        suffix = "" if console.token_generated else " (token: ABUSEMON_CONSOLE_TOKEN)"
+        print(f"triage console at {where}{suffix}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await console.stop()
+
+    try:
+        asyncio.run(serve())
+    finally:
+        store.close()
+    return 0
 
 
 def _check_file(path: str) -> None:
@@ -276,6 +318,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--delay", type=_positive(float), default=10.0, help="minutes to a verdict")
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(func=cmd_label)
+
+    p = sub.add_parser("console", help="the triage console: analysts label alerts in the browser")
+    p.add_argument("--host", help="address to listen on (default ABUSEMON_CONSOLE_HOST, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default ABUSEMON_CONSOLE_PORT, 8088)")
+    p.set_defaults(func=cmd_console)
     return parser
 
 

@@ -1,0 +1,236 @@
+"""The triage console in a real headless Chromium: an analyst labels an alert by keyboard.
+
+The console runs in the test's event loop against a SQLite store and the session's broker;
+the browser is driven from a worker thread (Selenium blocks) while the loop serves it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+from streams.broker import EmbeddedBroker
+from streams.console import start_console
+from streams.settings import Settings
+from streams.store import open_store
+from tests.console_samples import (
+    actor_anomaly,
+    content_campaign,
+    report_brigade,
+    sample_alerts,
+    volume_spike,
+)
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+TOKEN = "browser-test-token"
+
+
+def chromium(profile: Path, width: int = 1500, height: int = 940) -> webdriver.Chrome:
+    """Headless Chromium with a fresh profile and nothing fetched from the internet."""
+    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
+    if missing:
+        pytest.fail(
+            f"{' and '.join(missing)} not found: install the Debian packages chromium and "
+            "chromium-driver (check.sh does when it runs as root)"
+        )
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for argument in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        f"--window-size={width},{height}",
+    ):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+
+
+def save_screenshot(driver: webdriver.Chrome, path: Path) -> None:
+    driver.save_screenshot(str(path))
+    extra = os.environ.get("ABUSEMON_SCREENSHOT_DIR")
+    if extra:
+        Path(extra).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(extra) / path.name)
+
+
+def queue_ids(driver: webdriver.Chrome) -> list[str]:
+    # Read in one script: the list may be re-rendered between two WebDriver calls.
+    ids: list[str] = driver.execute_script(
+        "return [...document.querySelectorAll('#queue li')].map((li) => li.dataset.alertId)"
+    )
+    return ids
+
+
+def selected_id(driver: webdriver.Chrome) -> str | None:
+    selected: str | None = driver.execute_script(
+        "const li = document.querySelector('#queue li.selected');"
+        "return li ? li.dataset.alertId : null"
+    )
+    return selected
+
+
+def press(driver: webdriver.Chrome, key: str) -> None:
+    """One key, sent to whatever has the focus, as a person types it."""
+    ActionChains(driver).send_keys(key).perform()
+
+
+def analyst_session(url: str, volume_id: str, tmp_path: Path) -> dict[str, Any]:
+    """Open the page with the token, read the queue, label the volume spike abusive by `a`."""
+    driver = chromium(tmp_path / "chromium-profile")
+    wait = WebDriverWait(driver, 15)
+    seen: dict[str, Any] = {}
+    try:
+        driver.get(url)
+        wait.until(lambda d: len(queue_ids(d)) == 4)
+        seen["url_after_load"] = driver.current_url
+        seen["order"] = queue_ids(driver)
+        seen["priorities"] = driver.execute_script(
+            "return [...document.querySelectorAll('#queue li .prio')].map((p) => p.textContent)"
+        )
+        seen["first_selected"] = selected_id(driver)
+        press(driver, "j")
+        seen["after_j"] = selected_id(driver)
+        press(driver, "k")
+        seen["after_k"] = selected_id(driver)
+        press(driver, "?")
+        seen["help_shown"] = driver.find_element(By.ID, "help").is_displayed()
+        press(driver, "?")
+        seen["help_hidden"] = not driver.find_element(By.ID, "help").is_displayed()
+
+        driver.find_element(By.CSS_SELECTOR, f'#queue li[data-alert-id="{volume_id}"]').click()
+        chart = wait.until(
+            lambda d: d.find_elements(
+                By.CSS_SELECTOR, f'article[data-alert-id="{volume_id}"] svg.chart'
+            )
+        )[0]
+        seen["observed_path"] = chart.find_element(By.CSS_SELECTOR, "path.observed").get_attribute(
+            "d"
+        )
+        seen["expected_path"] = chart.find_element(By.CSS_SELECTOR, "path.expected").get_attribute(
+            "d"
+        )
+        seen["band"] = len(chart.find_elements(By.CSS_SELECTOR, "path.band"))
+        seen["points"] = len(chart.find_elements(By.CSS_SELECTOR, "circle.pt"))
+        wait.until(
+            lambda d: (
+                "Entity history ·"
+                in (d.find_element(By.ID, "history").get_attribute("textContent") or "")
+            )
+        )
+
+        labeler = driver.find_element(By.ID, "labeler")
+        labeler.send_keys("ana")
+        labeler.send_keys(Keys.ESCAPE)  # leave the field: shortcuts apply again
+        save_screenshot(driver, tmp_path / "console.png")
+        press(driver, "a")
+        wait.until(lambda d: volume_id not in queue_ids(d))
+        wait.until(lambda d: selected_id(d) is not None)
+        seen["order_after"] = queue_ids(driver)
+        seen["selected_after"] = selected_id(driver)
+        save_screenshot(driver, tmp_path / "console-after-label.png")
+        seen["errors"] = [
+            entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"
+        ]
+    except Exception:
+        save_screenshot(driver, tmp_path / "console-failure.png")
+        raise
+    finally:
+        driver.quit()
+    return seen
+
+
+async def read_labels(bootstrap: str, topic: str, timeout_s: float = 20) -> list[Any]:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    messages: list[Any] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while not messages and time.monotonic() < deadline:
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                messages.extend(batch)
+    finally:
+        await consumer.stop()
+    return messages
+
+
+async def test_an_analyst_labels_an_alert_by_keyboard(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    now = time.time()
+    store = open_store(f"sqlite:///{tmp_path / 'alerts.db'}")
+    for record in sample_alerts(now):
+        store.add_alert(record)
+    campaign = content_campaign(now)["alert_id"]
+    actor = actor_anomaly(now)["alert_id"]
+    volume = volume_spike(now)[0]["alert_id"]
+    brigade = report_brigade(now)["alert_id"]
+    settings = Settings(
+        broker=broker.url,
+        labels_topic=f"{uuid.uuid4().hex[:8]}-labels",
+        input_partitions=1,
+        console_token=TOKEN,  # type: ignore[arg-type]
+        audit_rate=0.0,
+    )
+    console = await start_console(settings, store, host="127.0.0.1", port=0)
+    try:
+        seen = await asyncio.to_thread(analyst_session, console.login_url, volume, tmp_path)
+    finally:
+        await console.stop()
+
+    assert "token=" not in seen["url_after_load"]  # taken once, kept for the tab
+    assert seen["order"] == [campaign, actor, volume, brigade]
+    assert seen["priorities"] == ["94%prio", "81%prio", "62%prio", "47%prio"]
+    assert seen["first_selected"] == campaign
+    assert (seen["after_j"], seen["after_k"]) == (actor, campaign)
+    assert seen["help_shown"] and seen["help_hidden"]
+    # Four messages: a line of observed and of expected through four points, and the band.
+    assert seen["observed_path"].count("L") == 3 and seen["expected_path"].count("L") == 3
+    assert seen["points"] == 4 and seen["band"] == 1
+    # The labelled alert left the queue; the one after it is selected.
+    assert seen["order_after"] == [campaign, actor, brigade]
+    assert seen["selected_after"] == brigade
+    assert seen["errors"] == []  # no script error, no blocked resource
+
+    messages = await read_labels(broker.bootstrap, settings.labels_topic)
+    assert len(messages) == 1
+    label = orjson.loads(messages[0].value)
+    assert messages[0].key == volume.encode()
+    assert (label["subject_type"], label["subject_id"], label["verdict"], label["labeler"]) == (
+        "alert",
+        volume,
+        "abusive",
+        "ana",
+    )
+    assert store.labels(subject_type="alert", subject_id=volume) == [label]
+    assert volume not in [item["alert_id"] for item in store.queue()]
+    store.close()
+    assert (tmp_path / "console.png").stat().st_size > 10_000
