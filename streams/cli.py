@@ -139,7 +139,12 @@ def cmd_label(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from streams.demo import run_demo
 
-    return run_demo(duration_s=args.duration, speed=args.speed, metrics_port=args.metrics_port)
+    return run_demo(
+        duration_s=args.duration,
+        speed=args.speed,
+        metrics_port=args.metrics_port,
+        console_port=args.console_port,
+    )
 
 
 def cmd_console(args: argparse.Namespace) -> int:
@@ -247,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulated seconds per second (default 60)",
     )
     p.add_argument("--metrics-port", type=int, default=9464, help="port of /metrics (default 9464)")
+    p.add_argument(
+        "--console-port", type=int, default=8088, help="port of the triage console (default 8088)"
+    )
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser(

@@ -2,7 +2,9 @@
 
 An embedded broker on loopback, the worker in a child process (exactly `abuse-monitor
 worker`), and the simulator producing organic traffic with attacks on an accelerated clock.
-Alerts are read back from the alerts topic, as any subscriber would, and printed.
+Alerts are read back from the alerts topic, as any subscriber would, and printed. The worker
+keeps alerts in a SQLite store in a temporary directory, and the triage console serves them
+on loopback, where labels given are read back by the worker.
 """
 
 from __future__ import annotations
@@ -26,14 +28,18 @@ from aiokafka import AIOKafkaProducer
 from detectors.events import parse_rfc3339
 from simulator import SimConfig, generate
 from streams.broker import EmbeddedBroker
+from streams.console.app import start_console
 from streams.files import message_of
 from streams.kafka import ensure_input_topics, input_topics, tail
 from streams.settings import Settings
+from streams.store import open_store
 
 DAY = 86400.0
 
 
-def demo_settings(broker: EmbeddedBroker, metrics_port: int) -> Settings:
+def demo_settings(
+    broker: EmbeddedBroker, metrics_port: int, console_port: int, store: str
+) -> Settings:
     return Settings(
         broker=broker.url,
         app_id=f"demo-{uuid.uuid4().hex[:6]}",
@@ -41,6 +47,9 @@ def demo_settings(broker: EmbeddedBroker, metrics_port: int) -> Settings:
         partitions=4,
         metrics_host="127.0.0.1",
         metrics_port=metrics_port,
+        console_host="127.0.0.1",
+        console_port=console_port,
+        alert_store=store,
         session_timeout_s=6,
         heartbeat_interval_s=1,
         rebalance_timeout_s=4,
@@ -103,6 +112,9 @@ async def print_alerts(settings: Settings, started: float) -> None:
 
 async def run(settings: Settings, speed: float, duration_s: float | None, started: float) -> None:
     config = simulation(time.time())
+    store = open_store(settings.alert_store)
+    console = await start_console(settings, store)
+    print(f"triage console {console.login_url}", flush=True)
     tasks = [
         asyncio.create_task(pace_events(settings, config, speed)),
         asyncio.create_task(print_alerts(settings, started)),
@@ -116,6 +128,8 @@ async def run(settings: Settings, speed: float, duration_s: float | None, starte
             task.cancel()
         with contextlib.suppress(BaseException):
             await asyncio.gather(*tasks, return_exceptions=True)
+        await console.stop()
+        store.close()
 
 
 def port_in_use(port: int) -> bool:
@@ -127,16 +141,17 @@ def port_in_use(port: int) -> bool:
     return False
 
 
-def run_demo(duration_s: float | None, speed: float, metrics_port: int) -> int:
-    if port_in_use(metrics_port):
-        print(
-            f"abuse-monitor: error: port {metrics_port} is in use; pick another with --metrics-port",
-            file=sys.stderr,
-        )
-        return 2
+def run_demo(duration_s: float | None, speed: float, metrics_port: int, console_port: int) -> int:
+    for port, option in ((metrics_port, "--metrics-port"), (console_port, "--console-port")):
+        if port_in_use(port):
+            print(
+                f"abuse-monitor: error: port {port} is in use; pick another with {option}",
+                file=sys.stderr,
+            )
+            return 2
     started = time.monotonic()
-    with EmbeddedBroker() as broker:
-        settings = demo_settings(broker, metrics_port)
+    with EmbeddedBroker() as broker, tempfile.TemporaryDirectory(prefix="abuse-monitor-") as tmp:
+        settings = demo_settings(broker, metrics_port, console_port, f"sqlite:///{tmp}/alerts.db")
         env = {k: v for k, v in os.environ.items() if not k.startswith("ABUSEMON_")}
         env.update(
             {
