@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
+from pydantic import SecretStr
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
@@ -27,6 +28,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from streams.broker import EmbeddedBroker
 from streams.console import start_console
+from streams.kafka import produce
 from streams.settings import Settings
 from streams.store import open_store
 from tests.console_samples import (
@@ -36,6 +38,8 @@ from tests.console_samples import (
     sample_alerts,
     volume_spike,
 )
+from tests.integration.test_worker import sample_metric
+from tests.streams.test_alertmanager import reports
 
 pytestmark = pytest.mark.integration
 
@@ -234,3 +238,64 @@ async def test_an_analyst_labels_an_alert_by_keyboard(
     assert volume not in [item["alert_id"] for item in store.queue()]
     store.close()
     assert (tmp_path / "console.png").stat().st_size > 10_000
+
+
+def label_first_alert(url: str, tmp_path: Path) -> dict[str, Any]:
+    """Open the page, label the alert at the top of the queue abusive by keyboard."""
+    driver = chromium(tmp_path / "chromium-profile-worker")
+    wait = WebDriverWait(driver, 15)
+    try:
+        driver.get(url)
+        wait.until(lambda d: queue_ids(d) and selected_id(d))
+        first = selected_id(driver)
+        labeler = driver.find_element(By.ID, "labeler")
+        labeler.send_keys("ben")
+        labeler.send_keys(Keys.ESCAPE)
+        press(driver, "a")
+        wait.until(lambda d: first not in queue_ids(d))
+        return {"labelled": first}
+    except Exception:
+        save_screenshot(driver, tmp_path / "console-worker-failure.png")
+        raise
+    finally:
+        driver.quit()
+
+
+async def test_a_verdict_in_the_console_moves_the_workers_precision(
+    start_worker: Any, tmp_path: Path
+) -> None:
+    """The whole loop: the worker raises alerts and keeps them in the store, the analyst
+    labels one in the browser, the worker reads the verdict from the labels topic and its
+    precision metric for that detector appears."""
+    store_url = f"sqlite:///{tmp_path / 'alerts.db'}"
+    worker = await asyncio.to_thread(start_worker, warmup_windows=3, alert_store=store_url)
+    await produce(worker.settings, reports(minutes=14, spike_minute=10))
+    store = open_store(store_url)
+    deadline = time.monotonic() + 60
+    while not store.queue() and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+    assert store.queue(), worker.log()
+    before = worker.metrics_text()
+    assert "abusemon_label_precision_ratio{" not in before
+
+    settings = worker.settings.model_copy(update={"console_token": SecretStr(TOKEN)})
+    console = await start_console(settings, store, host="127.0.0.1", port=0)
+    try:
+        seen = await asyncio.to_thread(label_first_alert, console.login_url, tmp_path)
+    finally:
+        await console.stop()
+    labelled = store.alert(seen["labelled"])
+    assert labelled is not None
+    detector = labelled["detector"]
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        text = worker.metrics_text()
+        if sample_metric(text, "abusemon_labels_total", verdict="abusive") == 1:
+            break
+        await asyncio.sleep(0.5)
+    assert sample_metric(text, "abusemon_labels_total", verdict="abusive") == 1, worker.log()
+    assert sample_metric(text, "abusemon_label_precision_ratio", detector=detector) == 1.0
+    assert sample_metric(text, "abusemon_label_verdicts_in_window", detector=detector) == 1
+    assert sample_metric(text, "abusemon_labeler_labels_total", labeler="ben") == 1
+    store.close()
