@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from river import linear_model, optim, preprocessing
+from river import linear_model, optim
 
 from detectors.alerts import Alert
 from detectors.events import Label
@@ -112,7 +112,7 @@ def score_prior(alert: Alert) -> float:
 
 
 class Prioritiser:
-    """A River logistic regression on `alert_features`, trained on analysts' verdicts.
+    """A River logistic regression on `alert_features`, trained online on analysts' verdicts.
 
     `priority` is its probability that an alert will be confirmed abusive, blended with the
     score prior while labels are few (`prior_weight` labels weigh as much as the prior).
@@ -121,9 +121,9 @@ class Prioritiser:
     def __init__(self, prior_weight: float = 20.0, learning_rate: float = 0.05) -> None:
         self.prior_weight = prior_weight
         self.learning_rate = learning_rate
-        self.model = preprocessing.StandardScaler() | linear_model.LogisticRegression(
-            optimizer=optim.SGD(learning_rate), l2=1e-4
-        )
+        # No scaler: the features are log-scaled already, and standard scaling would turn a
+        # one-hot feature that is always 1 when present (the detector, say) into 0.
+        self.model = linear_model.LogisticRegression(optimizer=optim.SGD(learning_rate), l2=1e-4)
         self.n = 0
 
     def priority(self, x: dict[str, float], prior: float) -> float:
