@@ -129,7 +129,7 @@ class Prioritiser:
     def priority(self, x: dict[str, float], prior: float) -> float:
         if self.n == 0:
             return prior
-        p = float(self.model.predict_proba_one(x).get(True, 0.5))
+        p = float(self.model.predict_proba_one(x).get(True, 0.5))  # type: ignore[no-untyped-call]
         weight = self.n / (self.n + self.prior_weight)
         return weight * p + (1.0 - weight) * prior
 
