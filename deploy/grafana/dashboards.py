@@ -254,10 +254,112 @@ def actors_and_campaigns() -> dict[str, Any]:
     )
 
 
+def labels() -> dict[str, Any]:
+    return dashboard(
+        "abuse-monitor-labels",
+        "abuse-monitor: labels",
+        [
+            [
+                panel(
+                    "Alerts awaiting a verdict",
+                    ("max(abusemon_alerts_unlabelled)", "unlabelled"),
+                    kind="stat",
+                    description="Firing alerts over the precision window (ABUSEMON_PRECISION_WINDOW_S) that no analyst has labelled: the triage queue without its audits. If it only grows, analysts cannot keep up: staff the queue or raise the detectors' thresholds (alert AbuseMonitorTriageBacklog).",
+                ),
+                panel(
+                    "Verdicts in the last hour",
+                    ("sum(abusemon:labels:increase1h)", "verdicts"),
+                    kind="stat",
+                    description="Analysts' verdicts the worker applied in the last hour, on every subject type. Zero while analysts are working means their labels do not reach the worker: check the console publishes to the labels topic and the worker consumes it.",
+                ),
+                panel(
+                    "Store write failures in the last hour",
+                    ("sum(increase(abusemon_alert_store_failures_total[1h]))", "failures"),
+                    kind="stat",
+                    description="Alerts and labels the worker could not write to the alert and label store. Anything above zero: the console's queue and history miss them; see the runbook of AbuseMonitorAlertStoreFailing.",
+                ),
+            ],
+            [
+                panel(
+                    "Precision per detector",
+                    ("abusemon:label_precision_ratio:max", "{{detector}}"),
+                    unit="percentunit",
+                    description="Share of a detector's labelled alerts that analysts confirmed (abusive / (abusive + benign), first verdicts over the precision window). Under 50% with 20 verdicts or more, alert AbuseMonitorDetectorPrecisionLow fires: read the benign-labelled alerts and retune that detector. Read it with the number of verdicts beside it.",
+                ),
+                panel(
+                    "Verdicts behind the precision",
+                    ("abusemon:label_verdicts_in_window:max", "{{detector}}"),
+                    description="Abusive and benign first verdicts per detector over the precision window, from which the precision is computed. Under about 20, a precision says little; if a detector has none while it raises alerts, its alerts are not being labelled.",
+                ),
+            ],
+            [
+                panel(
+                    "Labelled and unlabelled alerts",
+                    ("sum(abusemon:label_verdicts_in_window:max)", "labelled abusive or benign"),
+                    ("max(abusemon_alerts_unlabelled)", "awaiting a verdict"),
+                    description="Over the precision window: alerts with an abusive or benign first verdict, and firing alerts with none yet (the queue). A growing queue while the labelled line stays flat means analysts are not keeping up, or their labels do not reach the worker.",
+                ),
+                panel(
+                    "Verdicts per hour, by verdict",
+                    ("abusemon:labels:increase1h", "{{verdict}} on {{subject_type}}"),
+                    description="Verdicts applied per hour, by verdict and subject type (alert, actor, content, campaign). Many unsure verdicts mean the evidence does not let analysts decide: improve the alert's evidence or the policy guidance. A drop to zero during working hours: the labels stopped flowing.",
+                ),
+                panel(
+                    "Verdicts per hour, by labeller",
+                    (
+                        "sum by (labeler) (increase(abusemon_labeler_labels_total[1h]))",
+                        "{{labeler}}",
+                    ),
+                    description="Throughput of each labeller (beyond the first 100, `other`). A labeller far above the others may be clicking through the queue: compare their verdicts with the audits.",
+                ),
+            ],
+            [
+                panel(
+                    "Agreement between labellers (Cohen's kappa)",
+                    ("abusemon:label_agreement_kappa:max", "{{policy}}"),
+                    unit="none",
+                    description="Cohen's kappa between first and second verdicts on audited alerts, per policy: 1 is full agreement, 0 is chance. Under 0.4 with enough audit pairs, alert AbuseMonitorLabelAgreementLow fires: analysts apply the policy differently, so precision and the learnt priority are noise. Review the disagreeing pairs with them.",
+                ),
+                panel(
+                    "Audit pairs per hour",
+                    ("abusemon:label_audit_pairs:increase1h", "{{policy}}"),
+                    description="Alerts given a second verdict by another labeller (audits), per policy. None for a long time while alerts are labelled: the kappa is stale. Check ABUSEMON_AUDIT_RATE is above zero and analysts take the audit items of the queue.",
+                ),
+            ],
+            [
+                panel(
+                    "Alerts suppressed and escalated per hour",
+                    (
+                        "sum by (detector) (increase(abusemon_alerts_suppressed_total[1h]))",
+                        "suppressed {{detector}}",
+                    ),
+                    (
+                        "sum by (detector) (increase(abusemon_alerts_escalated_total[1h]))",
+                        "escalated {{detector}}",
+                    ),
+                    description="Alert messages dropped because their entity was labelled benign (for ABUSEMON_LABEL_SUPPRESS_S), and raised to critical because their actor was labelled abusive. Many suppressions from one detector mean it keeps flagging the same benign entities: tune it. Escalations are repeat offenders: check they are actioned.",
+                ),
+                panel(
+                    "Priority of firing alerts, median per detector",
+                    ("abusemon:alert_priority:p50_1h", "{{detector}}"),
+                    unit="percentunit",
+                    description="Median learnt priority (how likely analysts are to confirm an alert, 0 to 1) of the alerts each detector raised in the last hour; the triage queue is ordered by it. Before any verdict it follows the score (50% at the threshold); verdicts move it toward how often alike alerts were confirmed. A detector whose alerts sit low: analysts mostly label them benign, read its precision. No line for a detector that raises alerts: check the worker log.",
+                ),
+                panel(
+                    "Store write failures per minute",
+                    ("sum(rate(abusemon_alert_store_failures_total[5m])) * 60", "failures"),
+                    description="Writes to the alert and label store that failed. The stream goes on, but the console does not see those alerts or labels. Check the database (disk, connections, permissions) and the worker log for `alert store write failed`.",
+                ),
+            ],
+        ],
+    )
+
+
 BOARDS = {
     "overview.json": overview,
     "signals.json": signals,
     "actors-and-campaigns.json": actors_and_campaigns,
+    "labels.json": labels,
 }
 
 

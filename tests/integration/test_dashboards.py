@@ -1,6 +1,7 @@
 """The Grafana boards against real data: a real Prometheus (Debian package) scrapes a real
-worker fed by the simulator on the embedded broker, with the recording rules loaded, and
-every query of every panel must return data. The board files must also be current."""
+worker fed by the simulator on the embedded broker, and the simulator's analysts' labels on
+its alerts, with the recording rules loaded, and every query of every panel must return
+data. The board files must also be current."""
 
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ from typing import Any
 import orjson
 import pytest
 
-from simulator import SimConfig, write_files
+from detectors.events import format_rfc3339
+from simulator import Labeler, LabelerConfig, SimConfig, write_files
 from streams.broker import free_port
-from streams.kafka import replay
+from streams.evaluate import evaluate
+from streams.kafka import produce, replay
 
 pytestmark = pytest.mark.integration
 
@@ -93,19 +96,54 @@ class Prometheus:
         result: list[dict[str, Any]] = body["data"]["result"]
         return result
 
+    def value(self, expr: str) -> float:
+        """The value of a query that returns one sample (0 when it returns none)."""
+        result = self.query(expr)
+        return float(result[0]["value"][1]) if result else 0.0
+
+    def wait_for(self, expr: str, expected: float, worker: Any, timeout_s: float = 180) -> None:
+        deadline = time.monotonic() + timeout_s
+        got = self.value(expr)
+        while got < expected and time.monotonic() < deadline:
+            time.sleep(1)
+            got = self.value(expr)
+        assert got == expected, f"{expr}: {got}, not {expected}\n{worker.log()}"
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=20)
         self.log.close()
 
 
+def standing_verdicts(alerts: list[dict[str, Any]], ts: float) -> list[dict[str, Any]]:
+    """Verdicts analysts gave on an account and a campaign before they alert (from earlier
+    investigations): the account's alerts are raised to critical, the campaign's dropped."""
+    actor = next(
+        a["entity"]["id"]
+        for a in alerts
+        if a["detector"] == "actor_anomaly" and a["status"] == "firing"
+        and a["severity"] != "critical"
+    )  # fmt: skip
+    campaign = next(a["entity"]["id"] for a in alerts if a["entity"]["type"] == "campaign")
+    return [
+        {"label_id": f"standing-{subject_type}", "ts": format_rfc3339(ts),
+         "subject_type": subject_type, "subject_id": subject_id, "verdict": verdict,
+         "labeler": "dana", "policy": "spam"}
+        for subject_type, subject_id, verdict in
+        (("actor", actor, "abusive"), ("campaign", campaign, "benign"))
+    ]  # fmt: skip
+
+
 @pytest.fixture
 def fed_worker(start_worker: Any, tmp_path: Path) -> Iterator[tuple[Any, Prometheus]]:
-    """A worker that has processed three simulated hours with every kind of attack, a few
-    invalid and late events, scraped all along by Prometheus."""
+    """A worker with an alert store that has processed three simulated hours with every kind
+    of attack, a few invalid and late events, and the simulated analysts' verdicts on its
+    alerts (some given before the replay, so that alerts are suppressed and escalated),
+    scraped all along by Prometheus."""
     events = tmp_path / "events.jsonl"
+    # A seed whose account takeover first alerts below critical, for an escalation to show.
     config = SimConfig(
-        seed=11, duration_s=3 * 3600.0, rate=1.5, actors=3000,
+        seed=4, duration_s=3 * 3600.0, rate=1.5, actors=3000,
         first_attack_s=5400.0, attack_every_s=1500.0,
     )  # fmt: skip
     write_files(events, config)
@@ -121,20 +159,29 @@ def fed_worker(start_worker: Any, tmp_path: Path) -> Iterator[tuple[Any, Prometh
         out.write(b"".join(orjson.dumps(line) + b"\n" for line in extra))
     lines = sum(1 for _ in events.open())
 
-    worker = start_worker(actor_warmup=100)
-    prometheus = Prometheus(tmp_path, f"127.0.0.1:{worker.settings.metrics_port}")
+    worker = start_worker(actor_warmup=100, alert_store=f"sqlite:///{tmp_path}/alerts.db")
+    settings = worker.settings
+    alerts = evaluate(events, settings).alerts  # the worker's alerts, computed offline
+    truth_lines = Path(f"{events}.truth.jsonl").read_bytes().splitlines()
+    truth = [orjson.loads(line) for line in truth_lines]
+    standing = standing_verdicts(alerts, config.start)
+    labels = Labeler(truth, LabelerConfig(noise=0.1, audit_rate=0.5)).labels(alerts)
+    consumed = "sum(abusemon_events_consumed_total)"
+    prometheus = Prometheus(tmp_path, f"127.0.0.1:{settings.metrics_port}")
     try:
-        asyncio.run(replay(events, worker.settings))
-        deadline = time.monotonic() + 180
-        consumed = 0.0
-        while time.monotonic() < deadline:
-            result = prometheus.query("sum(abusemon_events_consumed_total)")
-            consumed = float(result[0]["value"][1]) if result else 0.0
-            if consumed >= lines:
-                break
-            time.sleep(1)
-        assert consumed == lines, worker.log()
-        time.sleep(8)  # a few more scrapes and rule evaluations after the last event
+        asyncio.run(produce(settings, [("labels", label) for label in standing]))
+        prometheus.wait_for(consumed, len(standing), worker)
+        asyncio.run(replay(events, settings))
+        prometheus.wait_for(consumed, len(standing) + lines, worker)
+        # Every alert message out, published or suppressed, before analysts label them.
+        prometheus.wait_for(
+            "sum(abusemon_alerts_total) + sum(abusemon_alerts_suppressed_total)",
+            len(alerts),
+            worker,
+        )
+        asyncio.run(produce(settings, [("labels", label) for label in labels]))
+        prometheus.wait_for(consumed, len(standing) + lines + len(labels), worker)
+        time.sleep(8)  # a few more scrapes and rule evaluations after the last message
         yield worker, prometheus
     finally:
         prometheus.stop()
@@ -149,3 +196,10 @@ def test_every_panel_of_every_board_shows_data(fed_worker: tuple[Any, Prometheus
     # The signal variable lists the aggregate signals, never per-account ones.
     signals = {r["metric"]["signal"] for r in prometheus.query("abusemon_signal_observed_rate")}
     assert "content" in signals and not any(":u" in s for s in signals)
+    # The labels reached the gate: an account escalated, a campaign suppressed, precision and
+    # agreement measured, and no write to the store failed.
+    assert prometheus.value("sum(abusemon_alerts_escalated_total)") >= 1
+    assert prometheus.value("sum(abusemon_alerts_suppressed_total)") >= 1
+    assert prometheus.value("count(abusemon_label_precision_ratio)") >= 3
+    assert prometheus.value("count(abusemon_label_agreement_kappa)") >= 1
+    assert prometheus.value("sum(abusemon_alert_store_failures_total)") == 0
