@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from detectors.actor_features import Activity, ActorPartial, ActorState
 from detectors.actor_model import ActorModel, ActorVerdict, Driver
 from detectors.alerts import Alert, Episode, EpisodePolicy
-from detectors.windows import close_windows
+from detectors.windows import close_windows, next_due
 
 DETECTOR = "actor_anomaly"
 
@@ -101,7 +101,11 @@ class ActorProcessor:
         for start in [s for s in self.pending if s < self.closed_until]:
             closed.late += len(self.pending.pop(start))
         self.closed_until = close_windows(
-            self.closed_until, until, window_s, lambda a, b: self._close(a, b, closed)
+            self.closed_until,
+            until,
+            window_s,
+            lambda a, b: self._close(a, b, closed),
+            lambda start: next_due(start, bool(self.actors), self.pending),
         )
         return closed
 

@@ -33,13 +33,14 @@ import zlib
 from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, NamedTuple
 
 from detectors.actor_features import domain_of
 from detectors.alerts import Alert, alert_id
 from detectors.events import ContentEvent, Event, ReportEvent, format_rfc3339
 from detectors.text import similarity
-from detectors.windows import close_windows
+from detectors.windows import close_windows, next_due
 
 BANDS = 8
 ROWS = 4  # signature bytes per band; BANDS * ROWS = the signature's 32 bytes
@@ -286,7 +287,11 @@ class CoordinationIndex:
         for start in [s for s in self.pending if s < self.closed_until]:
             closed.late += len(self.pending.pop(start))
         self.closed_until = close_windows(
-            self.closed_until, until, window_s, lambda a, b: self._close(a, b, closed)
+            self.closed_until,
+            until,
+            window_s,
+            lambda a, b: self._close(a, b, closed),
+            lambda start: next_due(start, bool(self.keys), self.pending),
         )
         return closed
 
@@ -517,7 +522,13 @@ class Coordinator:
         if self.closed_until == -math.inf:
             self.closed_until = min([*self.pending, until])
         self.closed_until = close_windows(
-            self.closed_until, until, window_s, lambda a, b: self._close(a, b, closed)
+            self.closed_until,
+            until,
+            window_s,
+            lambda a, b: self._close(a, b, closed),
+            lambda start: next_due(
+                start, bool(self.groups or self.recent), chain(self.pending, self.actor_alerts)
+            ),
         )
         return closed
 

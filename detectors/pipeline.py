@@ -44,9 +44,13 @@ from detectors.windows import (
     PartitionCounter,
     Watermark,
     close_windows,
+    next_due,
 )
 
 DETECTOR = "volume_spike"
+# The core series outlive quiet nights and weekends, but not a stream that stopped for good:
+# after a week without an event they expire, so a gap of years is not stepped window by window.
+CORE_SERIES_TTL_S = 7 * 86400.0
 GROUP_TOPICS = {"content": "content-events", "reports": "report-events"}
 
 
@@ -226,6 +230,7 @@ class SignalProcessor:
             target,
             self.config.window_s,
             lambda start, _: self._close(g, start, closed),
+            lambda start: next_due(start, bool(g.dense or g.sparse), g.pending),
         )
         return closed
 
@@ -303,7 +308,7 @@ class SignalProcessor:
         sparse = is_per_account(signal)
         detector = rate_detector(cfg, sparse, warmup=max(0, cfg.warmup_windows - elapsed))
         if signal in CORE_SIGNALS:
-            ttl = math.inf
+            ttl = max(CORE_SERIES_TTL_S, cfg.dimension_series_ttl_s)
         elif sparse:
             ttl = cfg.account_series_ttl_s
         else:

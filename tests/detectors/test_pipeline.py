@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from detectors.pipeline import DetectionConfig, SignalProcessor, describe
+import orjson
+
+from detectors.events import parse_event, parse_rfc3339
+from detectors.pipeline import DetectionConfig, SignalProcessor, describe, new_counter, signals_of
 from detectors.windows import Partial, Watermark
 
 SRC = "report-events:0"
@@ -73,3 +76,25 @@ def test_describe_names_every_family() -> None:
         "reports.target:u1",
     ):
         assert describe(signal) != signal
+
+
+def test_an_event_stamped_centuries_ago_does_not_step_through_the_centuries() -> None:
+    """The first event of a partition may be stamped in the year 1000: the windows up to the
+    next real event are not closed one by one (hundreds of millions of them) once every
+    series has expired; the core series expire after a week without events."""
+    config = DetectionConfig()
+    counter = new_counter(config, "content-events", 0, 1)
+    processor = SignalProcessor(config, groups={"content"})
+    windows = 0
+    stamps = ["1000-01-01T00:00:00Z", "1000-01-01T00:03:30Z", "2026-11-24T00:00:00Z"]
+    stamps.append("2026-11-24T00:05:00Z")
+    for number, ts in enumerate(stamps):
+        raw = orjson.dumps({"event_id": f"e{number}", "ts": ts, "actor_id": "a", "kind": "post"})
+        event = parse_event("content-events", raw)
+        for item in counter.add(event.event_id, event.ts, signals_of(event))[1]:
+            if isinstance(item, Partial):
+                processor.add_partial(item)
+            else:
+                windows += processor.add_watermark(item).windows
+    assert 7 * 1440 < windows < 7 * 1440 + 20  # a week of empty windows, then a jump
+    assert processor.groups["content"].closed_until == parse_rfc3339("2026-11-24T00:04:00Z")
