@@ -65,6 +65,7 @@ def create_app(settings: Settings, metrics: Metrics) -> StreamWorker:
     app = faust.App(
         settings.app_id,
         broker=settings.broker,
+        broker_credentials=settings.faust_credentials(),
         store=settings.store,
         datadir=settings.data_dir,
         web_enabled=False,

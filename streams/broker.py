@@ -45,9 +45,14 @@ class EmbeddedBroker:
     ...     print(broker.url)                     # kafka://127.0.0.1:PORT
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int | None = None, authentication: bool = False
+    ) -> None:
         self.host = host
         self.port = port or free_port(host)
+        # Tansu then requires SASL/SCRAM of every client; its in-memory user store starts
+        # empty and takes no users once authentication is on, so no client gets in.
+        self.authentication = authentication
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -70,6 +75,7 @@ class EmbeddedBroker:
                 "--advertised-listener-url",
                 listener,
                 "--silent",
+                *(["--authentication"] if self.authentication else []),
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

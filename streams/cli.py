@@ -18,6 +18,7 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from streams.files import FileError
+from streams.logs import redact_secrets
 from streams.settings import Settings
 
 
@@ -27,11 +28,16 @@ class UsageError(Exception):
 
 def _settings(**overrides: object) -> Settings:
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
+        # The message only, never the input: it may be a secret.
         first = exc.errors(include_url=False)[0]
+        if not first["loc"]:  # a check across settings: its message names them
+            raise UsageError(first["msg"].removeprefix("Value error, ")) from None
         name = "ABUSEMON_" + "_".join(str(p) for p in first["loc"]).upper()
         raise UsageError(f"{name}: {first['msg']}") from None
+    redact_secrets(settings.secrets())
+    return settings
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -85,7 +85,11 @@ def format_alert(record: dict[str, Any], started: float) -> str:
 async def pace_events(settings: Settings, config: SimConfig, speed: float) -> None:
     """Produce the simulation so that event time advances `speed` times the wall clock."""
     names = input_topics(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=20)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        linger_ms=20,
+        **settings.kafka_client_options(),
+    )
     await producer.start()
     began = time.monotonic()
     try:
@@ -102,7 +106,7 @@ async def pace_events(settings: Settings, config: SimConfig, speed: float) -> No
 
 async def print_alerts(settings: Settings, started: float) -> None:
     first = True
-    async for raw in tail(settings.bootstrap_servers, settings.alerts_topic):
+    async for raw in tail(settings, settings.alerts_topic):
         record = orjson.loads(raw)
         if first and record.get("status") == "firing":
             first = False
@@ -153,12 +157,7 @@ def run_demo(duration_s: float | None, speed: float, metrics_port: int, console_
     with EmbeddedBroker() as broker, tempfile.TemporaryDirectory(prefix="abuse-monitor-") as tmp:
         settings = demo_settings(broker, metrics_port, console_port, f"sqlite:///{tmp}/alerts.db")
         env = {k: v for k, v in os.environ.items() if not k.startswith("ABUSEMON_")}
-        env.update(
-            {
-                "ABUSEMON_" + name.upper(): str(value)
-                for name, value in settings.model_dump().items()
-            }
-        )
+        env.update(settings.environment())  # secrets included: the worker needs them
         asyncio.run(ensure_input_topics(settings))
         log_path = Path(tempfile.gettempdir()) / f"{settings.app_id}-worker.log"
         with open(log_path, "wb") as log:

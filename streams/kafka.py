@@ -1,4 +1,7 @@
-"""Plain aiokafka helpers for the commands around the worker: topic set-up, replay, tailing."""
+"""Plain aiokafka helpers for the commands around the worker: topic set-up, replay, tailing.
+
+Every client takes its security options (TLS, SASL) from `Settings.kafka_client_options()`.
+"""
 
 from __future__ import annotations
 
@@ -16,14 +19,16 @@ from streams.files import message_of, read_lines
 from streams.settings import Settings
 
 
-async def ensure_topics(bootstrap: str, topics: dict[str, int], replication: int = 1) -> None:
+async def ensure_topics(settings: Settings, topics: dict[str, int]) -> None:
     """Create the topics that do not exist yet, with the given partition counts."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, **settings.kafka_client_options()
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         wanted = [
-            NewTopic(name, num_partitions=count, replication_factor=replication)
+            NewTopic(name, num_partitions=count, replication_factor=settings.replication_factor)
             for name, count in topics.items()
             if name not in existing
         ]
@@ -46,7 +51,7 @@ def input_topics(settings: Settings) -> dict[str, str]:
 async def ensure_input_topics(settings: Settings) -> None:
     topics = {name: settings.input_partitions for name in input_topics(settings).values()}
     topics[settings.alerts_topic] = settings.partitions
-    await ensure_topics(settings.bootstrap_servers, topics, settings.replication_factor)
+    await ensure_topics(settings, topics)
 
 
 async def produce(
@@ -57,7 +62,10 @@ async def produce(
     """Produce (contract topic, value) pairs in order; `rate` caps messages per second."""
     names = input_topics(settings)
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers, acks="all", linger_ms=5
+        bootstrap_servers=settings.bootstrap_servers,
+        acks="all",
+        linger_ms=5,
+        **settings.kafka_client_options(),
     )
     await producer.start()
     sent = 0
@@ -83,10 +91,14 @@ async def replay(path: str | Path, settings: Settings, rate: float | None = None
     return await produce(settings, lines, rate)
 
 
-async def tail(bootstrap: str, topic: str, group: str | None = None) -> AsyncIterator[bytes]:
+async def tail(settings: Settings, topic: str, group: str | None = None) -> AsyncIterator[bytes]:
     """Every message value of `topic` from the beginning, as it arrives."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest"
+        topic,
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=group,
+        auto_offset_reset="earliest",
+        **settings.kafka_client_options(),
     )
     await consumer.start()
     try:

@@ -1,18 +1,27 @@
 """The worker's settings: one frozen object, read once from `ABUSEMON_*` variables.
 
 Every field is named after its variable (`broker` is `ABUSEMON_BROKER`) and passed down from
-the command line; nothing reads the environment anywhere else.
+the command line; nothing reads the environment anywhere else. Secrets are `SecretStr`: they
+show as `**********` in any repr, str or table, and only the code that uses one reveals it.
 """
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+import ssl
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from aiokafka.helpers import create_ssl_context
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from detectors.actors import ActorConfig
 from detectors.coordination import CoordinationConfig
 from detectors.labels import LabelConfig
 from detectors.pipeline import DetectionConfig
+
+if TYPE_CHECKING:
+    from faust.types.auth import CredentialsT
 
 
 class Settings(BaseSettings):
@@ -33,6 +42,49 @@ class Settings(BaseSettings):
     )
     partitions: int = Field(8, ge=1, description="partitions of internal and output topics")
     replication_factor: int = Field(1, ge=1, description="replication of topics the worker creates")
+
+    # Kafka security (docs/security.md): every client (worker, console, commands) uses it.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT",
+        description="PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or SASL_SSL (SASL over TLS)",
+    )
+    kafka_sasl_mechanism: Literal["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "",
+        validate_default=True,
+        description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; required with the SASL protocols",
+    )
+    kafka_sasl_username: str = Field(
+        "", validate_default=True, description="SASL user; required with the SASL protocols"
+    )
+    kafka_sasl_password: SecretStr = Field(
+        SecretStr(""),
+        validate_default=True,
+        description="SASL password (secret); required with the SASL protocols",
+    )
+    kafka_ssl_cafile: str = Field(
+        "",
+        validate_default=True,
+        description="PEM file of the CAs that sign the brokers' certificates; empty: the system's",
+    )
+    kafka_ssl_certfile: str = Field(
+        "",
+        validate_default=True,
+        description="PEM file of this client's certificate chain, for mutual TLS; empty: none",
+    )
+    kafka_ssl_keyfile: str = Field(
+        "",
+        validate_default=True,
+        description="PEM file of this client's private key; empty: it is in the certfile",
+    )
+    kafka_ssl_key_password: SecretStr = Field(
+        SecretStr(""),
+        validate_default=True,
+        description="password of an encrypted client key (secret); empty: the key is not encrypted",
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        True, description="check that a broker's certificate names the host connected to"
+    )
+
     store: str = Field("memory://", description="Faust table store: memory:// or rocksdb://")
     data_dir: str = Field("/tmp/abuse-monitor", description="where the worker keeps local state")
     metrics_host: str = Field("0.0.0.0", description="address of the /metrics endpoint")
@@ -209,6 +261,37 @@ class Settings(BaseSettings):
             raise ValueError("expected kafka://host:port[,host:port...]")
         return value if value.startswith("kafka://") else f"kafka://{value}"
 
+    @field_validator("kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password")
+    @classmethod
+    def _sasl(cls, value: str | SecretStr, info: ValidationInfo) -> str | SecretStr:
+        protocol = info.data.get("kafka_security_protocol", "PLAINTEXT")
+        given = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if protocol.startswith("SASL") and not given:
+            raise ValueError(f"required with ABUSEMON_KAFKA_SECURITY_PROTOCOL={protocol}")
+        if given and not protocol.startswith("SASL"):
+            raise ValueError(f"set, but ABUSEMON_KAFKA_SECURITY_PROTOCOL={protocol} uses no SASL")
+        return value
+
+    @field_validator(
+        "kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile", "kafka_ssl_key_password"
+    )
+    @classmethod
+    def _ssl(cls, value: str | SecretStr, info: ValidationInfo) -> str | SecretStr:
+        protocol = info.data.get("kafka_security_protocol", "PLAINTEXT")
+        if isinstance(value, SecretStr):
+            if value.get_secret_value() and not info.data.get("kafka_ssl_certfile"):
+                raise ValueError("set, but ABUSEMON_KAFKA_SSL_CERTFILE is not")
+            return value
+        if not value:
+            return value
+        if not protocol.endswith("SSL"):
+            raise ValueError(f"set, but ABUSEMON_KAFKA_SECURITY_PROTOCOL={protocol} uses no TLS")
+        if not Path(value).is_file():
+            raise ValueError(f"no such file: {value}")
+        if info.field_name == "kafka_ssl_keyfile" and not info.data.get("kafka_ssl_certfile"):
+            raise ValueError("set, but ABUSEMON_KAFKA_SSL_CERTFILE is not")
+        return value
+
     @field_validator("alertmanager_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -217,9 +300,21 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _tls_files_load(self) -> Settings:
+        try:
+            self.kafka_ssl_context()
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            raise ValueError(
+                f"ABUSEMON_KAFKA_SSL_*: cannot load the TLS certificates or key: {exc}"
+            ) from None
+        return self
+
+    @model_validator(mode="after")
     def _resend_before_expiry(self) -> Settings:
         if self.alertmanager_resend_s >= self.alertmanager_expire_s:
-            raise ValueError("alertmanager_resend_s must be less than alertmanager_expire_s")
+            raise ValueError(
+                "ABUSEMON_ALERTMANAGER_RESEND_S must be less than ABUSEMON_ALERTMANAGER_EXPIRE_S"
+            )
         return self
 
     @property
@@ -229,6 +324,64 @@ class Settings(BaseSettings):
     @property
     def signal_topic(self) -> str:
         return f"{self.app_id}-signal-partials"
+
+    def kafka_ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of every Kafka connection, or None without TLS."""
+        if not self.kafka_security_protocol.endswith("SSL"):
+            return None
+        context: ssl.SSLContext = create_ssl_context(
+            cafile=self.kafka_ssl_cafile or None,
+            certfile=self.kafka_ssl_certfile or None,
+            keyfile=self.kafka_ssl_keyfile or None,
+            # Always a string: OpenSSL would otherwise prompt on the terminal for a key's password.
+            password=self.kafka_ssl_key_password.get_secret_value(),
+        )
+        context.check_hostname = self.kafka_ssl_check_hostname
+        return context
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """Security keyword arguments for every aiokafka client (producer, consumer, admin)."""
+        options: dict[str, Any] = {"security_protocol": self.kafka_security_protocol}
+        context = self.kafka_ssl_context()
+        if context is not None:
+            options["ssl_context"] = context
+        if self.kafka_security_protocol.startswith("SASL"):
+            options["sasl_mechanism"] = self.kafka_sasl_mechanism
+            options["sasl_plain_username"] = self.kafka_sasl_username
+            options["sasl_plain_password"] = self.kafka_sasl_password.get_secret_value()
+        return options
+
+    def faust_credentials(self) -> CredentialsT | None:
+        """The same security for the Faust app (`broker_credentials`); None for PLAINTEXT."""
+        from faust.auth import SASLCredentials, SSLCredentials  # Faust is slow to import
+
+        context = self.kafka_ssl_context()
+        if self.kafka_security_protocol.startswith("SASL"):
+            return SASLCredentials(
+                username=self.kafka_sasl_username,
+                password=self.kafka_sasl_password.get_secret_value(),
+                ssl_context=context,  # SASL_SSL when given, SASL_PLAINTEXT when None
+                mechanism=self.kafka_sasl_mechanism,
+            )
+        if context is not None:
+            return SSLCredentials(context)
+        return None
+
+    def secrets(self) -> list[SecretStr]:
+        """Every secret setting, for `streams.logs.redact_secrets`."""
+        return [value for value in dict(self).values() if isinstance(value, SecretStr)]
+
+    def environment(self) -> dict[str, str]:
+        """`ABUSEMON_*` variables that give these settings to a child process, secrets revealed.
+
+        For a child's environment only: never print or log it.
+        """
+        variables = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            variables[f"ABUSEMON_{name.upper()}"] = str(value)
+        return variables
 
     @classmethod
     def table(cls) -> str:

@@ -270,12 +270,12 @@ def create_app(settings: Settings, store: Store, token: str) -> web.Application:
     app.on_response_prepare.append(_security_headers)
 
     async def producer(app: web.Application) -> AsyncIterator[None]:
-        await ensure_topics(
-            settings.bootstrap_servers,
-            {settings.labels_topic: settings.input_partitions},
-            settings.replication_factor,
+        await ensure_topics(settings, {settings.labels_topic: settings.input_partitions})
+        running = AIOKafkaProducer(
+            bootstrap_servers=settings.bootstrap_servers,
+            acks="all",
+            **settings.kafka_client_options(),
         )
-        running = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
         await running.start()
         app[PRODUCER] = running
         yield

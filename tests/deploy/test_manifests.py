@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import SecretStr
 
 from streams.settings import Settings
 
@@ -53,6 +54,25 @@ def test_the_deployment_matches_the_settings_and_the_worker() -> None:
         selector = load(other)["spec"]["selector"]
         assert selector.get("matchLabels", selector) == labels, other
     assert load("service.yaml")["spec"]["ports"][0]["port"] == settings.metrics_port
+
+
+def test_secrets_come_from_a_secret_and_never_the_configmap() -> None:
+    secret_variables = {
+        f"ABUSEMON_{name.upper()}"
+        for name, field in Settings.model_fields.items()
+        if field.annotation is SecretStr
+    }
+    assert not secret_variables & set(load("configmap.yaml")["data"])
+    [container] = load("deployment.yaml")["spec"]["template"]["spec"]["containers"]
+    from_secrets = {
+        entry["name"]: entry["valueFrom"]["secretKeyRef"]
+        for entry in container["env"]
+        if "secretKeyRef" in entry.get("valueFrom", {})
+    }
+    assert "ABUSEMON_KAFKA_SASL_PASSWORD" in from_secrets
+    assert set(from_secrets) <= {f"ABUSEMON_{name.upper()}" for name in Settings.model_fields}
+    assert all(ref["optional"] is True for ref in from_secrets.values())  # starts without them
+    assert {entry["name"] for entry in container["env"]} <= set(from_secrets)  # no inline values
 
 
 def test_the_compose_stack_configures_real_settings() -> None:
