@@ -1,11 +1,14 @@
 """Memory per active actor and the cost of actor features and scoring.
 
-    python bench/actors.py [--actors 100000] [--events 200000] [--out bench-actors.json]
+    python bench/actors.py [--actors 100000 1000000] [--events 200000] [--quick]
+                           [--out bench-actors.json]
 
 One run, one machine:
 
-- memory: the stage-2 state of `--actors` actors, each active in a few windows with
-  realistic activity (texts, targets, links), measured with tracemalloc, per actor;
+- memory: the stage-2 state of each number of `--actors` actors, each active in a few windows with
+  realistic activity (texts, targets, links), per actor: measured with tracemalloc (exact,
+  allocations only) up to `--trace-up-to` actors, and as the growth of the resident set
+  above it (tracing a million actors takes about 20 minutes);
 - stage 1: the cost per event of summarising activity (`ActivityCollector.add`, MinHash of
   the text included), against parsing the same event from bytes (`parse_event`) as the
   baseline measured in the same run;
@@ -17,7 +20,10 @@ Prints a table and writes JSON.
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
+import multiprocessing
+import os
 import random
 import time
 import tracemalloc
@@ -66,13 +72,22 @@ def stage_two(partials: list[ActorPartial]) -> tuple[float, int, int]:
     return elapsed / len(partials) * 1e6, len(partials), len(processor)
 
 
-def memory_per_actor(n: int, partials: list[ActorPartial]) -> float:
-    """Bytes of stage-2 state per actor, for `n` actors each fed a few real windows."""
+def resident_bytes() -> int:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def memory_per_actor(n: int, partials: list[ActorPartial], traced: bool) -> float:
+    """Bytes of stage-2 state per actor, for `n` actors each fed a few real windows: allocated
+    bytes traced by tracemalloc, or (`traced` false: about 2.5 times faster, for large `n`)
+    the growth of the resident set, which also counts the allocator's own overhead and must
+    be measured in a fresh process."""
     rng = random.Random(1)
     by_window = sorted(partials, key=lambda p: p.window_start)
     processor = ActorProcessor(ActorConfig(warmup=10**9, max_actors=n + 1, ttl_s=1e12))
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
+    gc.collect()
+    if traced:
+        tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0] if traced else resident_bytes()
     for i in range(n):
         actor = f"u{i:08d}"
         for k in range(3):  # three windows of someone's real activity
@@ -81,7 +96,8 @@ def memory_per_actor(n: int, partials: list[ActorPartial]) -> float:
             processor.add_partial(ActorPartial("c:0", actor, start, source.activity))
         processor.close(0.0, 60.0 * (3 * i + 3))
     processor.pending.clear()
-    after = tracemalloc.get_traced_memory()[0]
+    gc.collect()
+    after = tracemalloc.get_traced_memory()[0] if traced else resident_bytes()
     tracemalloc.stop()
     assert len(processor) == n
     return (after - before) / n
@@ -89,15 +105,34 @@ def memory_per_actor(n: int, partials: list[ActorPartial]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--actors", type=int, default=100_000)
+    parser.add_argument("--actors", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument(
+        "--trace-up-to",
+        type=int,
+        default=200_000,
+        help="tracemalloc up to this many actors, resident-set growth above",
+    )
+    parser.add_argument("--quick", action="store_true", help="50k events, 100k actors")
     parser.add_argument("--out", default="bench-actors.json")
     args = parser.parse_args()
+    if args.quick:
+        args.events, args.actors = 50_000, [100_000]
 
     messages = simulated_events(args.events)
     parse_us, collect_us, partials = stage_one(messages)
     score_us, windows, actors = stage_two(partials)
-    bytes_per_actor = memory_per_actor(args.actors, partials)
+    memory = {}
+    for n in args.actors:
+        started = time.perf_counter()
+        how = "traced" if n <= args.trace_up_to else "rss"
+        if how == "traced":
+            value = memory_per_actor(n, partials, True)
+        else:  # in a fresh interpreter, whose heap holds no memory freed by the stages above
+            with multiprocessing.get_context("spawn").Pool(1) as pool:
+                value = pool.apply(memory_per_actor, (n, partials, False))
+        memory[f"{n}_{how}"] = value
+        print(f"{n} actors: {value:.0f} bytes each, {how} ({time.perf_counter() - started:.0f} s)")
     results = {
         "events": len(messages),
         "parse_us_per_event": round(parse_us, 2),
@@ -107,8 +142,7 @@ def main() -> None:
         "actor_windows": windows,
         "actor_windows_per_event": round(windows / len(messages), 3),
         "actors_in_run": actors,
-        "actors_measured": args.actors,
-        "bytes_per_actor": round(bytes_per_actor),
+        **{f"bytes_per_actor_at_{n}": round(b) for n, b in memory.items()},
     }
     print("| measure | value |\n|---|---|")
     for key, value in results.items():

@@ -1,10 +1,23 @@
 """Throughput of the worker against the ceiling of a raw Kafka consumer, on the embedded broker.
 
-    python bench/throughput.py [--hours 1] [--rate 20] [--out bench-results.json]
+    python bench/throughput.py [--hours 1] [--rate 20] [--repeat 3] [--quick]
+                               [--profile DIR] [--out bench-throughput.json]
 
-One run, one machine, the same pre-produced messages: (a) a raw aiokafka consumer reading
-and JSON-decoding them, (b) `abuse-monitor worker` from its first message to its last, and
-(c) `abuse-monitor evaluate` offline over the same file. Prints a table and writes JSON.
+One run, one machine, one embedded broker, the same pre-produced simulator events:
+
+(a) the ceiling: a raw aiokafka consumer reading and JSON-decoding them (`--repeat` times);
+(b) `abuse-monitor worker` with every detector on, from its first message to its last;
+(c) a no-op Faust worker (`bench/noop_faust.py`: the worker's `faust.App`, one agent per
+    input topic iterating `stream.events()` and nothing else), the framework's own cost;
+(f) `abuse-monitor evaluate` offline over the same file;
+(g) one worker process against two in one consumer group: the workers start on empty input
+    topics, and once the group has settled (every input partition assigned) the same events
+    are produced; throughput from the first message consumed to the last, over both.
+
+Every consumer has its own group, so each reads every message. `--profile DIR` also runs the
+worker once more under `py-spy record` (not timed) and writes DIR/worker.raw (collapsed
+stacks) and DIR/worker.svg; `bench/profile_summary.py DIR/worker.raw` summarises it.
+Prints a table and writes JSON.
 """
 
 from __future__ import annotations
@@ -12,11 +25,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -26,21 +43,30 @@ from prometheus_client.parser import text_string_to_metric_families
 from simulator import SimConfig, write_files
 from streams.broker import EmbeddedBroker, free_port
 from streams.evaluate import evaluate
-from streams.kafka import replay
+from streams.kafka import ensure_input_topics, replay
 from streams.settings import Settings
 
+BENCH = Path(__file__).resolve().parent
+WORKER = [sys.executable, "-m", "streams.cli", "worker"]
+NOOP = [sys.executable, str(BENCH / "noop_faust.py")]
 
-def consumed(url: str) -> float:
+
+def metric_sum(url: str, name: str, **labels: str) -> float | None:
+    """The sum of a metric's samples on a /metrics page, None if the page does not answer."""
     try:
         text = urllib.request.urlopen(url, timeout=2).read().decode()
     except OSError:
-        return 0.0
+        return None
     return sum(
         s.value
         for f in text_string_to_metric_families(text)
         for s in f.samples
-        if s.name == "abusemon_events_consumed_total"
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
     )
+
+
+def consumed(urls: list[str]) -> float:
+    return sum(metric_sum(u, "abusemon_events_consumed_total") or 0.0 for u in urls)
 
 
 async def raw_consume(bootstrap: str, topics: list[str], total: int) -> float:
@@ -62,68 +88,219 @@ async def raw_consume(bootstrap: str, topics: list[str], total: int) -> float:
     return seen / (time.perf_counter() - started)
 
 
+def worker_env(broker: EmbeddedBroker, app_id: str, port: int, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ABUSEMON_")}
+    env.update(
+        ABUSEMON_BROKER=broker.url,
+        ABUSEMON_APP_ID=app_id,
+        ABUSEMON_INPUT_PARTITIONS="4",
+        ABUSEMON_PARTITIONS="4",
+        ABUSEMON_METRICS_HOST="127.0.0.1",
+        ABUSEMON_METRICS_PORT=str(port),
+        ABUSEMON_LOG_LEVEL="warning",
+        ABUSEMON_SESSION_TIMEOUT_S="6",
+        ABUSEMON_HEARTBEAT_INTERVAL_S="1",
+        ABUSEMON_REBALANCE_TIMEOUT_S="4",
+        ABUSEMON_DATA_DIR=tempfile.mkdtemp(prefix=f"abusemon-{app_id}-"),
+        **extra,
+    )
+    return env
+
+
+def time_consumption(urls: list[str], total: int, timeout_s: float = 1800.0) -> float:
+    """Events per second from the first event consumed (over all `urls`) to the `total`th."""
+    deadline = time.monotonic() + timeout_s
+    while consumed(urls) == 0:
+        if time.monotonic() > deadline:
+            raise TimeoutError("nothing consumed")
+        time.sleep(0.05)
+    started = time.perf_counter()
+    while consumed(urls) < total:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"consumed {consumed(urls)} of {total}")
+        time.sleep(0.5)  # each scrape costs the worker a few ms: not too often
+    return total / (time.perf_counter() - started)
+
+
+def run_processes(
+    commands: list[list[str]],
+    envs: list[dict[str, str]],
+    total: int,
+    before: Callable[[list[str]], None] | None = None,
+) -> float:
+    """Start the processes, call `before` (e.g. to produce), time their consumption, stop them."""
+    procs = [
+        subprocess.Popen(
+            cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=BENCH.parent
+        )
+        for cmd, env in zip(commands, envs, strict=True)
+    ]
+    urls = [f"http://127.0.0.1:{env['ABUSEMON_METRICS_PORT']}/metrics" for env in envs]
+    try:
+        if before is not None:
+            before(urls)
+        return time_consumption(urls, total)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def wait_for_group(urls: list[str], topics: list[str], partitions: int) -> None:
+    """Until every process has joined and every partition of `topics` is assigned, stably."""
+    deadline, stable = time.monotonic() + 120, 0
+    while stable < 10:  # a second without change
+        if time.monotonic() > deadline:
+            raise TimeoutError("the consumer group did not settle")
+        time.sleep(0.1)
+        counts = [
+            [metric_sum(u, "abusemon_assigned_partitions", topic=t) or 0.0 for t in topics]
+            for u in urls
+        ]
+        settled = all(sum(c) > 0 for c in counts) and all(
+            sum(c[i] for c in counts) == partitions for i in range(len(topics))
+        )
+        stable = stable + 1 if settled else 0
+
+
+def scaling(broker: EmbeddedBroker, events: Path, total: int, processes: int) -> float:
+    """Events per second of `processes` workers in one group, started before their input."""
+    app_id = f"bench-scale-{processes}"
+    topics = {
+        "ABUSEMON_CONTENT_TOPIC": f"{app_id}-content-events",
+        "ABUSEMON_REPORT_TOPIC": f"{app_id}-report-events",
+        "ABUSEMON_LABELS_TOPIC": f"{app_id}-labels",
+        "ABUSEMON_ALERTS_TOPIC": f"{app_id}-alerts",
+    }
+    envs = [worker_env(broker, app_id, free_port(), **topics) for _ in range(processes)]
+    settings = Settings(
+        broker=broker.url,
+        app_id=app_id,
+        input_partitions=4,
+        partitions=4,
+        content_topic=topics["ABUSEMON_CONTENT_TOPIC"],
+        report_topic=topics["ABUSEMON_REPORT_TOPIC"],
+        labels_topic=topics["ABUSEMON_LABELS_TOPIC"],
+        alerts_topic=topics["ABUSEMON_ALERTS_TOPIC"],
+    )
+    asyncio.run(ensure_input_topics(settings))
+
+    def produce(urls: list[str]) -> None:
+        wait_for_group(urls, [settings.content_topic, settings.report_topic], 4)
+        # In the background: the workers' clock starts with their first message.
+        threading_produce(events, settings)
+
+    return run_processes([WORKER] * processes, envs, total, before=produce)
+
+
+def children(pid: int) -> list[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(child) for child in text.split()]
+
+
+def threading_produce(events: Path, settings: Settings) -> None:
+    threading.Thread(target=lambda: asyncio.run(replay(events, settings)), daemon=True).start()
+
+
+def profile(broker: EmbeddedBroker, total: int, out: Path) -> None:
+    """Run the worker under py-spy over the pre-produced events and write its stacks."""
+    out.mkdir(parents=True, exist_ok=True)
+    spy = str(Path(sys.executable).parent / "py-spy")
+    port = free_port()
+    env = worker_env(broker, "bench-profile", port)
+    for fmt, path in (("raw", out / "worker.raw"), ("flamegraph", out / "worker.svg")):
+        env["ABUSEMON_APP_ID"] = f"bench-profile-{fmt}"
+        cmd = [spy, "record", "--rate", "100", "--format", fmt, "-o", str(path), "--", *WORKER]
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=BENCH.parent
+        )
+        url = f"http://127.0.0.1:{port}/metrics"
+        try:
+            time_consumption([url], total)
+        finally:
+            # py-spy writes its output when the worker (its child) exits.
+            for child in children(proc.pid):
+                os.kill(child, signal.SIGTERM)
+            proc.wait(timeout=60)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--hours", type=float, default=1.0)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--hours", type=float, default=1.0, help="simulated hours of events")
     parser.add_argument("--rate", type=float, default=20.0, help="organic content events/s")
-    parser.add_argument("--out", default="bench-results.json")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of the cheap measurements")
+    parser.add_argument("--quick", action="store_true", help="a short run: 0.2 h, 1 repeat")
+    parser.add_argument("--skip-scaling", action="store_true", help="leave out (g)")
+    parser.add_argument("--profile", type=Path, help="also profile the worker into this folder")
+    parser.add_argument("--out", default="bench-throughput.json")
     args = parser.parse_args()
+    if args.quick:
+        args.hours, args.repeat = 0.2, 1
 
     work = Path(tempfile.mkdtemp())
     events = work / "events.jsonl"
     total, _ = write_files(events, SimConfig(duration_s=args.hours * 3600, rate=args.rate))
+    runs: dict[str, list[float]] = {}
     with EmbeddedBroker() as broker:
         settings = Settings(broker=broker.url, app_id="bench", input_partitions=4, partitions=4)
         asyncio.run(replay(events, settings))
-        ceiling = asyncio.run(
-            raw_consume(broker.bootstrap, [settings.content_topic, settings.report_topic], total)
-        )
+        inputs = [settings.content_topic, settings.report_topic]
+        for i in range(args.repeat):
+            runs.setdefault("raw", []).append(
+                asyncio.run(raw_consume(broker.bootstrap, inputs, total))
+            )
+            for name, cmd in (("noop_faust", NOOP), ("worker", WORKER)):
+                if name == "worker" and i > 0 and args.hours >= 1:
+                    continue  # the worker's run is long: once is enough at full size
+                env = worker_env(broker, f"bench-{name}-{i}", free_port())
+                runs.setdefault(name, []).append(run_processes([cmd], [env], total))
+        if not args.skip_scaling:
+            runs["one_worker"] = [scaling(broker, events, total, 1)]
+            runs["two_workers"] = [scaling(broker, events, total, 2)]
+        if args.profile:
+            profile(broker, total, args.profile)
 
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ABUSEMON_")}
-        env.update(
-            ABUSEMON_BROKER=broker.url,
-            ABUSEMON_APP_ID="bench",
-            ABUSEMON_INPUT_PARTITIONS="4",
-            ABUSEMON_PARTITIONS="4",
-            ABUSEMON_METRICS_PORT=str(port),
-            ABUSEMON_LOG_LEVEL="warning",
-            ABUSEMON_SESSION_TIMEOUT_S="6",
-            ABUSEMON_REBALANCE_TIMEOUT_S="4",
-        )
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        url = f"http://127.0.0.1:{port}/metrics"
-        try:
-            while consumed(url) == 0:
-                time.sleep(0.05)
-            started = time.perf_counter()
-            while consumed(url) < total:
-                time.sleep(0.2)
-            worker_rate = total / (time.perf_counter() - started)
-        finally:
-            worker.terminate()
-            worker.wait(timeout=30)
+    for _ in range(1 if args.hours >= 1 else args.repeat):
+        started = time.perf_counter()
+        evaluate(events, Settings(input_partitions=4))
+        runs.setdefault("evaluate", []).append(total / (time.perf_counter() - started))
 
-    started = time.perf_counter()
-    evaluate(events, Settings(input_partitions=4))
-    offline = total / (time.perf_counter() - started)
-
-    results = {
+    rate = {name: statistics.median(values) for name, values in runs.items()}
+    results: dict[str, object] = {
         "events": total,
-        "raw_consume_decode_per_s": round(ceiling),
-        "worker_per_s": round(worker_rate),
-        "worker_vs_raw": round(worker_rate / ceiling, 4),
-        "evaluate_per_s": round(offline),
+        "runs": {name: [round(v) for v in values] for name, values in runs.items()},
+        "median_per_s": {name: round(v) for name, v in rate.items()},
+        "worker_vs_raw": round(rate["worker"] / rate["raw"], 4),
+        "noop_faust_vs_raw": round(rate["noop_faust"] / rate["raw"], 4),
+        "worker_vs_noop_faust": round(rate["worker"] / rate["noop_faust"], 4),
     }
-    print(f"{'events':<28}{total:>10}")
-    print(f"{'(a) raw consume + decode/s':<28}{ceiling:>10.0f}")
-    print(f"{'(b) worker events/s':<28}{worker_rate:>10.0f}   b/a = {worker_rate / ceiling:.3f}")
-    print(f"{'(c) evaluate events/s':<28}{offline:>10.0f}")
+    if "two_workers" in rate:
+        results["two_vs_one_worker"] = round(rate["two_workers"] / rate["one_worker"], 3)
+    rows = [
+        ("(a) raw consume + decode", "raw", ""),
+        ("(c) no-op Faust agent", "noop_faust", f"c/a = {rate['noop_faust'] / rate['raw']:.3f}"),
+        ("(b) worker, all detectors", "worker", f"b/a = {rate['worker'] / rate['raw']:.4f}"),
+        ("", "", f"b/c = {rate['worker'] / rate['noop_faust']:.3f}"),
+        ("(f) evaluate, offline", "evaluate", ""),
+        ("(g) one worker (started first)", "one_worker", ""),
+        ("(g) two workers, one group", "two_workers", ""),
+    ]
+    print(f"{total} events, 4 input partitions; medians of runs, events/s\n")
+    print(f"| {'measure':<32} | {'events/s':>9} | {'runs':<26} | ratio |")
+    print(f"|{'-' * 34}|{'-' * 11}|{'-' * 28}|-------|")
+    for label, key, ratio in rows:
+        if key and key not in rate:
+            continue
+        median = f"{rate[key]:.0f}" if key else ""
+        values = ", ".join(f"{v:.0f}" for v in runs.get(key, []))
+        print(f"| {label:<32} | {median:>9} | {values:<26} | {ratio} |")
+    if "two_workers" in rate:
+        print(f"\ntwo workers / one worker = {rate['two_workers'] / rate['one_worker']:.2f}")
     Path(args.out).write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
 
 

@@ -62,7 +62,14 @@ log = logging.getLogger("abuse_monitor")
 
 
 def create_app(settings: Settings, metrics: Metrics) -> StreamWorker:
-    app = faust.App(
+    worker = StreamWorker(faust_app(settings), settings, metrics)
+    worker.register()
+    return worker
+
+
+def faust_app(settings: Settings) -> faust.App:
+    """The Faust app with the worker's broker, consumer and producer settings, no agents."""
+    return faust.App(
         settings.app_id,
         broker=settings.broker,
         broker_credentials=settings.faust_credentials(),
@@ -78,9 +85,6 @@ def create_app(settings: Settings, metrics: Metrics) -> StreamWorker:
         producer_acks=-1,
         producer_max_request_size=records.DEAD_LETTER_MAX_BYTES + 64 * 1024,
     )
-    worker = StreamWorker(app, settings, metrics)
-    worker.register()
-    return worker
 
 
 class StreamWorker:
