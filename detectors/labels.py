@@ -22,9 +22,6 @@ from river import linear_model, optim
 from detectors.alerts import Alert
 from detectors.events import Label
 
-VERDICTS = ("abusive", "benign", "unsure")
-
-
 def audit_selected(alert_id: str, rate: float) -> bool:
     """Whether a labelled alert goes to a second labeller: a stable share `rate` of alert ids,
     the same in every process, so the console and the worker agree without sharing state."""
@@ -162,14 +159,10 @@ class _Seen:
 
 @dataclass
 class Applied:
-    """What a label did: the detector whose precision it counts for (alert labels), and
-    whether it was new, suppressed an entity, or marked an actor abusive."""
+    """What a label did: whether it was seen before (a repeated label_id is applied once), and
+    the policy of the agreement pair it made, if it was a second labeller's verdict."""
 
-    detector: str | None = None
-    duplicate: bool = False  # a label_id seen before: applied once
-    learnt: bool = False
-    suppressed: tuple[str, str] | None = None
-    abusive: tuple[str, str] | None = None
+    duplicate: bool = False
     pair_policy: str | None = None
 
 
@@ -188,8 +181,8 @@ class LabelGate:
       an alert, so an audit does not count twice), and pairs of verdicts on one alert by two
       labellers, for agreement per policy.
 
-    Labels and alerts are ordered by event time where they meet: a label applies to alerts
-    stamped after it.
+    A label applies to the alerts that reach the gate after it, up to `suppress_s` (or
+    `abusive_ttl_s`) of event time after the label's own `ts`.
     """
 
     def __init__(self, config: LabelConfig | None = None) -> None:
@@ -253,7 +246,6 @@ class LabelGate:
             seen = self.seen.get(label.subject_id)
             if seen is not None:
                 entity = seen.entity
-                applied.detector = seen.detector
                 applied.pair_policy = self._pair(seen, label)
                 if seen.first_verdict is None:
                     seen.first_verdict = (label.labeler, label.verdict)
@@ -262,17 +254,14 @@ class LabelGate:
                         abusive = label.verdict == "abusive"
                         self.verdicts.append((label.ts, seen.detector, abusive))
                         self.prioritiser.learn(seen.features, abusive)
-                        applied.learnt = True
         elif label.subject_type in SUBJECT_ENTITY:
             entity = (SUBJECT_ENTITY[label.subject_type], label.subject_id)
         if entity is not None and label.verdict == "benign":
             self._remember(self.suppressed_until, entity, label.ts + config.suppress_s)
             self.abusive_until.pop(entity, None)
-            applied.suppressed = entity
         elif entity is not None and label.verdict == "abusive" and entity[0] == "actor":
             self._remember(self.abusive_until, entity, label.ts + config.abusive_ttl_s)
             self.suppressed_until.pop(entity, None)
-            applied.abusive = entity
         self._expire()
         return applied
 
