@@ -22,6 +22,7 @@ from river import linear_model, optim
 from detectors.alerts import Alert
 from detectors.events import Label
 
+
 def audit_selected(alert_id: str, rate: float) -> bool:
     """Whether a labelled alert goes to a second labeller: a stable share `rate` of alert ids,
     the same in every process, so the console and the worker agree without sharing state."""
