@@ -7,7 +7,8 @@ restarted broker has its topics, messages and committed offsets back, as a Kafka
 
 The other faults of a worker are tested beside their code: Alertmanager unreachable in
 tests/streams/test_alertmanager.py (pushes retried with backoff, alerts queued while it is
-down and delivered once it is up, `submit` never waiting on the network).
+down and delivered once it is up, `submit` never waiting on the network), the alert store
+failing in tests/streams/test_store_outage.py.
 """
 
 from __future__ import annotations
