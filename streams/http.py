@@ -4,7 +4,9 @@
 - `/healthz` (liveness): 200 while the worker's event loop runs its periodic timer; 503
   when it has not for `stale_s` (a stuck loop), so the orchestrator restarts it.
 - `/readyz` (readiness): 200 once the worker has joined its consumer group and received
-  its partitions, and while it is live; 503 before.
+  its partitions, and while it is live; 503 before. It stays 200 while the brokers are
+  unreachable: the worker keeps its partitions and resumes when they are back
+  (docs/runbooks/broker-unavailable.md).
 """
 
 from __future__ import annotations

@@ -316,7 +316,19 @@ class Metrics:
         )
         self.store_failures = Counter(
             "alert_store_failures",
-            "Writes to the alert and label store that failed (the stream goes on).",
+            "Writes to the alert and label store that failed (the stream goes on; the write is retried).",
+            namespace=ns,
+            registry=registry,
+        )
+        self.store_backlog = Gauge(
+            "alert_store_backlog",
+            "Alert and label writes waiting for the store to accept them again, retried every 5 s.",
+            namespace=ns,
+            registry=registry,
+        )
+        self.store_dropped = Counter(
+            "alert_store_dropped",
+            "Alert and label writes dropped, oldest first, because the store's backlog was full.",
             namespace=ns,
             registry=registry,
         )

@@ -109,15 +109,18 @@ def worker_settings(broker: EmbeddedBroker, **overrides: object) -> dict[str, st
 def start_worker(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[object]:
     started: list[WorkerProcess] = []
 
-    def start(like: WorkerProcess | None = None, **overrides: object) -> WorkerProcess:
-        """A worker with fresh topics and group, or another member of `like`'s group."""
+    def start(
+        like: WorkerProcess | None = None, on: EmbeddedBroker | None = None, **overrides: object
+    ) -> WorkerProcess:
+        """A worker with fresh topics and group, or another member of `like`'s group; on the
+        session's broker unless `on` another."""
         if like is not None:
             overrides = {
                 k.removeprefix("ABUSEMON_").lower(): v
                 for k, v in like.env.items()
                 if k.startswith("ABUSEMON_") and k != "ABUSEMON_BROKER"
             } | {"metrics_port": free_port(), **overrides}
-        variables = worker_settings(broker, **overrides)
+        variables = worker_settings(on or broker, **overrides)
         env = {k: v for k, v in os.environ.items() if not k.startswith("ABUSEMON_")}
         env.update(variables)
         settings = Settings(

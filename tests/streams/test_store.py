@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import re
@@ -43,39 +44,64 @@ def _postgres_bin() -> Path:
     return Path(newest).parent
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """A throw-away PostgreSQL server on a free loopback port, trust auth; yields its base URL.
+class PostgresServer:
+    """A throw-away PostgreSQL server on a free loopback port, trust auth, that can be stopped
+    and started again on the same port and data.
 
     PostgreSQL will not run as root, so as root the server runs as the `postgres` user.
     """
-    bin_dir = _postgres_bin()
-    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    root = Path(tempfile.mkdtemp(prefix="abusemon-pg-"))
-    if as_postgres:
-        shutil.chown(root, "postgres", "postgres")
-    data, log, port = root / "data", root / "server.log", _free_port()
 
-    def run(*args: str | Path) -> None:
-        subprocess.run([*as_postgres, *map(str, args)], check=True, capture_output=True)
+    def __init__(self) -> None:
+        self.bin_dir = _postgres_bin()
+        self.as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        self.root = Path(tempfile.mkdtemp(prefix="abusemon-pg-"))
+        if self.as_postgres:
+            shutil.chown(self.root, "postgres", "postgres")
+        self.data, self.log, self.port = self.root / "data", self.root / "server.log", _free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}"
+        try:
+            self._run(
+                "initdb", "-D", self.data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "-N"
+            )
+        except subprocess.CalledProcessError as exc:
+            self.remove()
+            pytest.fail(f"PostgreSQL initdb failed: {exc.stderr.decode()}")
 
-    try:
-        run(bin_dir / "initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "-N")
-        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -F"
-        run(bin_dir / "pg_ctl", "start", "-w", "-t", "60", "-D", data, "-l", log, "-o", options)
-    except subprocess.CalledProcessError as exc:
-        server_log = log.read_text() if log.exists() else ""
-        shutil.rmtree(root, ignore_errors=True)
-        pytest.fail(f"PostgreSQL did not start: {exc.stderr.decode()}{server_log}")
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}"
-    finally:
+    def _run(self, command: str, *args: str | Path) -> None:
         subprocess.run(
-            [*as_postgres, str(bin_dir / "pg_ctl"), "stop", "-D", str(data), "-m", "fast"],
-            check=False,
+            [*self.as_postgres, str(self.bin_dir / command), *map(str, args)],
+            check=True,
             capture_output=True,
         )
-        shutil.rmtree(root, ignore_errors=True)
+
+    def start(self) -> PostgresServer:
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -F"
+        try:
+            self._run(
+                "pg_ctl", "start", "-w", "-t", "60", "-D", self.data, "-l", self.log, "-o", options
+            )
+        except subprocess.CalledProcessError as exc:
+            server_log = self.log.read_text() if self.log.exists() else ""
+            pytest.fail(f"PostgreSQL did not start: {exc.stderr.decode()}{server_log}")
+        return self
+
+    def stop(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._run("pg_ctl", "stop", "-w", "-D", self.data, "-m", "fast")
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server for the session; yields its base URL."""
+    server = PostgresServer()
+    try:
+        yield server.start().url
+    finally:
+        server.remove()
 
 
 @pytest.fixture
