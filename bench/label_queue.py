@@ -51,6 +51,19 @@ class Run:
         return sum(picked) / len(picked) if picked else float("nan")
 
 
+def teach(gate: LabelGate, alert_id: str, verdict: str, now: float) -> None:
+    """An analyst's verdict on an alert, given to the gate at `now`."""
+    label = {
+        "label_id": alert_id,
+        "ts": format_rfc3339(now),
+        "subject_type": "alert",
+        "subject_id": alert_id,
+        "verdict": verdict,
+        "labeler": "analyst",
+    }
+    gate.label(Label.model_validate(label))
+
+
 def replay(
     alerts: list[Alert],
     truth: dict[str, bool],
@@ -66,15 +79,7 @@ def replay(
     next_review = alerts[0].ts + every_s
 
     def give(alert: Alert, verdict: str, now: float) -> None:
-        label = {
-            "label_id": f"{alert.alert_id}:{ordering}",
-            "ts": format_rfc3339(now),
-            "subject_type": "alert",
-            "subject_id": alert.alert_id,
-            "verdict": verdict,
-            "labeler": "analyst",
-        }
-        gate.label(Label.model_validate(label))
+        teach(gate, alert.alert_id, verdict, now)
 
     for past in history:  # earlier days, every alert labelled as it came
         admitted, _ = gate.admit(past)
@@ -124,15 +129,7 @@ def ranking(
     out = []
 
     def give(alert_id: str, now: float) -> None:
-        label = {
-            "label_id": alert_id,
-            "ts": format_rfc3339(now),
-            "subject_type": "alert",
-            "subject_id": alert_id,
-            "verdict": labeler.verdict(truth[alert_id]),
-            "labeler": "analyst",
-        }
-        gate.label(Label.model_validate(label))
+        teach(gate, alert_id, labeler.verdict(truth[alert_id]), now)
 
     for alert in [*history, *alerts]:
         while pending and pending[0][0] <= alert.ts:

@@ -210,7 +210,7 @@ class LabelGate:
             return None, "suppressed"
         if alert.status != "resolved" and self.suppressed_until.get(entity, -math.inf) > alert.ts:
             if alert.status == "firing":
-                self._remember(self.dropped, alert.alert_id, None)
+                self._remember(self.dropped, alert.alert_id, None, self.config.max_entities)
             return None, "suppressed"
         action = None
         if (
@@ -229,9 +229,10 @@ class LabelGate:
                 self.seen,
                 alert.alert_id,
                 _Seen(alert.detector, entity, x, seen.first_verdict if seen else None),
+                self.config.max_alerts,
             )
             if alert.status == "firing":
-                self._remember(self.unlabelled, alert.alert_id, alert.ts)
+                self._remember(self.unlabelled, alert.alert_id, alert.ts, self.config.max_entities)
         return alert, action
 
     # -- labels --
@@ -240,7 +241,7 @@ class LabelGate:
         applied = Applied()
         if label.label_id in self.label_ids:
             return Applied(duplicate=True)
-        self._remember(self.label_ids, label.label_id, None)
+        self._remember(self.label_ids, label.label_id, None, config.max_entities)
         self.latest = max(self.latest, label.ts)
         entity: tuple[str, str] | None = None
         if label.subject_type == "alert":
@@ -258,10 +259,14 @@ class LabelGate:
         elif label.subject_type in SUBJECT_ENTITY:
             entity = (SUBJECT_ENTITY[label.subject_type], label.subject_id)
         if entity is not None and label.verdict == "benign":
-            self._remember(self.suppressed_until, entity, label.ts + config.suppress_s)
+            self._remember(
+                self.suppressed_until, entity, label.ts + config.suppress_s, config.max_entities
+            )
             self.abusive_until.pop(entity, None)
         elif entity is not None and label.verdict == "abusive" and entity[0] == "actor":
-            self._remember(self.abusive_until, entity, label.ts + config.abusive_ttl_s)
+            self._remember(
+                self.abusive_until, entity, label.ts + config.abusive_ttl_s, config.max_entities
+            )
             self.suppressed_until.pop(entity, None)
         self._expire()
         return applied
@@ -277,10 +282,9 @@ class LabelGate:
         pairs.append((seen.first_verdict[1], label.verdict))
         return policy
 
-    def _remember(self, table: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+    def _remember(self, table: OrderedDict[Any, Any], key: Any, value: Any, limit: int) -> None:
         table[key] = value
         table.move_to_end(key)
-        limit = self.config.max_alerts if table is self.seen else self.config.max_entities
         while len(table) > limit:
             table.popitem(last=False)
 

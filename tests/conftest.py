@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from simulator import SimConfig
 from streams.broker import EmbeddedBroker, free_port
 from streams.kafka import ensure_input_topics
 from streams.settings import Settings
@@ -24,6 +25,19 @@ from streams.settings import Settings
 hypothesis_settings.register_profile("ci", derandomize=True, deadline=None)
 hypothesis_settings.register_profile("dev", deadline=None)
 hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+def attack_hours(seed: int = 11) -> SimConfig:
+    """Three simulated hours, small enough for an integration test: a 3,000-account population,
+    and an attack every 25 minutes from the middle on, every kind in turn."""
+    return SimConfig(
+        seed=seed,
+        duration_s=3 * 3600.0,
+        rate=1.5,
+        actors=3000,
+        first_attack_s=5400.0,
+        attack_every_s=1500.0,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -21,10 +21,11 @@ import orjson
 import pytest
 
 from detectors.events import format_rfc3339
-from simulator import Labeler, LabelerConfig, SimConfig, write_files
+from simulator import Labeler, LabelerConfig, write_files
 from streams.broker import free_port
 from streams.evaluate import evaluate
 from streams.kafka import produce, replay
+from tests.conftest import attack_hours
 
 pytestmark = pytest.mark.integration
 
@@ -142,10 +143,7 @@ def fed_worker(start_worker: Any, tmp_path: Path) -> Iterator[tuple[Any, Prometh
     scraped all along by Prometheus."""
     events = tmp_path / "events.jsonl"
     # A seed whose account takeover first alerts below critical, for an escalation to show.
-    config = SimConfig(
-        seed=4, duration_s=3 * 3600.0, rate=1.5, actors=3000,
-        first_attack_s=5400.0, attack_every_s=1500.0,
-    )  # fmt: skip
+    config = attack_hours(seed=4)
     write_files(events, config)
     extra = [
         {"topic": "content-events", "value": {"event_id": f"bad{i}", "kind": "post"}}

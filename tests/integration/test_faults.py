@@ -28,11 +28,12 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-from simulator import SimConfig, write_files
+from simulator import write_files
 from streams.broker import EmbeddedBroker, free_port, wait_for_port
 from streams.evaluate import evaluate
 from streams.kafka import produce
 from streams.settings import Settings
+from tests.conftest import attack_hours
 from tests.integration.test_worker import ACTORS_WARM, comparable, read_topic, sample_metric
 
 pytestmark = pytest.mark.integration
@@ -85,15 +86,7 @@ def events(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     after the outage. Attacks start halfway, so both parts raise alerts."""
     root = tmp_path_factory.mktemp("faults")
     whole = root / "events.jsonl"
-    config = SimConfig(
-        seed=11,
-        duration_s=3 * 3600.0,
-        rate=1.5,
-        actors=3000,
-        first_attack_s=5400.0,
-        attack_every_s=1500.0,
-    )
-    write_files(whole, config)
+    write_files(whole, attack_hours())
     lines = whole.read_bytes().splitlines(keepends=True)
     cut = len(lines) * 65 // 100
     before, after = root / "before.jsonl", root / "after.jsonl"

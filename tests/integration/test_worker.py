@@ -17,10 +17,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from detectors.alerts import Alert
 from detectors.events import Label, parse_event
 from detectors.labels import LabelGate
-from simulator import Labeler, LabelerConfig, SimConfig, write_files
+from simulator import Labeler, LabelerConfig, write_files
 from streams.evaluate import evaluate
 from streams.kafka import ensure_input_topics, produce, replay
 from streams.store import open_store
+from tests.conftest import attack_hours
 
 pytestmark = pytest.mark.integration
 
@@ -62,15 +63,7 @@ def sample_metric(text: str, name: str, **labels: str) -> float:
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("sim") / "events.jsonl"
-    config = SimConfig(
-        seed=11,
-        duration_s=3 * 3600.0,
-        rate=1.5,
-        actors=3000,
-        first_attack_s=5400.0,
-        attack_every_s=1500.0,
-    )
-    write_files(path, config)
+    write_files(path, attack_hours())
     return path
 
 
