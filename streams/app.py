@@ -30,12 +30,13 @@ import contextlib
 import logging
 import time
 from collections import deque
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import faust
 from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
-from faust.types import TP
+from faust.types import TP, EventT
 
 from detectors.actor_features import ActivityCollector
 from detectors.actors import ActorProcessor, ActorsClosed
@@ -57,6 +58,7 @@ from streams.alertmanager import AlertmanagerPusher, pusher_from_settings
 from streams.http import Liveness
 from streams.metrics import Metrics
 from streams.settings import Settings
+from streams.state import Checkpoints, Published, Unit
 from streams.store import Store, open_store
 
 log = logging.getLogger("abuse_monitor")
@@ -64,6 +66,28 @@ log = logging.getLogger("abuse_monitor")
 # Alert and label writes kept while the store fails, retried every 5 s; the oldest are dropped
 # beyond this many.
 STORE_BACKLOG_MAX = 10_000
+
+
+@dataclass
+class IngestState:
+    """What stage 1 holds for one input partition: its open windows."""
+
+    counter: PartitionCounter
+    collector: ActivityCollector
+    rows: CoordinationCollector
+
+
+@dataclass
+class SignalState:
+    """What stage 2 holds for one partition of the signal topic; partition 0 also holds the
+    coordinator, the label gate and the alert messages it published."""
+
+    processor: SignalProcessor
+    actors: ActorProcessor
+    index: CoordinationIndex
+    coordinator: Coordinator | None = None
+    gate: LabelGate | None = None
+    published: Published | None = None
 
 
 def create_app(settings: Settings, metrics: Metrics) -> StreamWorker:
@@ -88,6 +112,9 @@ def faust_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=settings.heartbeat_interval_s,
         broker_rebalance_timeout=settings.rebalance_timeout_s,
         producer_acks=-1,
+        # Messages are acknowledged when a checkpoint holds them (streams/state.py), not when
+        # processed: a rebalance must not wait for them.
+        stream_wait_empty=False,
         producer_max_request_size=records.DEAD_LETTER_MAX_BYTES + 64 * 1024,
     )
 
@@ -117,14 +144,17 @@ class StreamWorker:
         }
         self.partials = app.topic(settings.signal_topic, internal=True, **raw)
         self.alerts = app.topic(settings.alerts_topic, internal=True, **raw)
-        self.counters: dict[TP, PartitionCounter] = {}
-        self.collectors: dict[TP, ActivityCollector] = {}
-        self.row_collectors: dict[TP, CoordinationCollector] = {}
-        self.indexes: dict[int, CoordinationIndex] = {}
-        self.coordinator: Coordinator | None = None
+        # Units of state, one per input partition and per signal partition, and their
+        # checkpoints in two tables, one co-partitioned with each stage's input.
+        self.checkpoints = {
+            "ingest": Checkpoints(self._state_table("ingest-state", settings.input_partitions)),
+            "signals": Checkpoints(self._state_table("signal-state", settings.partitions)),
+        }
+        self.units: dict[TP, Unit] = {}
+        self.checkpointing = True  # not between a revocation and the assignment after it
+        self.coordinator: Coordinator | None = None  # on partition 0's owner
         self.coordination = settings.coordination()
-        self.processors: dict[int, SignalProcessor] = {}
-        self.actor_processors: dict[int, ActorProcessor] = {}
+        self.published = Published()  # on partition 0's owner
         self.positions: dict[TP, int] = {}
         self.liveness = Liveness()
         self.pusher: AlertmanagerPusher | None = None
@@ -137,11 +167,16 @@ class StreamWorker:
         )
         self.store_backlog: deque[tuple[str, dict[str, Any]]] = deque()
 
+    def _state_table(self, name: str, partitions: int) -> faust.Table[bytes, bytes]:
+        table = self.app.Table(name, partitions=partitions, key_type=bytes, value_type=bytes)
+        return cast(faust.Table[bytes, bytes], table)
+
     def register(self) -> None:
         for name, topic in self.inputs.items():
             self.app.agent(topic, name=f"ingest-{name}")(self._ingest_agent(name))
         self.app.agent(self.partials, name="signals")(self._signal_agent)
         self.app.timer(5.0)(self._periodic)
+        self.app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
         self.app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
         if self.pusher is not None:
             self.app.task(self.pusher.run)  # cancelled, and so flushed, when the worker stops
@@ -149,18 +184,62 @@ class StreamWorker:
     # -- stage 1 --------------------------------------------------------------------------
     def _ingest_agent(self, name: str) -> Any:
         async def ingest(stream: faust.StreamT[bytes]) -> None:
-            async for event in stream.events():
+            async for event in cast(faust.Stream[bytes], stream).noack().events():
                 started = time.perf_counter()
-                await self.ingest(name, event.message)
+                await self.ingest(name, event)
                 self.metrics.processing.labels(name).observe(time.perf_counter() - started)
 
         return ingest
 
-    async def ingest(self, name: str, message: Any) -> None:
-        metrics = self.metrics
+    async def ingest(self, name: str, event: EventT[Any]) -> None:
+        message = event.message
         tp = TP(message.topic, message.partition)
+        stateful = self.kinds[name] != "labels"
+        unit = self._ingest_unit(tp) if stateful else None
+        if unit is not None and message.offset < unit.position:
+            self._skip(unit, event, name)
+            return
+        metrics = self.metrics
         self.positions[tp] = message.offset + 1
         metrics.consumed.labels(name).inc()
+        if unit is None:
+            await self._ingest_message(name, message, None)
+            event.ack()  # nothing held: labels go to the gate, which drops repeated ones
+            return
+        unit.busy, unit.position = True, message.offset + 1
+        try:
+            await self._ingest_message(name, message, unit.state)
+        finally:
+            unit.busy = False
+        unit.pending.append(event)
+        await self._checkpoint_due(unit, event)
+
+    def _ingest_unit(self, tp: TP) -> Unit:
+        """The unit of an input partition: as this worker holds it, or from its checkpoint."""
+        unit = self.units.get(tp)
+        if unit is None:
+            unit = self._restore(
+                tp, "ingest", f"ingest/{tp.topic}/{tp.partition}".encode(), tp.partition
+            )
+            if unit.state is None:
+                # A window closes once every partition of the topic has passed it: count
+                # them from the cluster's metadata rather than trust a setting.
+                sources = self.app.consumer.topic_partitions(tp.topic)
+                counter = new_counter(
+                    self.config,
+                    self.kinds[tp.topic],
+                    tp.partition,
+                    sources or self.settings.input_partitions,
+                )
+                unit.state = IngestState(
+                    counter,
+                    ActivityCollector(counter.source),
+                    CoordinationCollector(counter.source),
+                )
+        return unit
+
+    async def _ingest_message(self, name: str, message: Any, state: IngestState | None) -> None:
+        metrics = self.metrics
         raw: bytes = message.value if message.value is not None else b""
         now = time.time()
         try:
@@ -173,22 +252,8 @@ class StreamWorker:
             await self.partials.send(value=records.label_report(raw), partition=0)
             metrics.processed.labels(name).inc()
             return
-        counter = self.counters.get(tp)
-        if counter is None:
-            # A window closes once every partition of the topic has passed it: count them
-            # from the cluster's metadata rather than trust a setting.
-            sources = self.app.consumer.topic_partitions(message.topic)
-            counter = new_counter(
-                self.config,
-                self.kinds[name],
-                message.partition,
-                sources or self.settings.input_partitions,
-            )
-            self.counters[tp] = counter
-            self.collectors[tp] = ActivityCollector(counter.source)
-            self.row_collectors[tp] = CoordinationCollector(counter.source)
-        collector = self.collectors[tp]
-        rows = self.row_collectors[tp]
+        assert state is not None
+        counter, collector, rows = state.counter, state.collector, state.rows
         status, emitted = counter.add(event.event_id, event.ts, signals_of(event))
         if status == "counted":
             window = counter.window_of(event.ts)
@@ -225,39 +290,78 @@ class StreamWorker:
 
     # -- stage 2 --------------------------------------------------------------------------
     async def _signal_agent(self, stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            partition = event.message.partition
-            processor = self.processors.get(partition)
-            if processor is None:
-                processor = SignalProcessor(self.config, idle_s=self.settings.source_idle_s)
-                self.processors[partition] = processor
-                self.actor_processors[partition] = ActorProcessor(self.actor_config)
-                self.indexes[partition] = CoordinationIndex(self.coordination)
-            actor_processor = self.actor_processors[partition]
-            index = self.indexes[partition]
-            report = records.decode_signal_report(event.message.value)
-            partials, mark = report.partials, report.mark
-            late = sum(processor.add_partial(partial) for partial in partials)
-            if late:
-                self.metrics.late.labels(self._input_topic(group(partials[0].signal))).inc(late)
-            for actor in report.actors:
-                actor_processor.add_partial(actor)
-            for start, row in report.rows:
-                index.add(start, row)
-            if mark is not None:
-                now = time.time()
-                closed = processor.add_watermark(mark, now=now)
-                first, until = processor.both_closed(now)
-                actors_closed = actor_processor.close(first, until)
-                self.observe(processor, mark, closed, actors_closed)
-                await self._forward(partition, closed.alerts)  # actor alerts go by the coordinator
-                await self._propose(partition, index, first, until, actors_closed.alerts)
-            if report.coordination_closed_until is not None:
-                await self._coordinate(report)
-            if report.alerts:
-                await self.emit(report.alerts)
-            if report.label is not None:
-                self.apply_label(report.label)
+        async for event in cast(faust.Stream[bytes], stream).noack().events():
+            message = event.message
+            unit = self._signal_unit(message.partition)
+            if message.offset < unit.position:
+                self._skip(unit, event, self.settings.signal_topic)
+                continue
+            unit.busy, unit.position = True, message.offset + 1
+            try:
+                await self._signal_message(message.partition, unit.state, message.value, event)
+            finally:
+                unit.busy = False
+            unit.pending.append(event)
+            await self._checkpoint_due(unit, event)
+
+    def _signal_unit(self, partition: int) -> Unit:
+        tp = TP(self.settings.signal_topic, partition)
+        unit = self.units.get(tp)
+        if unit is None:
+            unit = self._restore(tp, "signals", b"signals/%d" % partition, partition)
+            if unit.state is None:
+                unit.state = SignalState(
+                    SignalProcessor(self.config, idle_s=self.settings.source_idle_s),
+                    ActorProcessor(self.actor_config),
+                    CoordinationIndex(self.coordination),
+                )
+            state: SignalState = unit.state
+            if partition == 0:  # the coordinator, the gate and the dedup live here
+                if state.gate is None:
+                    sources = self.app.consumer.topic_partitions(self.settings.signal_topic)
+                    state.coordinator = Coordinator(
+                        self.coordination, sources or self.settings.partitions
+                    )
+                    state.gate = LabelGate(self.settings.labelling())
+                    state.published = Published()
+                assert state.published is not None
+                # Published after the checkpoint: a replay from it would publish them again.
+                for key in self.checkpoints["signals"].published_since():
+                    state.published.keys[key] = None
+                self.coordinator, self.gate, self.published = (
+                    state.coordinator,
+                    state.gate,
+                    state.published,
+                )
+        return unit
+
+    async def _signal_message(
+        self, partition: int, state: SignalState, value: bytes, event: EventT[Any]
+    ) -> None:
+        processor, actor_processor, index = state.processor, state.actors, state.index
+        report = records.decode_signal_report(value)
+        partials, mark = report.partials, report.mark
+        late = sum(processor.add_partial(partial) for partial in partials)
+        if late:
+            self.metrics.late.labels(self._input_topic(group(partials[0].signal))).inc(late)
+        for actor in report.actors:
+            actor_processor.add_partial(actor)
+        for start, row in report.rows:
+            index.add(start, row)
+        if mark is not None:
+            now = time.time()
+            closed = processor.add_watermark(mark, now=now)
+            first, until = processor.both_closed(now)
+            actors_closed = actor_processor.close(first, until)
+            self.observe(processor, mark, closed, actors_closed)
+            await self._forward(partition, closed.alerts, event)  # actor alerts: coordinator
+            await self._propose(partition, index, first, until, actors_closed.alerts)
+        if report.coordination_closed_until is not None:
+            await self._coordinate(report, event)
+        if report.alerts:
+            await self.emit(report.alerts, event)
+        if report.label is not None:
+            self.apply_label(report.label)
 
     async def _propose(
         self,
@@ -279,11 +383,8 @@ class StreamWorker:
         )
         await self.partials.send(value=report, partition=0)
 
-    async def _coordinate(self, report: records.SignalReport) -> None:
-        if self.coordinator is None:
-            sources = self.app.consumer.topic_partitions(self.settings.signal_topic)
-            self.coordinator = Coordinator(self.coordination, sources or self.settings.partitions)
-        assert report.coordination_closed_until is not None
+    async def _coordinate(self, report: records.SignalReport, event: EventT[Any]) -> None:
+        assert self.coordinator is not None and report.coordination_closed_until is not None
         closed = self.coordinator.add(
             report.source,
             report.candidates,
@@ -292,7 +393,7 @@ class StreamWorker:
         )
         self.metrics.groups_open.set(len(self.coordinator))
         self.metrics.alerts_folded.inc(closed.folded)
-        await self.emit(closed.alerts)
+        await self.emit(closed.alerts, event)
 
     def observe(
         self,
@@ -324,44 +425,65 @@ class StreamWorker:
             metrics.actor_score.observe(score)
         metrics.actors_evicted.inc(actors.evicted)
         metrics.actors_expired.inc(actors.expired)
-        metrics.actors_tracked.set(sum(len(p) for p in self.actor_processors.values()))
-        metrics.series_live.set(sum(p.live_series() for p in self.processors.values()))
+        signals = self._signal_states()
+        metrics.actors_tracked.set(sum(len(state.actors) for state in signals))
+        metrics.series_live.set(sum(state.processor.live_series() for state in signals))
 
-    async def _forward(self, partition: int, alerts: list[Alert]) -> None:
+    def _signal_states(self) -> list[SignalState]:
+        return [unit.state for unit in self.units.values() if unit.stage == "signals"]
+
+    async def _forward(self, partition: int, alerts: list[Alert], event: EventT[Any]) -> None:
         """Every alert leaves through the label gate on partition 0."""
         if partition == 0:
-            await self.emit(alerts)
+            await self.emit(alerts, event)
         elif alerts:
             await self.partials.send(
                 value=records.alerts_report(f"alerts:{partition}", alerts), partition=0
             )
 
-    async def emit(self, alerts: list[Alert]) -> None:
+    async def emit(self, alerts: list[Alert], event: EventT[Any] | None = None) -> None:
         """Publish alerts as the label gate lets them out: to the alerts topic, Alertmanager
-        and the store."""
+        and the store.
+
+        Each message once: one published before, which a replay from a checkpoint raises
+        again, is dropped. In the stream (`event` given), a message is also remembered in
+        partition 0's table until the next checkpoint, once the broker has it: a crash in
+        between may publish it twice, never lose it."""
         metrics = self.metrics
         now = time.time()
         for raised in alerts:
+            key = Published.key(raised.alert_id, raised.status, raised.ts)
+            if key in self.published:
+                metrics.alerts_deduplicated.inc()
+                continue
+            self.published.add(key)
             alert, action = self.gate.admit(raised)
             if action == "suppressed":
                 metrics.alerts_suppressed.labels(raised.detector).inc()
             elif action == "escalated":
                 metrics.alerts_escalated.labels(raised.detector).inc()
-            if alert is None:
-                continue
-            record = alert.to_record(emitted_at=now)
-            await self.alerts.send(key=alert.entity_id.encode(), value=records.encode_alert(record))
-            if self.pusher is not None:
-                self.pusher.submit(record)
-            self._store("alert", record)
-            metrics.alerts.labels(alert.detector, alert.severity, alert.status).inc()
-            if alert.status == "firing" and alert.priority is not None:
-                metrics.alert_priority.labels(alert.detector).observe(alert.priority)
-            if alert.status == "firing":
-                metrics.alert_latency.labels(alert.detector).observe(max(0.0, now - alert.ts))
-            log.info(
-                "alert %s %s %s: %s", alert.status, alert.severity, alert.alert_id, alert.summary
-            )
+            if alert is not None:
+                await self._publish(alert, now, event is not None)
+            if event is not None:
+                self.checkpoints["signals"].remember(key, event)
+
+    async def _publish(self, alert: Alert, now: float, acknowledged: bool) -> None:
+        metrics = self.metrics
+        record = alert.to_record(emitted_at=now)
+        sent = await self.alerts.send(
+            key=alert.entity_id.encode(), value=records.encode_alert(record)
+        )
+        if acknowledged:
+            await sent
+        if self.pusher is not None:
+            self.pusher.submit(record)
+        self._store("alert", record)
+        metrics.alerts.labels(alert.detector, alert.severity, alert.status).inc()
+        if alert.status == "firing" and alert.priority is not None:
+            metrics.alert_priority.labels(alert.detector).observe(alert.priority)
+        if alert.status == "firing":
+            metrics.alert_latency.labels(alert.detector).observe(max(0.0, now - alert.ts))
+        log.info("alert %s %s %s: %s", alert.status, alert.severity, alert.alert_id, alert.summary)
 
     def apply_label(self, label: Label) -> None:
         metrics = self.metrics
@@ -437,16 +559,67 @@ class StreamWorker:
         kind = GROUP_TOPICS[group_name]
         return next(name for name, k in self.kinds.items() if k == kind)
 
+    # -- state ------------------------------------------------------------------------------
+    def _restore(self, tp: TP, stage: str, key: bytes, partition: int) -> Unit:
+        """A new unit for `tp`, with the state of its last checkpoint if it has one."""
+        unit = Unit(stage, key, partition, due=time.time() + self.settings.checkpoint_s)
+        unit.state = self.checkpoints[stage].load(unit)
+        if unit.state is not None:
+            self.metrics.state_restored.labels(stage).inc()
+            log.info("%s: state restored, resuming after offset %d", key.decode(), unit.position)
+        self.units[tp] = unit
+        return unit
+
+    def _skip(self, unit: Unit, event: EventT[Any], name: str) -> None:
+        """A message the unit's state already holds, read again after a restart or a
+        rebalance: acknowledged at once if the last checkpoint holds it too."""
+        self.metrics.replayed.labels(name).inc()
+        if event.message.offset < unit.saved:
+            event.ack()
+        else:
+            unit.pending.append(event)
+
+    async def _checkpoint_due(self, unit: Unit, event: EventT[Any]) -> None:
+        if time.time() >= unit.due:
+            await self.checkpoint(unit, event)
+
+    async def checkpoint(self, unit: Unit, event: EventT[Any]) -> None:
+        """Save the unit's state, then acknowledge the messages it holds, so that their
+        offsets may be committed. `event` is one of the unit's partition."""
+        tp = TP(event.message.topic, event.message.partition)
+        if not self.checkpointing or self.units.get(tp) is not unit:
+            return  # revoked: the partition's next owner resumes from the last checkpoint
+        started = time.perf_counter()
+        checkpoints = self.checkpoints[unit.stage]
+        size = checkpoints.save(unit, unit.state, event)
+        if unit.stage == "signals" and unit.partition == 0:
+            checkpoints.forget(self.published.since_checkpoint, event)
+            self.published.since_checkpoint = []
+        pending, unit.pending = unit.pending, []
+        position = unit.position
+        unit.due = time.time() + self.settings.checkpoint_s
+        await self.app.producer.flush()
+        unit.saved = position
+        for held in pending:
+            held.ack()
+        self.metrics.checkpoint_bytes.labels(unit.stage).observe(size)
+        self.metrics.checkpoint_seconds.labels(unit.stage).observe(time.perf_counter() - started)
+
     # -- housekeeping -----------------------------------------------------------------------
     async def _periodic(self) -> None:
-        """Every 5 s: the liveness tick, the store's backlog, consumer lag, and the size of the
-        coordination state."""
+        """Every 5 s: the liveness tick, checkpoints of units that went quiet, the store's
+        backlog, consumer lag, and the size of the coordination state."""
         self.liveness.tick()
+        now = time.time()
+        for unit in list(self.units.values()):
+            if unit.pending and not unit.busy and now >= unit.due:
+                await self.checkpoint(unit, unit.pending[-1])
         self.retry_store()
-        if 0 in self.processors:
+        signals = self._signal_states()
+        if any(state.gate is not None for state in signals):
             self._label_gauges()
-        self.metrics.coordination_keys.set(sum(len(i) for i in self.indexes.values()))
-        self.metrics.coordination_rows.set(sum(i.rows_held() for i in self.indexes.values()))
+        self.metrics.coordination_keys.set(sum(len(state.index) for state in signals))
+        self.metrics.coordination_rows.set(sum(state.index.rows_held() for state in signals))
         consumer = self.app.consumer
         lag: dict[str, int] = {}
         for tp in consumer.assignment():
@@ -459,25 +632,27 @@ class StreamWorker:
         for topic, value in lag.items():
             self.metrics.consumer_lag.labels(topic).set(value)
 
+    async def _on_revoked(self, sender: Any, *args: Any, **kwargs: Any) -> None:
+        # No checkpoint until the new assignment is known: a partition given to another
+        # worker must not be written after that worker has recovered it.
+        self.checkpointing = False
+
     async def _on_assigned(self, sender: Any, *args: Any, **kwargs: Any) -> None:
-        # Keep the state of partitions this worker still owns: stage 1 drops re-read event ids
-        # and stage 2 re-read partials. State of partitions now owned elsewhere is dropped.
+        # Keep the state of partitions this worker still owns; it resumes from the committed
+        # offsets, which are at or before its checkpoints, and skips what it holds. State of
+        # partitions now owned elsewhere is dropped, with its unacknowledged messages: their
+        # next owner resumes from the last checkpoint.
         assigned = self.app.consumer.assignment()
         self.liveness.assigned = True
         log.info("assigned: %s", ", ".join(f"{tp.topic}/{tp.partition}" for tp in sorted(assigned)))
-        for tp in set(self.counters) - assigned:
-            del self.counters[tp]
-            del self.collectors[tp]
-            del self.row_collectors[tp]
+        for tp in set(self.units) - assigned:
+            del self.units[tp]
         for tp in set(self.positions) - assigned:
             del self.positions[tp]
         for topic in (*self.inputs, self.settings.signal_topic):
             self.metrics.assigned.labels(topic).set(sum(1 for tp in assigned if tp.topic == topic))
-        owned = {tp.partition for tp in assigned if tp.topic == self.settings.signal_topic}
-        for partition in set(self.processors) - owned:
-            del self.processors[partition]
-            del self.actor_processors[partition]
-            del self.indexes[partition]
-        if 0 not in owned:
+        if TP(self.settings.signal_topic, 0) not in assigned:
             self.coordinator = None
             self.gate = LabelGate(self.settings.labelling())
+            self.published = Published()
+        self.checkpointing = True

@@ -17,6 +17,8 @@ LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0
 ACTOR_SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 PRIORITY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 MAX_LABELER_LABELS = 100
+CHECKPOINT_BYTES_BUCKETS = (1e3, 1e4, 1e5, 1e6, 1e7, 1e8)
+CHECKPOINT_SECONDS_BUCKETS = (0.001, 0.005, 0.025, 0.1, 0.25, 1.0, 2.5, 10.0)
 PROCESSING_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 0.025, 0.1)
 
 
@@ -329,6 +331,42 @@ class Metrics:
         self.store_dropped = Counter(
             "alert_store_dropped",
             "Alert and label writes dropped, oldest first, because the store's backlog was full.",
+            namespace=ns,
+            registry=registry,
+        )
+        self.checkpoint_bytes = Histogram(
+            "checkpoint_bytes",
+            "Size of each checkpoint of a unit of state (compressed), per stage.",
+            ["stage"],
+            buckets=CHECKPOINT_BYTES_BUCKETS,
+            namespace=ns,
+            registry=registry,
+        )
+        self.checkpoint_seconds = Histogram(
+            "checkpoint_seconds",
+            "Wall time to save a checkpoint and have the broker acknowledge it, per stage.",
+            ["stage"],
+            buckets=CHECKPOINT_SECONDS_BUCKETS,
+            namespace=ns,
+            registry=registry,
+        )
+        self.state_restored = Counter(
+            "state_restored",
+            "Units of state restored from their checkpoint when a partition was taken up.",
+            ["stage"],
+            namespace=ns,
+            registry=registry,
+        )
+        self.replayed = Counter(
+            "messages_replayed",
+            "Messages read again after a restart or rebalance whose effect the state already held.",
+            ["topic"],
+            namespace=ns,
+            registry=registry,
+        )
+        self.alerts_deduplicated = Counter(
+            "alerts_deduplicated",
+            "Alert messages raised again by a replay from a checkpoint and not published twice.",
             namespace=ns,
             registry=registry,
         )

@@ -87,6 +87,11 @@ class Settings(BaseSettings):
 
     store: str = Field("memory://", description="Faust table store: memory:// or rocksdb://")
     data_dir: str = Field("/tmp/abuse-monitor", description="where the worker keeps local state")
+    checkpoint_s: float = Field(
+        10.0,
+        gt=0,
+        description="wall-clock interval between checkpoints of each unit of detector state",
+    )
     metrics_host: str = Field("0.0.0.0", description="address of the /metrics endpoint")
     metrics_port: int = Field(9464, ge=0, le=65535, description="port of the /metrics endpoint")
     log_level: str = Field("info", description="debug, info, warning or error")

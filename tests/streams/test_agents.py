@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from typing import Any
@@ -35,8 +36,16 @@ async def worker() -> AsyncIterator[tuple[StreamWorker, dict[str, list[dict[str,
     topics = [*stream_worker.dead_letters.values(), stream_worker.partials, stream_worker.alerts]
     for topic in topics:
         box = sent.setdefault(topic.get_topic_name(), [])
-        topic.send = AsyncMock(side_effect=lambda *a, _box=box, **k: _box.append(k))  # type: ignore[method-assign]
+        topic.send = AsyncMock(side_effect=lambda *a, _box=box, **k: delivered(_box, k))  # type: ignore[method-assign]
     yield stream_worker, sent
+
+
+def delivered(box: list[dict[str, Any]], message: dict[str, Any]) -> asyncio.Future[None]:
+    """Keep a sent message; what `send` returns, its delivery, is done at once."""
+    box.append(message)
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    future.set_result(None)
+    return future
 
 
 def event(n: int, minute: float) -> bytes:

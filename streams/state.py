@@ -1,0 +1,170 @@
+"""Checkpoints: the detectors' state in changelog-backed Faust tables.
+
+The worker's state comes in units: one per input partition (its open windows, coordination
+rows and the event ids it has seen) and one per partition of the signal topic (the series and
+their spike detectors, the actors' baselines and population model, the coordination index, and
+on partition 0 the coordinator, the label gate and the alerts recently published). Every
+`checkpoint_s`, each unit is saved whole with the offset of the first message it has not
+seen: the pickled state in chunks, then a header naming them, as records of a Faust table
+written to the changelog partition of the unit's own partition. The worker that gets that
+partition next, after a crash, a restart or a rebalance, has it back through Faust's table
+recovery (from RocksDB and the changelog's tail in production, from the changelog in tests).
+
+A message is acknowledged, and so its offset may be committed, only once a checkpoint that
+holds it has been flushed to the broker. So the committed offset never passes the checkpoint:
+a worker resuming a partition skips the messages its checkpoint holds and processes the rest
+again, which gives the same outputs again. Those are idempotent where they land (partial
+counts per source and window, coordination rows per event id, candidates per route, labels
+per label id); alerts are dropped by the dedup on publish (`Published`).
+
+Headers and chunks alternate between two slots, so a checkpoint cut short by a crash leaves
+the previous one whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import pickle
+import weakref
+import zlib
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+import orjson
+from faust.streams import _current_event  # the event whose partition a table write goes to
+from faust.types import EventT
+
+log = logging.getLogger("abuse_monitor")
+
+CHUNK_BYTES = 256 * 1024  # well under a topic's default 1 MiB record limit
+PUBLISHED_PREFIX = b"published/"
+PUBLISHED_MAX = 50_000  # alert messages remembered for dedup on publish
+
+
+@dataclass
+class Unit:
+    """Bookkeeping of one unit of state: where its state and its last checkpoint are."""
+
+    stage: str  # ingest or signals: which table holds its checkpoints
+    key: bytes
+    partition: int  # of the unit's topic, and so of the table's changelog
+    state: Any = None
+    position: int = 0  # offset of the first message the state has not seen
+    saved: int = 0  # the same, for the last checkpoint flushed
+    slot: int = 0  # of the last checkpoint
+    due: float = 0.0  # wall clock of the next checkpoint
+    busy: bool = False  # a message is being processed: the state is not whole
+    pending: list[EventT[Any]] = field(default_factory=list)  # processed, not yet in a checkpoint
+
+
+class Published:
+    """Alert messages recently published, so that a replay does not publish them again.
+
+    The memory is part of partition 0's checkpoint; messages published since, which a
+    replay from that checkpoint would produce again, are kept as table records until the
+    next checkpoint.
+    """
+
+    def __init__(self) -> None:
+        self.keys: OrderedDict[bytes, None] = OrderedDict()
+        self.since_checkpoint: list[bytes] = []
+
+    @staticmethod
+    def key(alert_id: str, status: str, ts: float) -> bytes:
+        return f"{alert_id}/{status}/{ts!r}".encode()
+
+    def __contains__(self, key: bytes) -> bool:
+        return key in self.keys
+
+    def add(self, key: bytes) -> None:
+        self.keys[key] = None
+        while len(self.keys) > PUBLISHED_MAX:
+            self.keys.popitem(last=False)
+        self.since_checkpoint.append(key)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"keys": self.keys, "since_checkpoint": []}
+
+
+@contextlib.contextmanager
+def attributed_to(event: EventT[Any]) -> Iterator[None]:
+    """Table writes go to the changelog partition (and the RocksDB) of `event`'s partition,
+    also when written outside the agent that read it (a checkpoint taken by the timer)."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+class Checkpoints:
+    """Save and load units of state as records of one Faust table."""
+
+    def __init__(self, table: faust.Table[bytes, bytes]) -> None:
+        self.table = table
+
+    @staticmethod
+    def encode(state: Any) -> bytes:
+        return zlib.compress(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL), 1)
+
+    def save(self, unit: Unit, state: Any, event: EventT[Any]) -> int:
+        """Write `state` as of `unit.position`; returns its size. The caller flushes the
+        producer before it takes the checkpoint as saved."""
+        blob = self.encode(state)
+        slot = 1 - unit.slot
+        chunks = [blob[i : i + CHUNK_BYTES] for i in range(0, len(blob), CHUNK_BYTES)] or [b""]
+        header = {
+            "offset": unit.position,
+            "slot": slot,
+            "chunks": len(chunks),
+            "sha256": hashlib.sha256(blob).hexdigest(),
+        }
+        with attributed_to(event):
+            for i, chunk in enumerate(chunks):
+                self.table[self._chunk(unit.key, slot, i)] = chunk
+            self.table[unit.key] = orjson.dumps(header)
+        unit.slot = slot
+        return len(blob)
+
+    def load(self, unit: Unit) -> Any | None:
+        """The unit's last checkpoint, with `unit` set to its offset and slot; None if there
+        is none, or if it is not whole (logged: the unit starts empty, as on first start)."""
+        raw = self.table.get(unit.key)
+        if raw is None:
+            return None
+        header = orjson.loads(raw)
+        slot, n = header["slot"], header["chunks"]
+        parts = [self.table.get(self._chunk(unit.key, slot, i)) for i in range(n)]
+        blob = b"".join(part for part in parts if part is not None)
+        if None in parts or hashlib.sha256(blob).hexdigest() != header["sha256"]:
+            log.error("checkpoint %s is not whole: starting it empty", unit.key.decode())
+            return None
+        unit.position = unit.saved = header["offset"]
+        unit.slot = header["slot"]
+        return pickle.loads(zlib.decompress(blob))
+
+    def remember(self, key: bytes, event: EventT[Any]) -> None:
+        with attributed_to(event):
+            self.table[PUBLISHED_PREFIX + key] = b""
+
+    def forget(self, keys: list[bytes], event: EventT[Any]) -> None:
+        with attributed_to(event):
+            for key in keys:
+                self.table.pop(PUBLISHED_PREFIX + key, None)
+
+    def published_since(self) -> list[bytes]:
+        """Alert messages published after partition 0's last checkpoint."""
+        return [
+            key[len(PUBLISHED_PREFIX) :]
+            for key in list(self.table.keys())
+            if key.startswith(PUBLISHED_PREFIX)
+        ]
+
+    @staticmethod
+    def _chunk(key: bytes, slot: int, i: int) -> bytes:
+        return b"%s#%d#%d" % (key, slot, i)
