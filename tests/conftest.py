@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from simulator import SimConfig
+from simulator import SimConfig, write_files
 from streams.broker import EmbeddedBroker, free_port
 from streams.kafka import ensure_input_topics
 from streams.settings import Settings
@@ -38,6 +38,14 @@ def attack_hours(seed: int = 11) -> SimConfig:
         first_attack_s=5400.0,
         attack_every_s=1500.0,
     )
+
+
+@pytest.fixture(scope="session")
+def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The events of `attack_hours()`, as a file of the contract's lines."""
+    path = tmp_path_factory.mktemp("sim") / "events.jsonl"
+    write_files(path, attack_hours())
+    return path
 
 
 @pytest.fixture(scope="session")

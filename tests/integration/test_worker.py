@@ -17,11 +17,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from detectors.alerts import Alert
 from detectors.events import Label, parse_event
 from detectors.labels import LabelGate
-from simulator import Labeler, LabelerConfig, write_files
+from simulator import Labeler, LabelerConfig
 from streams.evaluate import evaluate
 from streams.kafka import ensure_input_topics, produce, replay
 from streams.store import open_store
-from tests.conftest import attack_hours
 
 pytestmark = pytest.mark.integration
 
@@ -58,13 +57,6 @@ def sample_metric(text: str, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 total += sample.value
     return total
-
-
-@pytest.fixture(scope="module")
-def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("sim") / "events.jsonl"
-    write_files(path, attack_hours())
-    return path
 
 
 # The simulated hours are few and the population small: actor alerts may start after 100

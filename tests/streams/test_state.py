@@ -1,0 +1,91 @@
+"""Checkpoints of units of state, over a plain dict in place of the Faust table."""
+
+from __future__ import annotations
+
+import pickle
+import random
+from typing import Any, cast
+
+import faust
+
+from detectors.pipeline import DetectionConfig, SignalProcessor
+from streams.state import CHUNK_BYTES, PUBLISHED_MAX, Checkpoints, Published, Unit
+
+
+class Event:
+    """Stands for the Faust event whose partition the writes go to."""
+
+
+def checkpoints() -> tuple[Checkpoints, dict[bytes, bytes]]:
+    table: dict[bytes, bytes] = {}
+    return Checkpoints(cast(faust.Table[bytes, bytes], table)), table
+
+
+def saved(store: Checkpoints, unit: Unit, state: Any, position: int) -> None:
+    unit.position = position
+    store.save(unit, state, cast(Any, Event()))
+
+
+def test_a_state_larger_than_a_chunk_comes_back_whole_with_its_offset() -> None:
+    store, table = checkpoints()
+    rng = random.Random(1)
+    state = {"noise": rng.randbytes(3 * CHUNK_BYTES), "n": 7}  # does not compress
+    saved(store, Unit("signals", b"signals/0", 0), state, 1234)
+    assert sum(key.startswith(b"signals/0#") for key in table) == 4
+
+    restored = Unit("signals", b"signals/0", 0)
+    assert store.load(restored) == state
+    assert (restored.position, restored.saved) == (1234, 1234)
+
+
+def test_a_checkpoint_cut_short_leaves_the_previous_one() -> None:
+    store, table = checkpoints()
+    unit = Unit("ingest", b"ingest/t/1", 1)
+    saved(store, unit, "first", 10)
+    header = table[b"ingest/t/1"]
+    saved(store, unit, "second", 20)
+    table[b"ingest/t/1"] = header  # the crash came before the new header was written
+    restored = Unit("ingest", b"ingest/t/1", 1)
+    assert store.load(restored) == "first"
+    assert restored.position == 10
+
+
+def test_a_damaged_checkpoint_starts_the_unit_empty() -> None:
+    store, table = checkpoints()
+    saved(store, Unit("ingest", b"ingest/t/0", 0), list(range(1000)), 5)
+    del table[next(key for key in table if b"#" in key)]
+    restored = Unit("ingest", b"ingest/t/0", 0)
+    assert store.load(restored) is None
+    assert restored.position == 0
+    assert store.load(Unit("ingest", b"ingest/t/9", 9)) is None  # never saved
+
+
+def test_published_messages_since_the_checkpoint_are_kept_in_the_table() -> None:
+    store, _ = checkpoints()
+    published = Published()
+    key = Published.key("a1", "firing", 60.0)
+    published.add(key)
+    store.remember(key, cast(Any, Event()))
+    assert store.published_since() == [key]
+    copy = pickle.loads(pickle.dumps(published))
+    assert key in copy and copy.since_checkpoint == []
+    store.forget(published.since_checkpoint, cast(Any, Event()))
+    assert store.published_since() == []
+    assert Published.key("a1", "firing", 60.0) != Published.key("a1", "resolved", 60.0)
+
+
+def test_published_memory_is_bounded() -> None:
+    published = Published()
+    for n in range(PUBLISHED_MAX + 10):
+        published.add(b"%d" % n)
+    assert len(published.keys) == PUBLISHED_MAX
+    assert b"0" not in published and b"%d" % (PUBLISHED_MAX + 9) in published
+
+
+def test_a_signal_processor_survives_a_round_trip() -> None:
+    store, _ = checkpoints()
+    processor = SignalProcessor(DetectionConfig())
+    saved(store, Unit("signals", b"signals/1", 1), processor, 3)
+    restored = store.load(Unit("signals", b"signals/1", 1))
+    assert isinstance(restored, SignalProcessor)
+    assert Checkpoints.encode(restored) == Checkpoints.encode(processor)
