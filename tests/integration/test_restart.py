@@ -90,10 +90,15 @@ def check_alerts(worker: WorkerProcess, expected: list[bytes], *alive: WorkerPro
 
 
 @pytest.mark.timeout(600)
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
 def test_a_worker_killed_mid_stream_resumes_with_its_state(
-    start_worker: Any, simulated: Path
+    start_worker: Any, simulated: Path, store: str
 ) -> None:
-    worker = start_worker(actor_warmup=ACTORS_WARM, checkpoint_s=CHECKPOINT_S, log_level="info")
+    """With the table store of the tests, and with production's: RocksDB on local disk,
+    which outlives the process, and the changelog's tail after it."""
+    worker = start_worker(
+        actor_warmup=ACTORS_WARM, checkpoint_s=CHECKPOINT_S, log_level="info", store=store
+    )
     expected = [comparable(a) for a in evaluate(simulated, worker.settings).alerts]
     total = sum(1 for _ in read_lines(simulated))
     producer = produce_in_background(worker, simulated)
