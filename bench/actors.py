@@ -12,7 +12,9 @@ One run, one machine:
 - stage 1: the cost per event of summarising activity (`ActivityCollector.add`, MinHash of
   the text included), against parsing the same event from bytes (`parse_event`) as the
   baseline measured in the same run;
-- stage 2: the cost per scored actor-window of updating the state and scoring it.
+- stage 2: the cost per scored actor-window of updating the state and scoring it;
+- a checkpoint of `--checkpoint-actors` actors' state: its compressed size per actor and the
+  seconds to encode and decode it.
 
 Prints a table and writes JSON.
 """
@@ -24,9 +26,11 @@ import gc
 import itertools
 import multiprocessing
 import os
+import pickle
 import random
 import time
 import tracemalloc
+import zlib
 from pathlib import Path
 
 import orjson
@@ -35,6 +39,7 @@ from detectors.actor_features import ActivityCollector, ActorPartial
 from detectors.actors import ActorConfig, ActorProcessor
 from detectors.events import parse_event
 from simulator import SimConfig, generate
+from streams.state import Checkpoints
 
 
 def simulated_events(n: int) -> list[tuple[str, bytes]]:
@@ -81,26 +86,49 @@ def memory_per_actor(n: int, partials: list[ActorPartial], traced: bool) -> floa
     bytes traced by tracemalloc, or (`traced` false: about 2.5 times faster, for large `n`)
     the growth of the resident set, which also counts the allocator's own overhead and must
     be measured in a fresh process."""
-    rng = random.Random(1)
-    by_window = sorted(partials, key=lambda p: p.window_start)
     processor = ActorProcessor(ActorConfig(warmup=10**9, max_actors=n + 1, ttl_s=1e12))
     gc.collect()
     if traced:
         tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0] if traced else resident_bytes()
+    populate(processor, n, partials)
+    gc.collect()
+    after = tracemalloc.get_traced_memory()[0] if traced else resident_bytes()
+    tracemalloc.stop()
+    return (after - before) / n
+
+
+def populate(processor: ActorProcessor, n: int, partials: list[ActorPartial]) -> None:
+    """`n` actors, each with three windows of someone's real activity."""
+    rng = random.Random(1)
+    by_window = sorted(partials, key=lambda p: p.window_start)
     for i in range(n):
         actor = f"u{i:08d}"
-        for k in range(3):  # three windows of someone's real activity
+        for k in range(3):
             source = by_window[rng.randrange(len(by_window))]
             start = 60.0 * (3 * i + k)
             processor.add_partial(ActorPartial("c:0", actor, start, source.activity))
         processor.close(0.0, 60.0 * (3 * i + 3))
     processor.pending.clear()
-    gc.collect()
-    after = tracemalloc.get_traced_memory()[0] if traced else resident_bytes()
-    tracemalloc.stop()
     assert len(processor) == n
-    return (after - before) / n
+
+
+def checkpoint_cost(n: int, partials: list[ActorPartial]) -> dict[str, float]:
+    """A checkpoint of `n` actors' state (streams/state.py): compressed bytes per actor, and
+    seconds to encode and to decode it."""
+    processor = ActorProcessor(ActorConfig(warmup=10**9, max_actors=n + 1, ttl_s=1e12))
+    populate(processor, n, partials)
+    started = time.perf_counter()
+    blob = Checkpoints.encode(processor)
+    encoded = time.perf_counter() - started
+    started = time.perf_counter()
+    pickle.loads(zlib.decompress(blob))
+    decoded = time.perf_counter() - started
+    return {
+        f"checkpoint_bytes_per_actor_at_{n}": round(len(blob) / n),
+        f"checkpoint_encode_s_at_{n}": round(encoded, 3),
+        f"checkpoint_decode_s_at_{n}": round(decoded, 3),
+    }
 
 
 def main() -> None:
@@ -113,6 +141,7 @@ def main() -> None:
         default=200_000,
         help="tracemalloc up to this many actors, resident-set growth above",
     )
+    parser.add_argument("--checkpoint-actors", type=int, default=100_000)
     parser.add_argument("--quick", action="store_true", help="50k events, 100k actors")
     parser.add_argument("--out", default="bench-actors.json")
     args = parser.parse_args()
@@ -143,6 +172,7 @@ def main() -> None:
         "actor_windows_per_event": round(windows / len(messages), 3),
         "actors_in_run": actors,
         **{f"bytes_per_actor_at_{n}": round(b) for n, b in memory.items()},
+        **checkpoint_cost(args.checkpoint_actors, partials),
     }
     print("| measure | value |\n|---|---|")
     for key, value in results.items():
