@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import operator
 import zlib
 from array import array
 from dataclasses import dataclass, field
@@ -304,6 +305,16 @@ def _remember(
     return recent, new
 
 
+_ARRAY_SLOTS = {  # the typecode of each array slot of ActorState
+    "kind_shares": "d",
+    "recent_domains": "I",
+    "recent_reporters": "I",
+    "recent_targets": "I",
+    "ring_events": "I",
+    "ring_targets": "I",
+}
+
+
 class ActorState:
     """What stage 2 keeps about one actor between windows: bounded, and cheap to update.
 
@@ -369,6 +380,22 @@ class ActorState:
         self.surface = ""
         self.episode: Any = None  # the open alert episode, if any
         self.sample_ids: tuple[str, ...] = ()
+
+    # Checkpoints pickle every actor's state: a flat tuple, arrays as their bytes, pickles
+    # about three times faster than the default (a dict of slots, arrays by constructor).
+    def __getstate__(self) -> list[Any]:
+        values = list(_SLOT_VALUES(self))
+        for i, _ in _ARRAY_INDEXES:
+            if values[i] is not None:
+                values[i] = values[i].tobytes()
+        return values
+
+    def __setstate__(self, state: list[Any]) -> None:
+        for i, code in _ARRAY_INDEXES:
+            if state[i] is not None:
+                state[i] = array(code, state[i])
+        for name, value in zip(self.__slots__, state, strict=True):
+            setattr(self, name, value)
 
     # -- updating ------------------------------------------------------------------------
     def update(self, start: float, end: float, a: Activity) -> None:
@@ -491,6 +518,10 @@ class ActorState:
             "share_share": kinds["share"],
             "comment_share": kinds["comment"],
         }
+
+
+_SLOT_VALUES = operator.attrgetter(*ActorState.__slots__)
+_ARRAY_INDEXES = [(ActorState.__slots__.index(name), code) for name, code in _ARRAY_SLOTS.items()]
 
 
 def _decay(elapsed: float, tau: float) -> float:

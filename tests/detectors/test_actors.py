@@ -160,6 +160,22 @@ def test_the_last_ten_minutes_forget_older_windows() -> None:
     assert state.features(later + 60)["events_10m"] == 1
 
 
+def test_an_actor_state_pickles_and_resumes_identically() -> None:
+    events = [
+        content(i, T0 + 7 * i, text=f"{WORDS[i % 9]} {WORDS[i % 5]}", target_id=f"t{i % 4}")
+        for i in range(80)
+    ]
+    events += [content(100 + i, T0 + 600 + i, links=[f"https://d{i}.example/x"]) for i in range(5)]
+    state, end = state_after(events)
+    twin = pickle.loads(pickle.dumps(state))
+    assert twin.__getstate__() == state.__getstate__()
+    later = windows_of([content(200 + i, end + i, target_id=f"n{i}") for i in range(9)])[0][1]
+    for s in (state, twin):
+        s.update(end, end + 60, later)
+    assert twin.features(end + 60) == state.features(end + 60)
+    assert ActorState().__getstate__() == pickle.loads(pickle.dumps(ActorState())).__getstate__()
+
+
 def test_reports_received_count_distinct_reporters_and_reasons() -> None:
     collector = ActivityCollector("report-events:0")
     for i in range(6):
