@@ -196,8 +196,7 @@ class StreamWorker:
         tp = TP(message.topic, message.partition)
         stateful = self.kinds[name] != "labels"
         unit = self._ingest_unit(tp) if stateful else None
-        if unit is not None and message.offset < unit.position:
-            self._skip(unit, event, name)
+        if unit is not None and not self._unseen(unit, event, name):
             return
         metrics = self.metrics
         self.positions[tp] = message.offset + 1
@@ -293,8 +292,7 @@ class StreamWorker:
         async for event in cast(faust.Stream[bytes], stream).noack().events():
             message = event.message
             unit = self._signal_unit(message.partition)
-            if message.offset < unit.position:
-                self._skip(unit, event, self.settings.signal_topic)
+            if not self._unseen(unit, event, self.settings.signal_topic):
                 continue
             unit.busy, unit.position = True, message.offset + 1
             try:
@@ -565,19 +563,37 @@ class StreamWorker:
         unit = Unit(stage, key, partition, due=time.time() + self.settings.checkpoint_s)
         unit.state = self.checkpoints[stage].load(unit)
         if unit.state is not None:
+            unit.restored = True
             self.metrics.state_restored.labels(stage).inc()
             log.info("%s: state restored, resuming after offset %d", key.decode(), unit.position)
         self.units[tp] = unit
         return unit
 
-    def _skip(self, unit: Unit, event: EventT[Any], name: str) -> None:
-        """A message the unit's state already holds, read again after a restart or a
-        rebalance: acknowledged at once if the last checkpoint holds it too."""
-        self.metrics.replayed.labels(name).inc()
-        if event.message.offset < unit.saved:
-            event.ack()
-        else:
-            unit.pending.append(event)
+    def _unseen(self, unit: Unit, event: EventT[Any], name: str) -> bool:
+        """Whether the unit's state has yet to see this message. One it holds, read again
+        after a restart or a rebalance, is skipped: acknowledged at once if the last
+        checkpoint holds it too, else with that checkpoint."""
+        offset = event.message.offset
+        if offset < unit.position:
+            self.metrics.replayed.labels(name).inc()
+            if offset < unit.saved:
+                event.ack()
+            else:
+                unit.pending.append(event)
+            return False
+        if unit.restored and offset > unit.position:
+            # Committed offsets never pass a checkpoint: if they did, what lies between
+            # never reached the state. Counted, so that it cannot pass unseen.
+            self.metrics.state_gap.labels(name).inc(offset - unit.position)
+            log.error(
+                "%s resumed at offset %d, its checkpoint at %d: %d messages not in its state",
+                unit.key.decode(),
+                offset,
+                unit.position,
+                offset - unit.position,
+            )
+        unit.restored = False
+        return True
 
     async def _checkpoint_due(self, unit: Unit, event: EventT[Any]) -> None:
         if time.time() >= unit.due:

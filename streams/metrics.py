@@ -364,6 +364,14 @@ class Metrics:
             namespace=ns,
             registry=registry,
         )
+        self.state_gap = Counter(
+            "state_gap_messages",
+            "Messages between a restored checkpoint and the committed offset resumed from, "
+            "which the state never saw. Should stay zero.",
+            ["topic"],
+            namespace=ns,
+            registry=registry,
+        )
         self.alerts_deduplicated = Counter(
             "alerts_deduplicated",
             "Alert messages raised again by a replay from a checkpoint and not published twice.",

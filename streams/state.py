@@ -59,6 +59,7 @@ class Unit:
     slot: int = 0  # of the last checkpoint
     due: float = 0.0  # wall clock of the next checkpoint
     busy: bool = False  # a message is being processed: the state is not whole
+    restored: bool = False  # from a checkpoint, and no message read since
     pending: list[EventT[Any]] = field(default_factory=list)  # processed, not yet in a checkpoint
 
 

@@ -112,6 +112,7 @@ def test_a_worker_killed_mid_stream_resumes_with_its_state(
     text = worker.metrics_text()
     restored = sample_metric(text, "abusemon_state_restored_total")
     assert restored >= 6, "every input and signal partition should come back from its checkpoint"
+    assert sample_metric(text, "abusemon_state_gap_messages_total") == 0, worker.log()
 
 
 @pytest.mark.timeout(600)
@@ -137,3 +138,4 @@ def test_a_second_worker_joins_mid_stream_and_one_is_killed(
     check_alerts(second, expected, second)
     text = second.metrics_text()
     assert sample_metric(text, "abusemon_state_restored_total") > 0
+    assert sample_metric(text, "abusemon_state_gap_messages_total") == 0, second.log()
