@@ -1,7 +1,8 @@
 """Soak: the worker's memory and state under a steady load for a long run, on the embedded broker.
 
     python bench/soak.py [--minutes 30] [--rate 500] [--sample-s 30] [--horizon 300]
-                         [--lifetime 600] [--warmup 0.25] [--quick] [--summarise JSON]
+                         [--lifetime 600] [--warmup 0.25] [--store rocksdb://] [--quick]
+                         [--summarise JSON]
                          [--out bench/results/soak.json]
 
 One worker process (own topics and group) joins; then organic simulator traffic (no attacks)
@@ -206,6 +207,7 @@ def run(
     sample_s: float,
     horizon: float,
     lifetime: float,
+    store: str = "rocksdb://",
 ) -> Soak:
     prefix = f"soak{int(rate)}"
     topics = {
@@ -219,7 +221,7 @@ def run(
     )
     asyncio.run(ensure_input_topics(settings))
     port = free_port()
-    extra = {f"ABUSEMON_{k.upper()}": v for k, v in topics.items()}
+    extra = {f"ABUSEMON_{k.upper()}": v for k, v in topics.items()} | {"ABUSEMON_STORE": store}
     if horizon > 0:
         extra.update(dict.fromkeys(HORIZONS, str(horizon)))
     env = worker_env(broker, prefix, port, **extra)
@@ -343,6 +345,9 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="3 minutes, 30 s samples, 60 s horizons, 120 s lives"
     )
+    parser.add_argument(
+        "--store", default="rocksdb://", help="the worker's table store (rocksdb://, production's)"
+    )
     parser.add_argument("--out", default=str(BENCH / "results" / "soak.json"))
     parser.add_argument(
         "--summarise", type=Path, help="no run: summarise the samples of this JSON again"
@@ -360,7 +365,15 @@ def main() -> None:
         soak.samples = [Sample(**s) for s in saved["samples"]]
     else:
         with EmbeddedBroker() as broker:
-            soak = run(broker, args.rate, args.minutes, args.sample_s, args.horizon, args.lifetime)
+            soak = run(
+                broker,
+                args.rate,
+                args.minutes,
+                args.sample_s,
+                args.horizon,
+                args.lifetime,
+                args.store,
+            )
     report(args, soak)
 
 
