@@ -53,7 +53,7 @@ from detectors.pipeline import (
 )
 from detectors.signals import group, is_per_account
 from detectors.windows import PartitionCounter, Watermark
-from streams import records
+from streams import faust_kafka, records
 from streams.alertmanager import AlertmanagerPusher, pusher_from_settings
 from streams.http import Liveness
 from streams.metrics import Metrics
@@ -97,8 +97,11 @@ def create_app(settings: Settings, metrics: Metrics) -> StreamWorker:
 
 
 def faust_app(settings: Settings) -> faust.App:
-    """The Faust app with the worker's broker, consumer and producer settings, no agents."""
-    return faust.App(
+    """The Faust app with the worker's broker, consumer and producer settings, no agents.
+
+    Its Kafka transport is `streams.faust_kafka`'s, which keeps changelog-backed state
+    across a crash (docs/state.md)."""
+    return faust_kafka.App(
         settings.app_id,
         broker=settings.broker,
         broker_credentials=settings.faust_credentials(),

@@ -77,10 +77,13 @@ def check_alerts(worker: WorkerProcess, expected: list[bytes], *alive: WorkerPro
         240,
         *alive,
     )
+    topic = settings.alerts_topic
+    asyncio.run(
+        read_topic(settings.bootstrap_servers, topic, lambda v: len(v) >= len(expected), 180)
+    )
+    # Then once more from the start, a few seconds longer than needed: for any repeat.
     got = asyncio.run(
-        read_topic(
-            settings.bootstrap_servers, settings.alerts_topic, lambda v: len(v) > len(expected), 10
-        )
+        read_topic(settings.bootstrap_servers, topic, lambda v: len(v) > len(expected), 5)
     )
     got_counts = Counter(comparable(orjson.loads(v)) for v in got)
     want = Counter(expected)
