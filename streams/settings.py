@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     store: str = Field("memory://", description="Faust table store: memory:// or rocksdb://")
     data_dir: str = Field("/tmp/abuse-monitor", description="where the worker keeps local state")
     checkpoint_s: float = Field(
-        10.0,
+        60.0,
         gt=0,
         description="wall-clock interval between checkpoints of each unit of detector state",
     )
