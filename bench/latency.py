@@ -41,13 +41,12 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from throughput import metric_sum, wait_for_group, worker_env
+from throughput import group_topics, metric_sum, wait_for_group, worker_env
 
 from detectors.events import format_rfc3339, parse_rfc3339
 from simulator import SimConfig, generate
 from streams.broker import EmbeddedBroker, free_port
 from streams.files import TOPIC_KEYS
-from streams.kafka import ensure_input_topics
 from streams.settings import Settings
 
 REPORTERS = 20  # per brigade; the coordinator needs 15 distinct reporters
@@ -204,16 +203,7 @@ def measure(
     pool: list[tuple[str, dict[str, Any]]],
 ) -> Run:
     prefix = f"lat{int(rate)}w{int(window)}l{int(lateness)}"
-    topics = {
-        "content_topic": f"{prefix}-content-events",
-        "report_topic": f"{prefix}-report-events",
-        "labels_topic": f"{prefix}-labels",
-        "alerts_topic": f"{prefix}-alerts",
-    }
-    settings = Settings(
-        broker=broker.url, app_id=prefix, input_partitions=4, partitions=4, **topics
-    )
-    asyncio.run(ensure_input_topics(settings))
+    settings, topics = group_topics(broker, prefix)
     port = free_port()
     env = worker_env(
         broker,
@@ -221,7 +211,7 @@ def measure(
         port,
         ABUSEMON_WINDOW_S=str(window),
         ABUSEMON_LATENESS_S=str(lateness),
-        **{f"ABUSEMON_{k.upper()}": v for k, v in topics.items()},
+        **topics,
     )
     url = f"http://127.0.0.1:{port}/metrics"
     worker = subprocess.Popen(

@@ -43,13 +43,12 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
-from throughput import WORKER, metric_sum, wait_for_group, worker_env
+from throughput import WORKER, group_topics, metric_sum, wait_for_group, worker_env
 
 from detectors.events import format_rfc3339
 from simulator import SimConfig, generate
 from streams.broker import EmbeddedBroker, free_port
 from streams.files import TOPIC_KEYS
-from streams.kafka import ensure_input_topics
 from streams.settings import Settings
 
 BENCH = Path(__file__).resolve().parent
@@ -210,18 +209,9 @@ def run(
     store: str = "rocksdb://",
 ) -> Soak:
     prefix = f"soak{int(rate)}"
-    topics = {
-        "content_topic": f"{prefix}-content-events",
-        "report_topic": f"{prefix}-report-events",
-        "labels_topic": f"{prefix}-labels",
-        "alerts_topic": f"{prefix}-alerts",
-    }
-    settings = Settings(
-        broker=broker.url, app_id=prefix, input_partitions=4, partitions=4, **topics
-    )
-    asyncio.run(ensure_input_topics(settings))
+    settings, topics = group_topics(broker, prefix)
     port = free_port()
-    extra = {f"ABUSEMON_{k.upper()}": v for k, v in topics.items()} | {"ABUSEMON_STORE": store}
+    extra = topics | {"ABUSEMON_STORE": store}
     if horizon > 0:
         extra.update(dict.fromkeys(HORIZONS, str(horizon)))
     env = worker_env(broker, prefix, port, **extra)

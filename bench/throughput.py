@@ -168,27 +168,27 @@ def wait_for_group(urls: list[str], topics: list[str], partitions: int) -> None:
         stable = stable + 1 if settled else 0
 
 
+def group_topics(broker: EmbeddedBroker, app_id: str) -> tuple[Settings, dict[str, str]]:
+    """Settings of a worker group with topics of its own, 4 partitions each, created; and the
+    same topics as `ABUSEMON_*` variables for its processes."""
+    topics = {
+        "content_topic": f"{app_id}-content-events",
+        "report_topic": f"{app_id}-report-events",
+        "labels_topic": f"{app_id}-labels",
+        "alerts_topic": f"{app_id}-alerts",
+    }
+    settings = Settings(
+        broker=broker.url, app_id=app_id, input_partitions=4, partitions=4, **topics
+    )
+    asyncio.run(ensure_input_topics(settings))
+    return settings, {f"ABUSEMON_{k.upper()}": v for k, v in topics.items()}
+
+
 def scaling(broker: EmbeddedBroker, events: Path, total: int, processes: int) -> float:
     """Events per second of `processes` workers in one group, started before their input."""
     app_id = f"bench-scale-{processes}"
-    topics = {
-        "ABUSEMON_CONTENT_TOPIC": f"{app_id}-content-events",
-        "ABUSEMON_REPORT_TOPIC": f"{app_id}-report-events",
-        "ABUSEMON_LABELS_TOPIC": f"{app_id}-labels",
-        "ABUSEMON_ALERTS_TOPIC": f"{app_id}-alerts",
-    }
+    settings, topics = group_topics(broker, app_id)
     envs = [worker_env(broker, app_id, free_port(), **topics) for _ in range(processes)]
-    settings = Settings(
-        broker=broker.url,
-        app_id=app_id,
-        input_partitions=4,
-        partitions=4,
-        content_topic=topics["ABUSEMON_CONTENT_TOPIC"],
-        report_topic=topics["ABUSEMON_REPORT_TOPIC"],
-        labels_topic=topics["ABUSEMON_LABELS_TOPIC"],
-        alerts_topic=topics["ABUSEMON_ALERTS_TOPIC"],
-    )
-    asyncio.run(ensure_input_topics(settings))
 
     def produce(urls: list[str]) -> None:
         wait_for_group(urls, [settings.content_topic, settings.report_topic], 4)
