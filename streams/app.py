@@ -22,6 +22,10 @@ Every alert leaves through the label gate on partition 0, which also gets every 
 drops alerts on entities analysts labelled benign, escalates those on actors labelled abusive,
 adds the learnt priority, and keeps precision per detector; alerts and labels are also written
 to the alert and label store when one is configured.
+
+The state of each partition, in both stages, is checkpointed into changelog-backed tables,
+and a message is acknowledged only once a checkpoint holds it (streams/state.py): a worker
+that restarts or takes a partition over resumes from the checkpoint and replays the rest.
 """
 
 from __future__ import annotations
