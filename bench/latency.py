@@ -41,7 +41,7 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from throughput import group_topics, metric_sum, wait_for_group, worker_env
+from throughput import group_topics, metric_sum, stop_processes, wait_for_group, worker_env
 
 from detectors.events import format_rfc3339, parse_rfc3339
 from simulator import SimConfig, generate
@@ -251,12 +251,7 @@ def measure(
         stop.set()
         if reader.is_alive():
             reader.join(timeout=10)
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        stop_processes(worker)
     return run
 
 

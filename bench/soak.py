@@ -43,7 +43,14 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
-from throughput import WORKER, group_topics, metric_sum, wait_for_group, worker_env
+from throughput import (
+    WORKER,
+    group_topics,
+    metric_sum,
+    stop_processes,
+    wait_for_group,
+    worker_env,
+)
 
 from detectors.events import format_rfc3339
 from simulator import SimConfig, generate
@@ -226,12 +233,7 @@ def run(
             produce(settings, soak, minutes * 60, sample_s, lifetime, prefix, url, worker.pid)
         )
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        stop_processes(worker)
     return soak
 
 
