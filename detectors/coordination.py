@@ -499,12 +499,17 @@ class Coordinator:
     ) -> CoordinatorClosed:
         """Take one index's candidates and actor alerts of the windows it closed, up to
         `closed_until`. Actor alerts pass through once their window is taken, unless their
-        account is a member of a campaign already raised: then they are folded into it."""
+        account is a member of a campaign already raised: then they are folded into it.
+
+        An index sends a window's candidates and alerts before its mark passes the window,
+        so any for a window already taken were taken before: a replay sends them again.
+        They are counted as late and dropped, alerts too, so that one folded the first
+        time is not published the second."""
         closed = CoordinatorClosed()
         for alert in actor_alerts:
             start = alert.ts - self.config.window_s
             if start < self.closed_until:
-                closed.alerts.append(alert)
+                closed.late += 1
             else:
                 self.actor_alerts.setdefault(start, []).append(alert)
         for c in candidates:

@@ -322,6 +322,10 @@ def test_alerts_of_campaign_members_are_folded_into_the_campaign() -> None:
     assert closed.alerts == [] and closed.folded == 1  # its whole episode stays folded
     group = coordinator.groups[campaign.entity_id]
     assert group.flagged == {"c3"}
+    # A replay of the index sends the same windows again: the folded alert stays folded,
+    # and the outsider's, published the first time, is not raised twice.
+    closed = coordinator.add("index:0", [], now + 60, [member, outsider])
+    assert closed.alerts == [] and closed.late == 2
 
 
 @pytest.mark.parametrize("name", ["campaign-alert", "brigade-alert"])

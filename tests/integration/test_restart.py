@@ -87,9 +87,12 @@ def check_alerts(worker: WorkerProcess, expected: list[bytes], *alive: WorkerPro
     )
     got_counts = Counter(comparable(orjson.loads(v)) for v in got)
     want = Counter(expected)
+    extra, missing = got_counts - want, want - got_counts
+    listed = "".join(f"\n  extra ×{n}: {a.decode()}" for a, n in extra.items()) + "".join(
+        f"\n  missing ×{n}: {a.decode()}" for a, n in missing.items()
+    )
     logs = "\n".join(w.log() for w in alive)
-    assert got_counts - want == Counter(), f"alerts not in an uninterrupted run\n{logs}"
-    assert want - got_counts == Counter(), f"alerts missing\n{logs}"
+    assert not extra and not missing, f"alerts differ from an uninterrupted run:{listed}\n{logs}"
 
 
 @pytest.mark.timeout(600)
