@@ -119,7 +119,7 @@ def faust_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=settings.heartbeat_interval_s,
         broker_rebalance_timeout=settings.rebalance_timeout_s,
         producer_acks=-1,
-        # Messages are acknowledged when a checkpoint holds them (streams/state.py), not when
+        # Input offsets are committed from checkpoints (streams/state.py), not as messages are
         # processed: a rebalance must not wait for them.
         stream_wait_empty=False,
         producer_max_request_size=records.DEAD_LETTER_MAX_BYTES + 64 * 1024,
@@ -141,15 +141,18 @@ class StreamWorker:
             settings.report_topic: "report-events",
             settings.labels_topic: "labels",
         }
+        # Faust's acknowledgements are off on the topics the worker reads: it commits their
+        # offsets itself, from its checkpoints. (Faust acknowledges the messages it skips in a
+        # rebalance, unprocessed; a commit could then pass messages no checkpoint holds.)
         self.inputs = {
-            name: app.topic(name, partitions=settings.input_partitions, **raw)
+            name: app.topic(name, partitions=settings.input_partitions, acks=False, **raw)
             for name in self.kinds
         }
         big = {"max.message.bytes": str(records.DEAD_LETTER_MAX_BYTES + 64 * 1024)}
         self.dead_letters = {
             name: app.topic(f"{name}.dlq", internal=True, config=big, **raw) for name in self.kinds
         }
-        self.partials = app.topic(settings.signal_topic, internal=True, **raw)
+        self.partials = app.topic(settings.signal_topic, internal=True, acks=False, **raw)
         self.alerts = app.topic(settings.alerts_topic, internal=True, **raw)
         # Units of state, one per input partition and per signal partition, and their
         # checkpoints in two tables, one co-partitioned with each stage's input.
@@ -163,6 +166,7 @@ class StreamWorker:
         self.coordination = settings.coordination()
         self.published = Published()  # on partition 0's owner
         self.positions: dict[TP, int] = {}
+        self.labels_read: dict[TP, int] = {}  # offsets to commit once the labels are flushed
         self.liveness = Liveness()
         self.pusher: AlertmanagerPusher | None = None
         if settings.alertmanager_url:
@@ -208,17 +212,17 @@ class StreamWorker:
         metrics = self.metrics
         self.positions[tp] = message.offset + 1
         metrics.consumed.labels(name).inc()
-        if unit is None:
+        if unit is None:  # a label: forwarded to the gate, which drops repeated ones
             await self._ingest_message(name, message, None)
-            event.ack()  # nothing held: labels go to the gate, which drops repeated ones
+            self.labels_read[tp] = message.offset + 1
             return
         unit.busy, unit.position = True, message.offset + 1
         try:
             await self._ingest_message(name, message, unit.state)
         finally:
             unit.busy = False
-        unit.pending.append(event)
-        await self._checkpoint_due(unit, event)
+        unit.last = event
+        await self._checkpoint_due(unit)
 
     def _ingest_unit(self, tp: TP) -> Unit:
         """The unit of an input partition: as this worker holds it, or from its checkpoint."""
@@ -306,8 +310,8 @@ class StreamWorker:
                 await self._signal_message(message.partition, unit.state, message.value, event)
             finally:
                 unit.busy = False
-            unit.pending.append(event)
-            await self._checkpoint_due(unit, event)
+            unit.last = event
+            await self._checkpoint_due(unit)
 
     def _signal_unit(self, partition: int) -> Unit:
         tp = TP(self.settings.signal_topic, partition)
@@ -567,7 +571,7 @@ class StreamWorker:
     # -- state ------------------------------------------------------------------------------
     def _restore(self, tp: TP, stage: str, key: bytes, partition: int) -> Unit:
         """A new unit for `tp`, with the state of its last checkpoint if it has one."""
-        unit = Unit(stage, key, partition, due=time.time() + self.settings.checkpoint_s)
+        unit = Unit(stage, key, tp.topic, partition, due=time.time() + self.settings.checkpoint_s)
         unit.state = self.checkpoints[stage].load(unit)
         if unit.state is not None:
             unit.restored = True
@@ -578,15 +582,10 @@ class StreamWorker:
 
     def _unseen(self, unit: Unit, event: EventT[Any], name: str) -> bool:
         """Whether the unit's state has yet to see this message. One it holds, read again
-        after a restart or a rebalance, is skipped: acknowledged at once if the last
-        checkpoint holds it too, else with that checkpoint."""
+        after a restart or a rebalance, is skipped."""
         offset = event.message.offset
         if offset < unit.position:
             self.metrics.replayed.labels(name).inc()
-            if offset < unit.saved:
-                event.ack()
-            else:
-                unit.pending.append(event)
             return False
         if unit.restored and offset > unit.position:
             # Committed offsets never pass a checkpoint: if they did, what lies between
@@ -602,15 +601,16 @@ class StreamWorker:
         unit.restored = False
         return True
 
-    async def _checkpoint_due(self, unit: Unit, event: EventT[Any]) -> None:
+    async def _checkpoint_due(self, unit: Unit) -> None:
         if time.time() >= unit.due:
-            await self.checkpoint(unit, event)
+            await self.checkpoint(unit)
 
-    async def checkpoint(self, unit: Unit, event: EventT[Any]) -> None:
-        """Save the unit's state, then acknowledge the messages it holds, so that their
-        offsets may be committed. `event` is one of the unit's partition."""
-        tp = TP(event.message.topic, event.message.partition)
-        if not self.checkpointing or self.units.get(tp) is not unit:
+    async def checkpoint(self, unit: Unit) -> None:
+        """Save the unit's state, then commit its partition's offset to the checkpoint's: the
+        committed offset never passes what a flushed checkpoint holds."""
+        tp = TP(unit.topic, unit.partition)
+        event = unit.last
+        if event is None or not self.checkpointing or self.units.get(tp) is not unit:
             return  # revoked: the partition's next owner resumes from the last checkpoint
         started = time.perf_counter()
         checkpoints = self.checkpoints[unit.stage]
@@ -618,15 +618,19 @@ class StreamWorker:
         if unit.stage == "signals" and unit.partition == 0:
             checkpoints.forget(self.published.since_checkpoint, event)
             self.published.since_checkpoint = []
-        pending, unit.pending = unit.pending, []
         position = unit.position
         unit.due = time.time() + self.settings.checkpoint_s
         await self.app.producer.flush()
         unit.saved = position
-        for held in pending:
-            held.ack()
+        await self._commit(unit)
         self.metrics.checkpoint_bytes.labels(unit.stage).observe(size)
         self.metrics.checkpoint_seconds.labels(unit.stage).observe(time.perf_counter() - started)
+
+    async def _commit(self, unit: Unit) -> None:
+        """Commit the unit's partition to its last checkpoint (not if revoked since)."""
+        consumer = cast(faust_kafka.LogEndConsumer, self.app.consumer)
+        if await consumer.commit_offsets({TP(unit.topic, unit.partition): unit.saved}):
+            unit.committed = unit.saved
 
     # -- housekeeping -----------------------------------------------------------------------
     async def _periodic(self) -> None:
@@ -635,8 +639,16 @@ class StreamWorker:
         self.liveness.tick()
         now = time.time()
         for unit in list(self.units.values()):
-            if unit.pending and not unit.busy and now >= unit.due:
-                await self.checkpoint(unit, unit.pending[-1])
+            if unit.busy:
+                continue
+            if unit.position > unit.saved and now >= unit.due:
+                await self.checkpoint(unit)
+            elif unit.saved > unit.committed:  # restored: ahead of the committed offset
+                await self._commit(unit)
+        if self.labels_read:  # forwarded to the gate: committed once the broker has them
+            labels, self.labels_read = self.labels_read, {}
+            await self.app.producer.flush()
+            await cast(faust_kafka.LogEndConsumer, self.app.consumer).commit_offsets(labels)
         self.retry_store()
         signals = self._signal_states()
         if any(state.gate is not None for state in signals):

@@ -18,7 +18,9 @@ already committed. Two paths lead there; see docs/state.md.
   changelog path) before it returns, and raises if one failed, so that the commit does not
   happen.
 
-`App` is `faust.App` with this transport for `kafka://` and `aiokafka://` brokers.
+`LogEndConsumer.commit_offsets` commits offsets as given, for the topics whose offsets the
+worker commits itself. `App` is `faust.App` with this transport for `kafka://` and
+`aiokafka://` brokers.
 """
 
 from __future__ import annotations
@@ -100,6 +102,12 @@ async def _stop(consumer: aiokafka.AIOKafkaConsumer) -> None:
 class LogEndConsumer(driver.Consumer):
     def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
         return LogEndConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def commit_offsets(self, offsets: Mapping[TP, int]) -> bool:
+        """Commit these offsets as given, for topics whose acknowledgements are off (the
+        worker commits those from its checkpoints). Partitions no longer assigned are left
+        out; False if the group has rebalanced since."""
+        return await self._commit(offsets)
 
 
 class FlushingProducer(driver.Producer):

@@ -10,10 +10,11 @@ written to the changelog partition of the unit's own partition. The worker that 
 partition next, after a crash, a restart or a rebalance, has it back through Faust's table
 recovery (from RocksDB and the changelog's tail in production, from the changelog in tests).
 
-A message is acknowledged, and so its offset may be committed, only once a checkpoint that
-holds it has been flushed to the broker. So the committed offset never passes the checkpoint:
-a worker resuming a partition skips the messages its checkpoint holds and processes the rest
-again, which gives the same outputs again. Those are idempotent where they land (partial
+The worker commits its input offsets itself, each time a checkpoint has been flushed to the
+broker, to that checkpoint's offset (Faust's acknowledgements are off for those topics). So
+the committed offset never passes the checkpoint: a worker resuming a partition skips the
+messages its checkpoint holds and processes the rest again, which gives the same outputs
+again. Those are idempotent where they land (partial
 counts per source and window, coordination rows per event id, candidates per route, labels
 per label id); alerts are dropped by the dedup on publish (`Published`).
 
@@ -31,7 +32,7 @@ import weakref
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -52,15 +53,17 @@ class Unit:
 
     stage: str  # ingest or signals: which table holds its checkpoints
     key: bytes
+    topic: str
     partition: int  # of the unit's topic, and so of the table's changelog
     state: Any = None
     position: int = 0  # offset of the first message the state has not seen
     saved: int = 0  # the same, for the last checkpoint flushed
+    committed: int = 0  # the offset this worker last committed for the partition
     slot: int = 0  # of the last checkpoint
     due: float = 0.0  # wall clock of the next checkpoint
     busy: bool = False  # a message is being processed: the state is not whole
     restored: bool = False  # from a checkpoint, and no message read since
-    pending: list[EventT[Any]] = field(default_factory=list)  # processed, not yet in a checkpoint
+    last: EventT[Any] | None = None  # the last message processed, for the changelog partition
 
 
 class Published:

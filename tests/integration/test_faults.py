@@ -31,6 +31,7 @@ from aiokafka.structs import TopicPartition
 from simulator import write_files
 from streams.broker import EmbeddedBroker, free_port, wait_for_port
 from streams.evaluate import evaluate
+from streams.faust_kafka import log_end_offsets
 from streams.kafka import produce
 from streams.settings import Settings
 from tests.conftest import attack_hours
@@ -123,7 +124,7 @@ async def _committed_everything(settings: Settings) -> bool:
     )
     await consumer.start()
     try:
-        ends = await consumer.end_offsets(partitions)
+        ends = await log_end_offsets(consumer, await consumer.end_offsets(partitions))
         for tp in partitions:
             if ends[tp] and (await consumer.committed(tp) or 0) < ends[tp]:
                 return False

@@ -30,34 +30,34 @@ def test_a_state_larger_than_a_chunk_comes_back_whole_with_its_offset() -> None:
     store, table = checkpoints()
     rng = random.Random(1)
     state = {"noise": rng.randbytes(3 * CHUNK_BYTES), "n": 7}  # does not compress
-    saved(store, Unit("signals", b"signals/0", 0), state, 1234)
+    saved(store, Unit("signals", b"signals/0", "signals", 0), state, 1234)
     assert sum(key.startswith(b"signals/0#") for key in table) == 4
 
-    restored = Unit("signals", b"signals/0", 0)
+    restored = Unit("signals", b"signals/0", "signals", 0)
     assert store.load(restored) == state
     assert (restored.position, restored.saved) == (1234, 1234)
 
 
 def test_a_checkpoint_cut_short_leaves_the_previous_one() -> None:
     store, table = checkpoints()
-    unit = Unit("ingest", b"ingest/t/1", 1)
+    unit = Unit("ingest", b"ingest/t/1", "t", 1)
     saved(store, unit, "first", 10)
     header = table[b"ingest/t/1"]
     saved(store, unit, "second", 20)
     table[b"ingest/t/1"] = header  # the crash came before the new header was written
-    restored = Unit("ingest", b"ingest/t/1", 1)
+    restored = Unit("ingest", b"ingest/t/1", "t", 1)
     assert store.load(restored) == "first"
     assert restored.position == 10
 
 
 def test_a_damaged_checkpoint_starts_the_unit_empty() -> None:
     store, table = checkpoints()
-    saved(store, Unit("ingest", b"ingest/t/0", 0), list(range(1000)), 5)
+    saved(store, Unit("ingest", b"ingest/t/0", "t", 0), list(range(1000)), 5)
     del table[next(key for key in table if b"#" in key)]
-    restored = Unit("ingest", b"ingest/t/0", 0)
+    restored = Unit("ingest", b"ingest/t/0", "t", 0)
     assert store.load(restored) is None
     assert restored.position == 0
-    assert store.load(Unit("ingest", b"ingest/t/9", 9)) is None  # never saved
+    assert store.load(Unit("ingest", b"ingest/t/9", "t", 9)) is None  # never saved
 
 
 def test_published_messages_since_the_checkpoint_are_kept_in_the_table() -> None:
@@ -85,7 +85,7 @@ def test_published_memory_is_bounded() -> None:
 def test_a_signal_processor_survives_a_round_trip() -> None:
     store, _ = checkpoints()
     processor = SignalProcessor(DetectionConfig())
-    saved(store, Unit("signals", b"signals/1", 1), processor, 3)
-    restored = store.load(Unit("signals", b"signals/1", 1))
+    saved(store, Unit("signals", b"signals/1", "signals", 1), processor, 3)
+    restored = store.load(Unit("signals", b"signals/1", "signals", 1))
     assert isinstance(restored, SignalProcessor)
     assert Checkpoints.encode(restored) == Checkpoints.encode(processor)
