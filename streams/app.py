@@ -24,8 +24,9 @@ adds the learnt priority, and keeps precision per detector; alerts and labels ar
 to the alert and label store when one is configured.
 
 The state of each partition, in both stages, is checkpointed into changelog-backed tables,
-and a message is acknowledged only once a checkpoint holds it (streams/state.py): a worker
-that restarts or takes a partition over resumes from the checkpoint and replays the rest.
+and the partition's offset is committed to the checkpoint's once it is flushed
+(streams/state.py): a worker that restarts or takes a partition over resumes from the
+checkpoint and replays the rest.
 """
 
 from __future__ import annotations
