@@ -14,9 +14,9 @@ The worker commits its input offsets itself, each time a checkpoint has been flu
 broker, to that checkpoint's offset (Faust's acknowledgements are off for those topics). So
 the committed offset never passes the checkpoint: a worker resuming a partition skips the
 messages its checkpoint holds and processes the rest again, which gives the same outputs
-again. Those are idempotent where they land (partial
-counts per source and window, coordination rows per event id, candidates per route, labels
-per label id); alerts are dropped by the dedup on publish (`Published`).
+again. Those are idempotent where they land (partial counts per source and window,
+coordination rows per event id, candidates per route, labels per label id); alerts are
+dropped by the dedup on publish (`Published`).
 
 Headers and chunks alternate between two slots, so a checkpoint cut short by a crash leaves
 the previous one whole.
