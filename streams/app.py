@@ -71,6 +71,10 @@ log = logging.getLogger("abuse_monitor")
 # Alert and label writes kept while the store fails, retried every 5 s; the oldest are dropped
 # beyond this many.
 STORE_BACKLOG_MAX = 10_000
+# A resumed partition that skipped past its state's offset is read again from there: up to
+# this many times, each given this long to bring the message back.
+MAX_REWINDS = 3
+REWIND_WAIT_S = 10.0
 
 
 @dataclass
@@ -143,8 +147,8 @@ class StreamWorker:
             settings.labels_topic: "labels",
         }
         # Faust's acknowledgements are off on the topics the worker reads: it commits their
-        # offsets itself, from its checkpoints. (Faust acknowledges the messages it skips in a
-        # rebalance, unprocessed; a commit could then pass messages no checkpoint holds.)
+        # offsets itself, from its checkpoints. (Faust's own commits could pass messages that
+        # its consumer skipped while resuming; docs/state.md.)
         self.inputs = {
             name: app.topic(name, partitions=settings.input_partitions, acks=False, **raw)
             for name in self.kinds
@@ -208,7 +212,7 @@ class StreamWorker:
         tp = TP(message.topic, message.partition)
         stateful = self.kinds[name] != "labels"
         unit = self._ingest_unit(tp) if stateful else None
-        if unit is not None and not self._unseen(unit, event, name):
+        if unit is not None and not await self._admit(unit, event, name):
             return
         metrics = self.metrics
         self.positions[tp] = message.offset + 1
@@ -304,7 +308,7 @@ class StreamWorker:
         async for event in cast(faust.Stream[bytes], stream).noack().events():
             message = event.message
             unit = self._signal_unit(message.partition)
-            if not self._unseen(unit, event, self.settings.signal_topic):
+            if not await self._admit(unit, event, self.settings.signal_topic):
                 continue
             unit.busy, unit.position = True, message.offset + 1
             try:
@@ -575,31 +579,53 @@ class StreamWorker:
         unit = Unit(stage, key, tp.topic, partition, due=time.time() + self.settings.checkpoint_s)
         unit.state = self.checkpoints[stage].load(unit)
         if unit.state is not None:
-            unit.restored = True
+            unit.resuming = True
             self.metrics.state_restored.labels(stage).inc()
             log.info("%s: state restored, resuming after offset %d", key.decode(), unit.position)
         self.units[tp] = unit
         return unit
 
-    def _unseen(self, unit: Unit, event: EventT[Any], name: str) -> bool:
+    async def _admit(self, unit: Unit, event: EventT[Any], name: str) -> bool:
         """Whether the unit's state has yet to see this message. One it holds, read again
-        after a restart or a rebalance, is skipped."""
-        offset = event.message.offset
+        after a restart or a rebalance, is skipped.
+
+        Resuming, the first new message must be the one at the unit's offset. Faust's
+        consumer can skip the message there: it resumes the partition before it seeks it to
+        the committed offset, and a message read in between and delivered after the seek
+        marks the partition read past the ones fetched again. Then the partition is read
+        again from the unit's offset, and the messages before it arrives are dropped."""
+        message = event.message
+        offset = message.offset
         if offset < unit.position:
             self.metrics.replayed.labels(name).inc()
             return False
-        if unit.restored and offset > unit.position:
-            # Committed offsets never pass a checkpoint: if they did, what lies between
-            # never reached the state. Counted, so that it cannot pass unseen.
+        if unit.resuming and offset > unit.position:
+            now = time.monotonic()
+            if now < unit.rewind_due:
+                return False  # read before the rewind under way took effect
+            if unit.rewinds < MAX_REWINDS:
+                unit.rewinds += 1
+                unit.rewind_due = now + REWIND_WAIT_S
+                self.metrics.rewinds.labels(name).inc()
+                log.warning(
+                    "%s: read offset %d, its state is at %d: reading again from there",
+                    unit.key.decode(),
+                    offset,
+                    unit.position,
+                )
+                await self.app.consumer.seek(TP(message.topic, message.partition), unit.position)
+                return False
+            # Not there after reading again (deleted by retention, say): counted, so that it
+            # cannot pass unseen.
             self.metrics.state_gap.labels(name).inc(offset - unit.position)
             log.error(
-                "%s resumed at offset %d, its checkpoint at %d: %d messages not in its state",
+                "%s resumed at offset %d, its state at %d: %d messages not in it",
                 unit.key.decode(),
                 offset,
                 unit.position,
                 offset - unit.position,
             )
-        unit.restored = False
+        unit.resuming, unit.rewinds = False, 0
         return True
 
     async def _checkpoint_due(self, unit: Unit) -> None:
@@ -683,6 +709,8 @@ class StreamWorker:
         log.info("assigned: %s", ", ".join(f"{tp.topic}/{tp.partition}" for tp in sorted(assigned)))
         for tp in set(self.units) - assigned:
             del self.units[tp]
+        for unit in self.units.values():  # kept: read again from the committed offsets
+            unit.resuming, unit.rewinds, unit.rewind_due = True, 0, 0.0
         for tp in set(self.positions) - assigned:
             del self.positions[tp]
         for topic in (*self.inputs, self.settings.signal_topic):

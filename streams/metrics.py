@@ -364,10 +364,18 @@ class Metrics:
             namespace=ns,
             registry=registry,
         )
+        self.rewinds = Counter(
+            "partition_rewinds",
+            "Times a partition was read again from its state's offset, because the consumer "
+            "resumed past it after a restart or rebalance.",
+            ["topic"],
+            namespace=ns,
+            registry=registry,
+        )
         self.state_gap = Counter(
             "state_gap_messages",
-            "Messages between a restored checkpoint and the committed offset resumed from, "
-            "which the state never saw. Should stay zero.",
+            "Messages a resumed state never saw: the consumer resumed past its offset, and "
+            "reading again did not bring them back. Should stay zero.",
             ["topic"],
             namespace=ns,
             registry=registry,

@@ -62,7 +62,9 @@ class Unit:
     slot: int = 0  # of the last checkpoint
     due: float = 0.0  # wall clock of the next checkpoint
     busy: bool = False  # a message is being processed: the state is not whole
-    restored: bool = False  # from a checkpoint, and no message read since
+    resuming: bool = False  # restored or reassigned: the next new message is at `position`
+    rewinds: int = 0  # reads of the partition again from `position`, while resuming
+    rewind_due: float = 0.0  # monotonic time after which another rewind may be asked for
     last: EventT[Any] | None = None  # the last message processed, for the changelog partition
 
 

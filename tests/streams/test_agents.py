@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 from unittest.mock import AsyncMock
 
 import orjson
 import pytest
+from faust.types import TP
 from prometheus_client import CollectorRegistry
 
 from detectors.windows import Partial, Watermark
@@ -18,6 +20,7 @@ from streams.app import StreamWorker, create_app
 from streams.files import partition_for
 from streams.metrics import Metrics
 from streams.settings import Settings
+from streams.state import Unit
 
 
 @pytest.fixture
@@ -142,3 +145,33 @@ async def test_signal_agent_closes_windows_and_publishes_alerts(worker: Any) -> 
         registry.get_sample_value("abusemon_signal_observed_rate", {"signal": "reports.target:u9"})
         is None
     )
+
+
+async def test_a_resumed_partition_that_skipped_past_its_state_is_read_again(
+    worker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The consumer resumes at offset 12 while the state is at 10: the partition is sought
+    back to 10 once, the messages read before that seek are dropped, and the one at 10 is
+    the next admitted. If reading again cannot bring it back, the gap is counted."""
+    stream_worker, _ = worker
+    seek = AsyncMock()
+    monkeypatch.setattr(stream_worker.app.consumer, "seek", seek)
+    registry = stream_worker.metrics.registry
+    unit = Unit("ingest", b"ingest/t/0", "t", 0, position=10, saved=10, resuming=True)
+
+    def read(offset: int) -> Any:
+        return SimpleNamespace(message=SimpleNamespace(topic="t", partition=0, offset=offset))
+
+    assert not await stream_worker._admit(unit, read(12), "t")
+    seek.assert_awaited_once_with(TP("t", 0), 10)
+    assert not await stream_worker._admit(unit, read(13), "t")  # read before the seek
+    assert seek.await_count == 1
+    assert not await stream_worker._admit(unit, read(7), "t")  # held by the state already
+    assert await stream_worker._admit(unit, read(10), "t")
+    assert not unit.resuming
+    assert sample(registry, "abusemon_partition_rewinds_total", topic="t") == 1
+    assert sample(registry, "abusemon_messages_replayed_total", topic="t") == 1
+
+    unit = Unit("ingest", b"ingest/t/0", "t", 0, position=10, resuming=True, rewinds=3)
+    assert await stream_worker._admit(unit, read(12), "t")  # rewinds spent: a gap of 2
+    assert sample(registry, "abusemon_state_gap_messages_total", topic="t") == 2
