@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, ClassVar
 
 import aiokafka
@@ -37,7 +37,7 @@ from faust.exceptions import ProducerSendError
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP
 from faust.types.transports import TransportT
-from faust.types.tuples import FutureMessage
+from faust.types.tuples import FutureMessage, Message
 
 log = logging.getLogger("abuse_monitor")
 
@@ -100,8 +100,60 @@ async def _stop(consumer: aiokafka.AIOKafkaConsumer) -> None:
 
 
 class LogEndConsumer(driver.Consumer):
+    """Faust's Kafka consumer, with the end-offset check, commits as given, and no message
+    read before a seek delivered after it.
+
+    Faust resumes a partition before it seeks it to the committed offset, and its fetch
+    loop drops any message below the last offset it delivered for the partition. A message
+    from a batch fetched before the seek, delivered after it, moved that mark past the
+    messages fetched again from the new position, which were dropped: a resumed partition
+    could skip the message at its committed offset. So the messages of a batch fetched
+    before a partition's last seek are dropped, and the first one fetched after it is
+    delivered whatever the mark."""
+
+    _seeks: int  # seeks so far
+    _fetched_after: int  # the seeks done before the batch being delivered was fetched
+    _sought: dict[TP, int]  # a partition's last seek, by number
+    _resync: set[TP]  # partitions sought and not delivered a message since
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._seeks = self._fetched_after = 0
+        self._sought, self._resync = {}, set()
+
     def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
         return LogEndConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    def _sought_now(self, partitions: Iterable[TP]) -> None:
+        self._seeks += 1
+        for tp in partitions:
+            self._sought[tp] = self._seeks
+            self._resync.add(tp)
+
+    async def seek(self, partition: TP, offset: int) -> None:
+        await super().seek(partition, offset)
+        self._sought_now([partition])
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        sought = await super().seek_to_committed()
+        self._sought_now(tp for tp, offset in sought.items() if offset and offset > 0)
+        return sought
+
+    async def _wait_next_records(self, timeout: float) -> tuple[Any, Any]:
+        # A seek drops what the client had fetched from the old position, so a batch
+        # returned now was fetched after every seek so far.
+        records, active = await super()._wait_next_records(timeout)
+        self._fetched_after = self._seeks
+        return records, active
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        async for tp, message in super().getmany(timeout):
+            if self._sought.get(tp, 0) > self._fetched_after:
+                continue  # fetched before the partition's last seek: it is read again
+            if tp in self._resync:
+                self._resync.discard(tp)
+                self._read_offset[tp] = message.offset  # so that the fetch loop keeps it
+            yield tp, message
 
     async def commit_offsets(self, offsets: Mapping[TP, int]) -> bool:
         """Commit these offsets as given, for topics whose acknowledgements are off (the
