@@ -589,11 +589,9 @@ class StreamWorker:
         """Whether the unit's state has yet to see this message. One it holds, read again
         after a restart or a rebalance, is skipped.
 
-        Resuming, the first new message must be the one at the unit's offset. Faust's
-        consumer can skip the message there: it resumes the partition before it seeks it to
-        the committed offset, and a message read in between and delivered after the seek
-        marks the partition read past the ones fetched again. Then the partition is read
-        again from the unit's offset, and the messages before it arrives are dropped."""
+        Resuming, the first new message must be the one at the unit's offset. Should the
+        consumer have skipped past it (docs/state.md), the partition is read again from
+        there, and what comes before that message does is dropped."""
         message = event.message
         offset = message.offset
         if offset < unit.position:
