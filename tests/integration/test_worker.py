@@ -111,6 +111,11 @@ def test_stream_alerts_equal_evaluate(broker: Any, start_worker: Any, simulated:
     assert sample_metric(text, "abusemon_windows_closed_total", group="content") > 0
     assert sample_metric(text, "abusemon_actors_tracked") > 0
     assert sample_metric(text, "abusemon_actor_score_count") > 0
+    # The coordination gauges are set by the 5-second timer: its next tick, on a busy machine.
+    deadline = time.monotonic() + 15
+    while sample_metric(text, "abusemon_coordination_keys") == 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        text = worker.metrics_text()
     assert sample_metric(text, "abusemon_coordination_keys") > 0
     assert sample_metric(text, "abusemon_coordination_rows") > 0
     assert sample_metric(text, "abusemon_alerts_total", detector="content_campaign") > 0
