@@ -653,9 +653,13 @@ class StreamWorker:
 
     async def _commit(self, unit: Unit) -> None:
         """Commit the unit's partition to its last checkpoint (not if revoked since)."""
-        consumer = cast(faust_kafka.LogEndConsumer, self.app.consumer)
-        if await consumer.commit_offsets({TP(unit.topic, unit.partition): unit.saved}):
+        if await self._commit_offsets({TP(unit.topic, unit.partition): unit.saved}):
             unit.committed = unit.saved
+
+    async def _commit_offsets(self, offsets: dict[TP, int]) -> bool:
+        """Commit offsets as given: the worker commits its inputs itself (acks are off)."""
+        consumer = cast(faust_kafka.LogEndConsumer, self.app.consumer)
+        return await consumer.commit_offsets(offsets)
 
     # -- housekeeping -----------------------------------------------------------------------
     async def _periodic(self) -> None:
@@ -673,7 +677,7 @@ class StreamWorker:
         if self.labels_read:  # forwarded to the gate: committed once the broker has them
             labels, self.labels_read = self.labels_read, {}
             await self.app.producer.flush()
-            await cast(faust_kafka.LogEndConsumer, self.app.consumer).commit_offsets(labels)
+            await self._commit_offsets(labels)
         self.retry_store()
         signals = self._signal_states()
         if any(state.gate is not None for state in signals):
