@@ -87,6 +87,7 @@ def rate_detector(
         warmup=config.warmup_windows if warmup is None else warmup,
         season_slots=0 if sparse else 96,
         prior_level=0.0 if sparse else None,
+        horizon=0 if sparse else 4000,
     )
 
 

@@ -14,12 +14,14 @@ not flag, so an attack does not become the new normal. A series that stays flagg
 `max_shielded` windows in a row is taken as a new level and learned again.
 
 Each verdict also carries `anomaly`, on [0, 1), for ranking windows across series (it is what
-the NAB benchmark in bench/nab.py thresholds): the evidence is the larger of the window's
-score and the short-horizon mean of the scores (a sustained shift), both ways unless
-`two_sided` is off; its logarithm is measured against its own running mean and spread, so a
-series whose scores are always jumpy is not always anomalous; and evidence below the recent,
-decaying peak is reported as 0, so an ongoing episode is reported at its onset and not on
-every window after it. Flags (what pages) still come from the score and the threshold.
+the NAB benchmark in bench/nab.py thresholds). Four kinds of evidence are read both ways: the
+window's score, the short-horizon mean of the scores (a sustained shift), the value itself, and
+its change from the window before. Each of the eight is judged by its own `Rarity` over the
+last `horizon` windows, so a series whose spikes are routine is not always anomalous while a
+drop it has never shown is; the window's surprise is the largest of the eight. Surprise below
+the recent, decaying peak is reported as 0, so an episode is reported at its onset and not on
+every window after it. A plain record over the horizon maps to 0.5, and records by a wider
+margin rank higher. Flags (what pages) still come from the score and the threshold.
 
 >>> det = SpikeDetector(warmup=5)
 >>> for minute in range(30):
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable
+from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,10 +77,10 @@ class SpikeDetector(base.AnomalyDetector):
         per-account series start at 0, so one busy first window does not become their norm.
     clip: residuals are winsorised at this many noise units before they are learned (0: off).
     floor: the noise floor of non-count series, as a fraction of their typical magnitude.
-    two_sided: whether `anomaly` counts drops as well as spikes.
-    short_alpha: smoothing of the short-horizon mean of the scores (0: not used).
-    calibrate: learning rate of the running distribution of the evidence (0: raw evidence).
-    refractory: decay per window of the recent peak below which evidence is muted (0: off).
+    horizon: windows over which `anomaly` judges how rare a window is (0: no anomaly, as for
+        sparse per-account series, which page on their score alone).
+    short_alpha: smoothing of the short-horizon mean of the scores.
+    refractory: decay per window of the recent peak below which surprise is muted (0: off).
     """
 
     def __init__(
@@ -96,9 +99,8 @@ class SpikeDetector(base.AnomalyDetector):
         prior_level: float | None = None,
         clip: float = 4.0,
         floor: float = 0.01,
-        two_sided: bool = True,
+        horizon: int = 4000,
         short_alpha: float = 0.15,
-        calibrate: float = 0.01,
         refractory: float = 0.05,
     ) -> None:
         self.window_s = window_s
@@ -114,9 +116,8 @@ class SpikeDetector(base.AnomalyDetector):
         self.max_shielded = max_shielded
         self.prior_level = prior_level
         self.clip = clip
-        self.two_sided = two_sided
+        self.horizon = horizon
         self.short_alpha = short_alpha
-        self.calibrate = calibrate
         self.refractory = refractory
         self.floor = floor
 
@@ -132,8 +133,8 @@ class SpikeDetector(base.AnomalyDetector):
         self.counts = True  # every value so far a whole number >= 0
         self.magnitude = stats.EWMean(fading_factor=max(window_s / DAY, 1e-3))
         self.recent = 0.0  # short-horizon mean of the scores
-        self.evidence = stats.EWMean(fading_factor=calibrate or 0.01)
-        self.evidence_sq = stats.EWMean(fading_factor=calibrate or 0.01)
+        self.previous: float | None = None  # the last window's value
+        self.tails = [Rarity(horizon) for _ in range(8)] if horizon else []
         self.peak = 0.0
 
     # -- the River interface ------------------------------------------------------------
@@ -183,7 +184,7 @@ class SpikeDetector(base.AnomalyDetector):
         noise = self._noise(t)
         score = (count - expected) / noise
         flagged = self.n >= self.warmup and score >= self.threshold and count >= self.min_count
-        anomaly = self._anomaly(score)
+        anomaly = self._anomaly(score, count)
         reach = self.threshold * noise
         upper = max(expected + reach, self.min_count)
         if flagged:
@@ -205,27 +206,26 @@ class SpikeDetector(base.AnomalyDetector):
             anomaly=anomaly,
         )
 
-    def _anomaly(self, score: float) -> float:
-        evidence = abs(score) if self.two_sided else max(score, 0.0)
-        if self.short_alpha:
-            a = self.short_alpha
-            self.recent += a * (score - self.recent)
-            sustained = self.recent / math.sqrt(a / (2 - a))
-            evidence = max(evidence, abs(sustained) if self.two_sided else sustained)
-        x = math.log1p(evidence)
-        if self.calibrate:
-            mean = self.evidence.get()
-            sd = math.sqrt(max(self.evidence_sq.get() - mean * mean, 1e-6))
-            self.evidence.update(x)
-            self.evidence_sq.update(x * x)
-            x = max(x - mean, 0.0) / sd
+    def _anomaly(self, score: float, count: float) -> float:
+        if not self.tails:
+            return 0.0
+        a = self.short_alpha
+        self.recent += a * (score - self.recent)
+        sustained = self.recent / math.sqrt(a / (2 - a))
+        change = 0.0 if self.previous is None else count - self.previous
+        self.previous = count
+        evidence = (score, sustained, count, change)
+        tails = self.tails
+        surprise = max(
+            max(tails[2 * i].update(e), tails[2 * i + 1].update(-e)) for i, e in enumerate(evidence)
+        )
         if self.refractory:
-            # Only news is reported: evidence below the (decaying) recent peak is muted.
+            # Only news is reported: surprise below the (decaying) recent peak is muted.
             peak = self.peak
-            self.peak = max(peak * (1 - self.refractory), x)
-            if x <= peak:
-                x = 0.0
-        return x / (x + math.log1p(self.threshold))
+            self.peak = max(peak * (1 - self.refractory), surprise)
+            if surprise <= peak:
+                surprise = 0.0
+        return surprise / (surprise + math.log(self.horizon + 1))
 
     @property
     def learned_windows(self) -> int:
@@ -264,3 +264,50 @@ class SpikeDetector(base.AnomalyDetector):
             factor = self.season[self._slot(t + self.window_s)]
             if self.level is not None and factor > 0:
                 self.level /= factor
+
+
+class Rarity:
+    """How rare each value of a stream is among the `horizon` values before it, in nats.
+
+    A value that `m` of the last `horizon` values equal or exceed has a surprise of
+    log((horizon + 1) / (m + 1)): a new high over the horizon scores log(horizon + 1), and earns
+    `margin` times log(value / previous high) on top when both are positive, so records are
+    ranked by how far they go. Only the `keep` largest values of the horizon are held, with
+    their positions, so it costs O(keep) whatever the horizon: counts of `keep` or more are
+    reported as `keep`, and a value pushed out by larger ones is not counted again when those
+    expire (the count is then an underestimate, never for the largest values).
+
+    >>> tail = Rarity(horizon=100)
+    >>> [round(tail.update(x), 2) for x in (5.0, 3.0, 5.0, 6.0)]
+    [4.62, 3.92, 3.92, 5.53]
+    """
+
+    __slots__ = ("horizon", "keep", "margin", "n", "values", "seen")
+
+    def __init__(self, horizon: int, keep: int = 32, margin: float = 5.0) -> None:
+        self.horizon = horizon
+        self.keep = keep
+        self.margin = margin
+        self.n = 0
+        self.values: list[float] = []  # the largest values held, ascending
+        self.seen: list[int] = []  # the position of each
+
+    def update(self, x: float) -> float:
+        """The surprise of `x` against the horizon before it; then `x` joins the horizon."""
+        n, values, seen = self.n, self.values, self.seen
+        self.n = n + 1
+        if seen and n - min(seen) >= self.horizon:
+            kept = [i for i, at in enumerate(seen) if n - at < self.horizon]
+            values[:] = [values[i] for i in kept]
+            seen[:] = [seen[i] for i in kept]
+        i = bisect_left(values, x)
+        above = len(values) - i
+        surprise = math.log((self.horizon + 1) / (above + 1))
+        if not above and values and x > 0 and values[-1] > 0:
+            surprise += self.margin * math.log(x / values[-1])
+        if above < self.keep:
+            values.insert(i, x)
+            seen.insert(i, n)
+            if len(values) > self.keep:
+                del values[0], seen[0]
+        return surprise
