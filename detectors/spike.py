@@ -14,14 +14,15 @@ not flag, so an attack does not become the new normal. A series that stays flagg
 `max_shielded` windows in a row is taken as a new level and learned again.
 
 Each verdict also carries `anomaly`, on [0, 1), for ranking windows across series (it is what
-the NAB benchmark in bench/nab.py thresholds). Four kinds of evidence are read both ways: the
-window's score, the short-horizon mean of the scores (a sustained shift), the value itself, and
-its change from the window before. Each of the eight is judged by its own `Rarity` over the
-last `horizon` windows, so a series whose spikes are routine is not always anomalous while a
-drop it has never shown is; the window's surprise is the largest of the eight. Surprise below
-the recent, decaying peak is reported as 0, so an episode is reported at its onset and not on
-every window after it. A plain record over the horizon maps to 0.5, and records by a wider
-margin rank higher. Flags (what pages) still come from the score and the threshold.
+the NAB benchmark in bench/nab.py thresholds). Five kinds of evidence are kept: a drop below
+the forecast (the score, negated), a sustained rise (the short-horizon mean of the scores,
+which a lone spike also moves), the value itself (a new high), and its change from the window
+before, up and down. Each is judged by its own `Rarity` over the last `horizon` windows, so a
+series whose bursts are routine is not always anomalous while a jump it has not shown before
+is; the window's surprise is the largest of the five. Surprise below the recent, decaying peak
+is reported as 0, so an episode is reported at its onset and not on every window after it. A
+plain record over the horizon maps to 0.5, and records by a wider margin rank higher. Flags
+(what pages) still come from the score and the threshold.
 
 >>> det = SpikeDetector(warmup=5)
 >>> for minute in range(30):
@@ -134,7 +135,7 @@ class SpikeDetector(base.AnomalyDetector):
         self.magnitude = stats.EWMean(fading_factor=max(window_s / DAY, 1e-3))
         self.recent = 0.0  # short-horizon mean of the scores
         self.previous: float | None = None  # the last window's value
-        self.tails = [Rarity(horizon) for _ in range(8)] if horizon else []
+        self.tails = [Rarity(horizon) for _ in range(5)] if horizon else []
         self.peak = 0.0
 
     # -- the River interface ------------------------------------------------------------
@@ -214,11 +215,8 @@ class SpikeDetector(base.AnomalyDetector):
         sustained = self.recent / math.sqrt(a / (2 - a))
         change = 0.0 if self.previous is None else count - self.previous
         self.previous = count
-        evidence = (score, sustained, count, change)
-        tails = self.tails
-        surprise = max(
-            max(tails[2 * i].update(e), tails[2 * i + 1].update(-e)) for i, e in enumerate(evidence)
-        )
+        evidence = (-score, sustained, count, change, -change)
+        surprise = max(tail.update(e) for tail, e in zip(self.tails, evidence, strict=True))
         if self.refractory:
             # Only news is reported: surprise below the (decaying) recent peak is muted.
             peak = self.peak
