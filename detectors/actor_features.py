@@ -37,6 +37,7 @@ from __future__ import annotations
 import heapq
 import math
 import operator
+import sys
 import zlib
 from array import array
 from dataclasses import dataclass, field
@@ -285,33 +286,88 @@ def _hash(value: str) -> int:
     return zlib.crc32(value.encode())
 
 
-def _remember(
-    recent: array[int] | None, values: list[str], limit: int
-) -> tuple[array[int] | None, int]:
-    """Add the values' hashes to a bounded ring of recent ones, made on first use (most actors
-    never need one); returns the ring and how many values were not in it."""
+def _remember(recent: bytes | None, values: list[str], limit: int) -> tuple[bytes | None, int]:
+    """Add the values' hashes to a bounded ring of recent ones, kept as the bytes of an
+    array('I') (smaller than the array) and made on first use (most actors never need one);
+    returns the ring and how many values were not in it."""
     if not values:
         return recent, 0
-    if recent is None:
-        recent = array("I")
+    hashes = array("I", recent or b"")
     new = 0
     for value in values:
         hashed = _hash(value)
-        if hashed not in recent:
+        if hashed not in hashes:
             new += 1
-            recent.append(hashed)
-            if len(recent) > limit:
-                del recent[0]
-    return recent, new
+            hashes.append(hashed)
+            if len(hashes) > limit:
+                del hashes[0]
+    return hashes.tobytes(), new
+
+
+# The numbers ActorState keeps, packed in one array('d'), its `numbers`: in slots of their own
+# they would be a 24-byte float or 28-byte int object each. Each is also an attribute of its
+# own name (the descriptors below); counts read back as ints, and None is kept as NaN.
+(
+    LAST_T,  # end of the last window it was updated for
+    FIRST_T,
+    EVENTS_TOTAL,
+    RATE_24H,
+    RING_INDEX,  # window number of the newest ring slot
+    LAST_EVENT,  # time of the last event seen, or None
+    GAPS,
+    GAP_MEAN,
+    GAP_SQ,
+    NEW_TARGET_SHARE,
+    DUP_SHARE,
+    LINK_SHARE,
+    NEW_DOMAINS_1H,
+    CREATED_AT,  # or None
+    REPORTERS_24H,
+    REPORTS_FILED_1H,
+    KIND_SHARES,  # the kind mix of recent events, one share per kind in KINDS order, last
+) = range(17)
+_SHARE_OF = {kind: KIND_SHARES + i for i, kind in enumerate(KINDS)}
+_INITIAL = array("d", [0.0] * (KIND_SHARES + len(KINDS)))
+_INITIAL[LAST_T], _INITIAL[FIRST_T] = -math.inf, math.inf
+_INITIAL[LAST_EVENT] = _INITIAL[CREATED_AT] = math.nan
+
+
+class _Number:
+    """One of the numbers of an ActorState, as an attribute."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def __get__(self, state: ActorState, owner: type | None = None) -> float:
+        return state.numbers[self.index]
+
+    def __set__(self, state: ActorState, value: float) -> None:
+        state.numbers[self.index] = value
+
+
+class _Count(_Number):
+    """A count: exact in a double up to 2**53."""
+
+    def __get__(self, state: ActorState, owner: type | None = None) -> int:
+        return int(state.numbers[self.index])
+
+
+class _Optional(_Number):
+    """A number or None, kept as NaN."""
+
+    def __get__(self, state: ActorState, owner: type | None = None) -> float | None:  # type: ignore[override]
+        value = state.numbers[self.index]
+        return None if value != value else value  # NaN: None
+
+    def __set__(self, state: ActorState, value: float | None) -> None:
+        state.numbers[self.index] = math.nan if value is None else value
 
 
 _ARRAY_SLOTS = {  # the typecode of each array slot of ActorState
-    "kind_shares": "d",
-    "recent_domains": "I",
-    "recent_reporters": "I",
-    "recent_targets": "I",
-    "ring_events": "I",
-    "ring_targets": "I",
+    "numbers": "d",
+    "ring": "I",
 }
 
 
@@ -319,67 +375,58 @@ class ActorState:
     """What stage 2 keeps about one actor between windows: bounded, and cheap to update.
 
     Counters decay in event time; the "last 10 minutes" figures come from a ring of
-    per-window counts, so summaries can say exact numbers.
+    per-window counts, so summaries can say exact numbers. An actor is held by many of these,
+    so they are packed: the numbers in one array of doubles, the ring of counts in one array,
+    the recent hashes as bytes, and whatever most actors never need is None.
     """
 
     __slots__ = (
-        "created_at",
-        "dup_share",
         "episode",
-        "events_total",
-        "first_t",
-        "gap_mean",
-        "gap_sq",
-        "gaps",
-        "kind_shares",
-        "last_event",
-        "last_t",
-        "link_share",
-        "new_domains_1h",
-        "new_target_share",
-        "rate_24h",
+        "numbers",
         "reasons",
         "recent_domains",
         "recent_reporters",
         "recent_targets",
         "recent_texts",
-        "reporters_24h",
-        "reports_filed_1h",
-        "ring_events",
-        "ring_index",
-        "ring_targets",
+        "ring",
         "sample_ids",
         "surface",
     )
 
+    last_t = _Number(LAST_T)
+    first_t = _Number(FIRST_T)
+    events_total = _Count(EVENTS_TOTAL)
+    rate_24h = _Number(RATE_24H)
+    ring_index = _Count(RING_INDEX)
+    last_event = _Optional(LAST_EVENT)
+    gaps = _Count(GAPS)
+    gap_mean = _Number(GAP_MEAN)
+    gap_sq = _Number(GAP_SQ)
+    new_target_share = _Number(NEW_TARGET_SHARE)
+    dup_share = _Number(DUP_SHARE)
+    link_share = _Number(LINK_SHARE)
+    new_domains_1h = _Number(NEW_DOMAINS_1H)
+    created_at = _Optional(CREATED_AT)
+    reporters_24h = _Number(REPORTERS_24H)
+    reports_filed_1h = _Number(REPORTS_FILED_1H)
+
     def __init__(self) -> None:
-        self.last_t = -math.inf  # end of the last window it was updated for
-        self.first_t = math.inf
-        self.events_total = 0
-        self.rate_24h = 0.0
-        self.ring_events: array[int] = array("I")
-        self.ring_targets: array[int] = array("I")
-        self.ring_index = 0  # window number of the newest ring slot
-        self.last_event: float | None = None
-        self.gaps = 0
-        self.gap_mean = 0.0
-        self.gap_sq = 0.0
-        self.recent_targets: array[int] | None = None
-        self.new_target_share = 0.0
+        self.numbers: array[float] = _INITIAL[:]  # the named numbers above
+        # Counts per window over the last RING_S, a ring of events and then one of new
+        # targets; made on the first update.
+        self.ring: array[int] | None = None
+        self.recent_targets: bytes | None = None
         self.recent_texts = b""
-        self.dup_share = 0.0
-        self.link_share = 0.0
-        self.recent_domains: array[int] | None = None
-        self.new_domains_1h = 0.0
-        self.created_at: float | None = None
-        self.recent_reporters: array[int] | None = None
-        self.reporters_24h = 0.0
+        self.recent_domains: bytes | None = None
+        self.recent_reporters: bytes | None = None
         self.reasons: dict[str, int] | None = None  # of reports received; most get none
-        self.reports_filed_1h = 0.0
-        self.kind_shares = array("d", [0.0] * len(KINDS))
         self.surface = ""
         self.episode: Any = None  # the open alert episode, if any
         self.sample_ids: tuple[str, ...] = ()
+
+    @property
+    def kind_shares(self) -> list[float]:
+        return self.numbers[KIND_SHARES:].tolist()
 
     # Checkpoints pickle every actor's state: a flat tuple, arrays as their bytes, pickles
     # about three times faster than the default (a dict of slots, arrays by constructor).
@@ -391,60 +438,55 @@ class ActorState:
         return values
 
     def __setstate__(self, state: list[Any]) -> None:
+        if len(state) == len(_UNPACKED_SLOTS):
+            state = _packed(state)
         for i, code in _ARRAY_INDEXES:
             if state[i] is not None:
-                state[i] = array(code, state[i])
+                state[i] = array(code, state[i])[:]  # the copy is sized exactly
         for name, value in zip(self.__slots__, state, strict=True):
             setattr(self, name, value)
 
     # -- updating ------------------------------------------------------------------------
     def update(self, start: float, end: float, a: Activity) -> None:
         """Fold in the actor's activity of the window [start, end); windows come in order."""
+        v = self.numbers  # by index rather than by name: the hot path
         window_s = end - start
-        elapsed = end - self.last_t if self.last_t > -math.inf else math.inf
-        self.rate_24h = self.rate_24h * _decay(elapsed, DAY) + a.events
-        self.new_domains_1h *= _decay(elapsed, HOUR)
-        self.reporters_24h *= _decay(elapsed, DAY)
-        self.reports_filed_1h = self.reports_filed_1h * _decay(elapsed, HOUR) + a.reports_filed
-        self.first_t = min(self.first_t, start)
-        self.last_t = end
-        self.events_total += a.events
+        elapsed = end - v[LAST_T] if v[LAST_T] > -math.inf else math.inf
+        v[RATE_24H] = v[RATE_24H] * _decay(elapsed, DAY) + a.events
+        v[NEW_DOMAINS_1H] *= _decay(elapsed, HOUR)
+        v[REPORTERS_24H] *= _decay(elapsed, DAY)
+        v[REPORTS_FILED_1H] = v[REPORTS_FILED_1H] * _decay(elapsed, HOUR) + a.reports_filed
+        v[FIRST_T] = min(v[FIRST_T], start)
+        v[LAST_T] = end
+        v[EVENTS_TOTAL] += a.events
         if a.sample_ids:
             self.sample_ids = tuple(a.sample_ids)
         if a.created_at is not None:
-            self.created_at = a.created_at
+            v[CREATED_AT] = a.created_at
 
         self.recent_targets, new_targets = _remember(self.recent_targets, a.targets, RECENT_TARGETS)
         self._ring(start, window_s, a.events, new_targets)
-        for t in a.times:
-            if self.last_event is not None and 0 < t - self.last_event <= MAX_GAP_S:
-                gap = t - self.last_event
-                if self.gaps:
-                    self.gap_mean += GAP_ALPHA * (gap - self.gap_mean)
-                    self.gap_sq += GAP_ALPHA * (gap * gap - self.gap_sq)
-                else:  # start from the first gap, so early estimates are not biased to zero
-                    self.gap_mean, self.gap_sq = gap, gap * gap
-                self.gaps += 1
-            self.last_event = t
+        if a.times:
+            self._gaps(a.times)
         if a.targeted:
-            self.new_target_share = _blend(
-                self.new_target_share, min(1.0, new_targets / a.targeted), a.targeted
+            v[NEW_TARGET_SHARE] = _blend(
+                v[NEW_TARGET_SHARE], min(1.0, new_targets / a.targeted), a.targeted
             )
         for _, sig in a.texts:
-            self.dup_share = _blend(self.dup_share, float(self._near_duplicate(sig)), 1, DUP_ALPHA)
+            v[DUP_SHARE] = _blend(v[DUP_SHARE], float(self._near_duplicate(sig)), 1, DUP_ALPHA)
         if a.events:
-            self.link_share = _blend(self.link_share, a.linked / a.events, a.events)
-            for i, kind in enumerate(KINDS):
+            v[LINK_SHARE] = _blend(v[LINK_SHARE], a.linked / a.events, a.events)
+            for i, kind in enumerate(KINDS, KIND_SHARES):
                 share = a.kinds.get(kind, 0) / a.events
-                self.kind_shares[i] = _blend(self.kind_shares[i], share, a.events)
+                v[i] = _blend(v[i], share, a.events)
             if a.surfaces:
-                self.surface = max(sorted(a.surfaces), key=a.surfaces.__getitem__)
+                self.surface = sys.intern(max(sorted(a.surfaces), key=a.surfaces.__getitem__))
         self.recent_domains, new_domains = _remember(self.recent_domains, a.domains, RECENT_DOMAINS)
-        self.new_domains_1h += new_domains
+        v[NEW_DOMAINS_1H] += new_domains
         self.recent_reporters, new_reporters = _remember(
             self.recent_reporters, a.reporters, RECENT_REPORTERS
         )
-        self.reporters_24h += new_reporters
+        v[REPORTERS_24H] += new_reporters
         if a.reasons:
             reasons = self.reasons or {}
             for reason, n in a.reasons.items():
@@ -452,19 +494,36 @@ class ActorState:
             # Keep the main reasons only.
             self.reasons = dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:4])
 
+    def _gaps(self, times: list[float]) -> None:
+        """The running mean and mean square of the gaps between events."""
+        v = self.numbers
+        last, gaps, mean, square = self.last_event, int(v[GAPS]), v[GAP_MEAN], v[GAP_SQ]
+        for t in times:
+            if last is not None and 0 < t - last <= MAX_GAP_S:
+                gap = t - last
+                if gaps:
+                    mean += GAP_ALPHA * (gap - mean)
+                    square += GAP_ALPHA * (gap * gap - square)
+                else:  # start from the first gap, so early estimates are not biased to zero
+                    mean, square = gap, gap * gap
+                gaps += 1
+            last = t
+        self.last_event, v[GAPS], v[GAP_MEAN], v[GAP_SQ] = last, gaps, mean, square
+
     def _ring(self, start: float, window_s: float, events: int, new_targets: int) -> None:
         size = max(1, math.ceil(RING_S / window_s))
         index = int(start // window_s)
-        if not self.ring_events:
-            self.ring_events = array("I", bytes(4 * size))
-            self.ring_targets = array("I", bytes(4 * size))
+        ring = self.ring
+        newest = int(self.numbers[RING_INDEX])
+        if ring is None:
+            ring = self.ring = array("I", [0]) * (2 * size)  # sized exactly, unlike from bytes
         else:
-            for step in range(self.ring_index + 1, min(index, self.ring_index + size) + 1):
-                self.ring_events[step % size] = 0
-                self.ring_targets[step % size] = 0
-        self.ring_index = max(index, self.ring_index)
-        self.ring_events[index % size] = events
-        self.ring_targets[index % size] = new_targets
+            for step in range(newest + 1, min(index, newest + size) + 1):
+                ring[step % size] = 0
+                ring[size + step % size] = 0
+        self.numbers[RING_INDEX] = max(index, newest)
+        ring[index % size] = events
+        ring[size + index % size] = new_targets
 
     def _near_duplicate(self, sig: bytes) -> bool:
         width = len(sig)
@@ -477,51 +536,84 @@ class ActorState:
         return duplicate
 
     # -- reading -------------------------------------------------------------------------
-    def ring_sum(self, ring: array[int], now: float, window_s: float) -> int:
-        """The last 10 minutes' total of a ring, as of the window ending at `now`."""
-        size = len(ring)
-        if not size:
+    def ring_sum(self, half: int, now: float, window_s: float) -> int:
+        """The last 10 minutes' total of one half of the ring (0: events, 1: new targets),
+        as of the window ending at `now`."""
+        ring = self.ring
+        if ring is None:
             return 0
+        size = len(ring) // 2
+        base = half * size
         newest = int(now // window_s) - 1
-        stale = newest - self.ring_index
+        ring_index = int(self.numbers[RING_INDEX])
+        stale = newest - ring_index
         if stale >= size:
             return 0
-        return sum(ring[(self.ring_index - i) % size] for i in range(size - max(stale, 0)))
+        return sum(ring[base + (ring_index - i) % size] for i in range(size - max(stale, 0)))
 
     def gap_cv(self) -> float:
         """Coefficient of variation of the gaps between events: ~1 at random, ~0 scripted."""
-        if self.gaps < 10 or self.gap_mean <= 0:  # fewer gaps say little about a rhythm
+        v = self.numbers
+        mean = v[GAP_MEAN]
+        if v[GAPS] < 10 or mean <= 0:  # fewer gaps say little about a rhythm
             return 1.0
-        variance = max(0.0, self.gap_sq - self.gap_mean**2)
-        return min(3.0, math.sqrt(variance) / self.gap_mean)
+        variance = max(0.0, v[GAP_SQ] - mean**2)
+        return min(3.0, math.sqrt(variance) / mean)
 
     def age_days(self, now: float) -> float | None:
-        return None if self.created_at is None else max(0.0, (now - self.created_at) / DAY)
+        created_at = self.created_at
+        return None if created_at is None else max(0.0, (now - created_at) / DAY)
 
     def features(self, now: float, window_s: float = 60.0) -> dict[str, float]:
         """The behaviour features as of the window ending at `now`, in natural units."""
         age = self.age_days(now)
-        kinds = dict(zip(KINDS, self.kind_shares, strict=True))
+        v = self.numbers
         return {
-            "events_10m": float(self.ring_sum(self.ring_events, now, window_s)),
-            "events_24h": self.rate_24h,
+            "events_10m": float(self.ring_sum(0, now, window_s)),
+            "events_24h": v[RATE_24H],
             "gap_cv": self.gap_cv(),
-            "new_targets_10m": float(self.ring_sum(self.ring_targets, now, window_s)),
-            "new_target_share": self.new_target_share,
-            "dup_share": self.dup_share,
-            "link_share": self.link_share,
-            "new_domains_1h": self.new_domains_1h,
+            "new_targets_10m": float(self.ring_sum(1, now, window_s)),
+            "new_target_share": v[NEW_TARGET_SHARE],
+            "dup_share": v[DUP_SHARE],
+            "link_share": v[LINK_SHARE],
+            "new_domains_1h": v[NEW_DOMAINS_1H],
             "age_days": 1000.0 if age is None else age,
-            "reporters_24h": self.reporters_24h,
-            "reports_filed_1h": self.reports_filed_1h,
-            "message_share": kinds["message"],
-            "share_share": kinds["share"],
-            "comment_share": kinds["comment"],
+            "reporters_24h": v[REPORTERS_24H],
+            "reports_filed_1h": v[REPORTS_FILED_1H],
+            "message_share": v[_SHARE_OF["message"]],
+            "share_share": v[_SHARE_OF["share"]],
+            "comment_share": v[_SHARE_OF["comment"]],
         }
 
 
 _SLOT_VALUES = operator.attrgetter(*ActorState.__slots__)
 _ARRAY_INDEXES = [(ActorState.__slots__.index(name), code) for name, code in _ARRAY_SLOTS.items()]
+
+# The slots of the unpacked layout before it, whose checkpoints still load.
+_UNPACKED_SLOTS = (
+    "created_at", "dup_share", "episode", "events_total", "first_t", "gap_mean", "gap_sq",
+    "gaps", "kind_shares", "last_event", "last_t", "link_share", "new_domains_1h",
+    "new_target_share", "rate_24h", "reasons", "recent_domains", "recent_reporters",
+    "recent_targets", "recent_texts", "reporters_24h", "reports_filed_1h", "ring_events",
+    "ring_index", "ring_targets", "sample_ids", "surface",
+)  # fmt: skip
+
+
+def _packed(unpacked: list[Any]) -> list[Any]:
+    """A pickled state of the unpacked layout in the packed one (arrays as bytes, both)."""
+    old = dict(zip(_UNPACKED_SLOTS, unpacked, strict=True))
+    state = ActorState()
+    for name, value in old.items():
+        if isinstance(vars(ActorState).get(name), _Number):
+            setattr(state, name, value)
+    state.numbers[KIND_SHARES:] = array("d", old["kind_shares"])
+    if old["ring_events"]:
+        state.ring = array("I", old["ring_events"] + old["ring_targets"])
+    for name in ("episode", "reasons", "recent_texts", "sample_ids", "surface"):
+        setattr(state, name, old[name])
+    for name in ("recent_domains", "recent_reporters", "recent_targets"):
+        setattr(state, name, old[name] or None)
+    return state.__getstate__()
 
 
 def _decay(elapsed: float, tau: float) -> float:
