@@ -37,8 +37,8 @@ False
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable
 from bisect import bisect_left
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -280,7 +280,7 @@ class Rarity:
     [4.62, 3.92, 3.92, 5.53]
     """
 
-    __slots__ = ("horizon", "keep", "margin", "n", "values", "seen")
+    __slots__ = ("horizon", "keep", "margin", "n", "seen", "values")
 
     def __init__(self, horizon: int, keep: int = 32, margin: float = 5.0) -> None:
         self.horizon = horizon
