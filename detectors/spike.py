@@ -16,8 +16,9 @@ not flag, so an attack does not become the new normal. A series that stays flagg
 Each verdict also carries `anomaly`, on [0, 1), for ranking windows across series (it is what
 the NAB benchmark in bench/nab.py thresholds). Five kinds of evidence are kept: a drop below
 the forecast (the score, negated), a sustained rise (the short-horizon mean of the scores,
-which a lone spike also moves), the value itself (a new high), and its change from the window
-before, up and down. Each is judged by its own `Rarity` over the last `horizon` windows, so a
+which a lone spike also moves), the value itself (a new high), a jump up from the window
+before, and a drop below each of the last `RECENT` windows (so the end of a short spike is no
+news of its own). Each is judged by its own `Rarity` over the last `horizon` windows, so a
 series whose bursts are routine is not always anomalous while a jump it has not shown before
 is; the window's surprise is the largest of the five. Surprise below the recent, decaying peak
 is reported as 0, so an episode is reported at its onset and not on every window after it. A
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +47,7 @@ from typing import Any
 from river import base, stats
 
 DAY = 86400.0
+RECENT = 5  # windows a drop must go below, for `anomaly`
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,7 @@ class SpikeDetector(base.AnomalyDetector):
         self.counts = True  # every value so far a whole number >= 0
         self.magnitude = stats.EWMean(fading_factor=max(window_s / DAY, 1e-3))
         self.recent = 0.0  # short-horizon mean of the scores
-        self.previous: float | None = None  # the last window's value
+        self.lately: deque[float] = deque(maxlen=RECENT)  # the last windows' values
         self.tails = [Rarity(horizon) for _ in range(5)] if horizon else []
         self.peak = 0.0
 
@@ -213,9 +216,11 @@ class SpikeDetector(base.AnomalyDetector):
         a = self.short_alpha
         self.recent += a * (score - self.recent)
         sustained = self.recent / math.sqrt(a / (2 - a))
-        change = 0.0 if self.previous is None else count - self.previous
-        self.previous = count
-        evidence = (-score, sustained, count, change, -change)
+        lately = self.lately
+        jump = count - lately[-1] if lately else 0.0
+        drop = min(lately) - count if lately else 0.0
+        lately.append(count)
+        evidence = (-score, sustained, count, jump, drop)
         surprise = max(tail.update(e) for tail, e in zip(self.tails, evidence, strict=True))
         if self.refractory:
             # Only news is reported: surprise below the (decaying) recent peak is muted.
