@@ -36,7 +36,7 @@ from detectors.signals import (
     is_per_account,
     report_signals,
 )
-from detectors.spike import SpikeDetector, Verdict
+from detectors.spike import HORIZON, SpikeDetector, Verdict
 from detectors.windows import (
     SAMPLE_IDS,
     GroupClock,
@@ -87,7 +87,7 @@ def rate_detector(
         warmup=config.warmup_windows if warmup is None else warmup,
         season_slots=0 if sparse else 96,
         prior_level=0.0 if sparse else None,
-        horizon=0 if sparse else 4000,
+        horizon=0 if sparse else HORIZON,
     )
 
 

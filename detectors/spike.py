@@ -47,6 +47,7 @@ from typing import Any
 from river import base, stats
 
 DAY = 86400.0
+HORIZON = 4000  # windows over which `anomaly` judges rarity
 RECENT = 5  # windows a drop must go below, for `anomaly`
 
 
@@ -103,7 +104,7 @@ class SpikeDetector(base.AnomalyDetector):
         prior_level: float | None = None,
         clip: float = 4.0,
         floor: float = 0.01,
-        horizon: int = 4000,
+        horizon: int = HORIZON,
         short_alpha: float = 0.15,
         refractory: float = 0.05,
     ) -> None:
@@ -140,6 +141,19 @@ class SpikeDetector(base.AnomalyDetector):
         self.lately: deque[float] = deque(maxlen=RECENT)  # the last windows' values
         self.tails = [Rarity(horizon) for _ in range(5)] if horizon else []
         self.peak = 0.0
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "tails" not in state:
+            # Checkpointed before `anomaly` judged rarity: its evidence starts afresh, with the
+            # horizon `detectors.pipeline.rate_detector` gives (none to per-account series).
+            for old in ("two_sided", "calibrate", "evidence", "evidence_sq", "previous"):
+                state.pop(old, None)
+            state["horizon"] = HORIZON if state["season_slots"] else 0
+            state["lately"] = deque(maxlen=RECENT)
+            state["tails"] = (
+                [Rarity(state["horizon"]) for _ in range(5)] if state["horizon"] else []
+            )
+        self.__dict__.update(state)
 
     # -- the River interface ------------------------------------------------------------
     def learn_one(self, x: dict[Hashable, Any]) -> None:

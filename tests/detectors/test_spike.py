@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+import pickle
 import random
 
-from detectors.spike import SpikeDetector
+import pytest
+
+from detectors.spike import HORIZON, SpikeDetector
 
 
 def diurnal(minute: int) -> float:
@@ -128,3 +131,27 @@ def test_the_anomaly_reports_an_episode_at_its_onset() -> None:
     assert max(after) < onset
     assert sum(a > 0 for a in after) <= 3
     assert all(v.flagged for v in verdicts[400:])  # paging still follows the score
+
+
+@pytest.mark.parametrize("season_slots", [96, 0])
+def test_a_detector_checkpointed_before_rarity_resumes(season_slots: int) -> None:
+    rng = random.Random(8)
+    counts = [organic(rng, 600) + (900 if m == 260 else 0) for m in range(300)]
+    current = SpikeDetector(season_slots=season_slots)
+    for m, n in enumerate(counts[:200]):
+        current.step(m * 60.0, n)
+    # The same state as the previous layout pickled it.
+    state = dict(vars(current))
+    for new in ("horizon", "lately", "tails"):
+        del state[new]
+    state.update(two_sided=True, calibrate=0.01, evidence=None, evidence_sq=None)
+    old = SpikeDetector.__new__(SpikeDetector)
+    old.__dict__.update(state)
+    resumed = pickle.loads(pickle.dumps(old))
+    assert resumed.horizon == (HORIZON if season_slots else 0)
+    assert not hasattr(resumed, "calibrate")
+    for m, n in enumerate(counts[200:], 200):
+        a, b = current.step(m * 60.0, n), resumed.step(m * 60.0, n)
+        assert (b.score, b.flagged, b.expected) == (a.score, a.flagged, a.expected)
+        assert 0.0 <= b.anomaly < 1.0
+    assert resumed.step(300 * 60.0, 2000).flagged
