@@ -299,7 +299,7 @@ class Rarity:
     [4.62, 3.92, 3.92, 5.53]
     """
 
-    __slots__ = ("horizon", "keep", "margin", "n", "seen", "values")
+    __slots__ = ("horizon", "keep", "margin", "n", "oldest", "seen", "values")
 
     def __init__(self, horizon: int, keep: int = 32, margin: float = 5.0) -> None:
         self.horizon = horizon
@@ -308,23 +308,33 @@ class Rarity:
         self.n = 0
         self.values: list[float] = []  # the largest values held, ascending
         self.seen: list[int] = []  # the position of each
+        self.oldest = math.inf  # the earliest of those positions
 
     def update(self, x: float) -> float:
         """The surprise of `x` against the horizon before it; then `x` joins the horizon."""
-        n, values, seen = self.n, self.values, self.seen
+        n, values = self.n, self.values
         self.n = n + 1
-        if seen and n - min(seen) >= self.horizon:
-            kept = [i for i, at in enumerate(seen) if n - at < self.horizon]
-            values[:] = [values[i] for i in kept]
-            seen[:] = [seen[i] for i in kept]
+        if n - self.oldest >= self.horizon:
+            self._expire(n)
         i = bisect_left(values, x)
         above = len(values) - i
         surprise = math.log((self.horizon + 1) / (above + 1))
         if not above and values and x > 0 and values[-1] > 0:
             surprise += self.margin * math.log(x / values[-1])
         if above < self.keep:
+            seen = self.seen
             values.insert(i, x)
             seen.insert(i, n)
             if len(values) > self.keep:
                 del values[0], seen[0]
+                self.oldest = min(seen)
+            elif n < self.oldest:
+                self.oldest = n
         return surprise
+
+    def _expire(self, n: int) -> None:
+        values, seen = self.values, self.seen
+        kept = [i for i, at in enumerate(seen) if n - at < self.horizon]
+        values[:] = [values[i] for i in kept]
+        seen[:] = [seen[i] for i in kept]
+        self.oldest = min(seen, default=math.inf)
