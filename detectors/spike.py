@@ -16,7 +16,7 @@ not flag, so an attack does not become the new normal. A series that stays flagg
 Each verdict also carries `anomaly`, on [0, 1), for ranking windows across series (it is what
 the NAB benchmark in bench/nab.py thresholds). Five kinds of evidence are kept: a drop below
 the forecast (the score, negated), a sustained rise (the short-horizon mean of the scores,
-which a lone spike also moves), the value itself (a new high), a jump up from the window
+each capped at the threshold so a lone spike moves it little), the value itself (a new high), a jump up from the window
 before, and a drop below each of the last `RECENT` windows (so the end of a short spike is no
 news of its own). Each is judged by its own `Rarity` over the last `horizon` windows, so a
 series whose bursts are routine is not always anomalous while a jump it has not shown before
@@ -84,7 +84,7 @@ class SpikeDetector(base.AnomalyDetector):
     floor: the noise floor of non-count series, as a fraction of their typical magnitude.
     horizon: windows over which `anomaly` judges how rare a window is (0: no anomaly, as for
         sparse per-account series, which page on their score alone).
-    short_alpha: smoothing of the short-horizon mean of the scores.
+    short_alpha: smoothing of the short-horizon mean of the (capped) scores.
     refractory: decay per window of the recent peak below which surprise is muted (0: off).
     """
 
@@ -137,7 +137,7 @@ class SpikeDetector(base.AnomalyDetector):
         self.shielded = 0
         self.counts = True  # every value so far a whole number >= 0
         self.magnitude = stats.EWMean(fading_factor=max(window_s / DAY, 1e-3))
-        self.recent = 0.0  # short-horizon mean of the scores
+        self.recent = 0.0  # short-horizon mean of the capped scores
         self.lately: deque[float] = deque(maxlen=RECENT)  # the last windows' values
         self.tails = [Rarity(horizon) for _ in range(5)] if horizon else []
         self.peak = 0.0
@@ -227,8 +227,9 @@ class SpikeDetector(base.AnomalyDetector):
     def _anomaly(self, score: float, count: float) -> float:
         if not self.tails:
             return 0.0
-        a = self.short_alpha
-        self.recent += a * (score - self.recent)
+        a, cap = self.short_alpha, self.threshold
+        # Capped at the threshold: the mean is for shifts, and a lone spike has its own kinds.
+        self.recent += a * (max(min(score, cap), -cap) - self.recent)
         sustained = self.recent / math.sqrt(a / (2 - a))
         lately = self.lately
         jump = count - lately[-1] if lately else 0.0
