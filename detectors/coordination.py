@@ -107,10 +107,18 @@ class Row(NamedTuple):
 
     def owners(self, partitions: int) -> dict[int, tuple[str, ...]]:
         """The indexes owning some of the row's keys, each with its keys."""
+        # index_for of each route, inlined: this runs for every row of every window.
+        kind, keys, crc32 = self.kind, self.keys, zlib.crc32
+        if len(keys) == 1:
+            return {crc32(f"{kind}:{keys[0]}".encode()) % partitions: keys}
         owned: dict[int, list[str]] = {}
-        for key, route in zip(self.keys, self.routes(), strict=True):
-            owned.setdefault(index_for(route, partitions), []).append(key)
-        return {p: tuple(keys) for p, keys in owned.items()}
+        for key in keys:
+            index = crc32(f"{kind}:{key}".encode()) % partitions
+            if index in owned:
+                owned[index].append(key)
+            else:
+                owned[index] = [key]
+        return {p: tuple(owned_keys) for p, owned_keys in owned.items()}
 
 
 def index_for(route: str, partitions: int) -> int:

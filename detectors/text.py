@@ -5,6 +5,11 @@ their domain, numbers to `0`, emoji and punctuation dropped. The shingles are th
 word pairs. A signature keeps the lowest 8 bits of each of `PERMUTATIONS` MinHash values
 (b-bit MinHash, Li and König 2010): 32 bytes a text, with an unbiased Jaccard estimate.
 
+The MinHash is datasketch's (legacy scheme, CRC-32 of the shingles, seed 1) computed here in
+one vectorised step over all shingles, bit for bit the same values; and it is computed once
+per distinct normalised text among the recent ones (`CACHED_TEXTS`), since campaigns repeat
+their texts.
+
 >>> a = signature("FREE iPhone 17 giveaway! Only 12 left, claim yours now https://giftdrop.top/p/1a")
 >>> b = signature("free iphone 17 giveaway! only 85 left, grab yours now 🔥 https://giftdrop.top/go/9f")
 >>> c = signature("anyone know a good place for dinner near the beach tonight")
@@ -16,10 +21,11 @@ word pairs. A signature keeps the lowest 8 bits of each of `PERMUTATIONS` MinHas
 
 from __future__ import annotations
 
-import itertools
 import re
 import zlib
+from functools import lru_cache
 
+import numpy as np
 from datasketch import MinHash
 
 PERMUTATIONS = 32
@@ -28,14 +34,23 @@ MIN_TOKENS = 3  # shorter texts carry too little to compare
 _URL = re.compile(r"(?:https?://|www\.)([^/\s?#]+)[^\s]*", re.IGNORECASE)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"[^\W_]+(?:['.-][^\W_]+)*")
-# One MinHash, cleared for each text: building one per text costs more than hashing it.
-# The classic universal-hashing scheme is a third cheaper than the newer affine ones.
+# The classic universal-hashing scheme of datasketch's MinHash, a third cheaper than the newer
+# affine ones: permutation i maps a shingle's 32-bit hash h to ((a_i h + b_i) mod p) & 0xffffffff,
+# in uint64 arithmetic (a_i h wraps around 2^64 as datasketch's does). Its parameters come from
+# datasketch, so the values are its own.
 _MINHASH = MinHash(num_perm=PERMUTATIONS, seed=1, hashfunc=zlib.crc32, scheme="legacy")
+_A, _B = (np.ascontiguousarray(row, dtype=np.uint64) for row in _MINHASH.permutations)
+_PRIME = np.uint64((1 << 61) - 1)
+_MAX_HASH = np.uint64(0xFFFFFFFF)
+# Distinct normalised texts whose signatures are kept: about 200 bytes each.
+CACHED_TEXTS = 8192
 
 
 def normalise(text: str) -> list[str]:
     """Lower-case word tokens, with URLs as their domain and every number as `0`."""
-    text = _URL.sub(lambda m: f" {m.group(1)} ", text.lower())
+    text = text.lower()
+    if "://" in text or "www." in text:  # what every URL the pattern matches contains
+        text = _URL.sub(lambda m: f" {m.group(1)} ", text)
     text = _NUMBER.sub(" 0 ", text)
     return _WORD.findall(text)
 
@@ -45,11 +60,26 @@ def signature(text: str) -> bytes | None:
     words = normalise(text)
     if len(words) < MIN_TOKENS:
         return None
-    shingles = {w.encode() for w in words}
-    shingles.update(f"{a} {b}".encode() for a, b in itertools.pairwise(words))
-    _MINHASH.clear()
-    _MINHASH.update_batch(list(shingles))
-    return bytes((_MINHASH.hashvalues & 0xFF).astype("uint8"))
+    # Words never hold a space, so the joined words name the shingles unambiguously.
+    return _signature(" ".join(words))
+
+
+@lru_cache(maxsize=CACHED_TEXTS)
+def _signature(words: str) -> bytes:
+    """The signature of normalised words, joined by spaces: the minimum of each permutation
+    over the hashes of the words and word pairs, low 8 bits. A shingle that occurs twice
+    changes no minimum, so the shingles need not be made distinct first."""
+    encoded = [word.encode() for word in words.split(" ")]
+    crc32 = zlib.crc32
+    hashes = [crc32(word) for word in encoded]
+    # CRC-32 continues from a prefix's: the hash of b"a b" is that of b" b" after b"a".
+    pairs = [crc32(b" " + word, h) for h, word in zip(hashes[:-1], encoded[1:], strict=True)]
+    values = np.array(hashes + pairs, dtype=np.uint64)[:, None] * _A
+    values += _B
+    values %= _PRIME
+    values &= _MAX_HASH
+    # The conversion to uint8 keeps the low 8 bits.
+    return np.minimum.reduce(values).astype(np.uint8).tobytes()  # type: ignore[no-any-return]
 
 
 def similarity(a: bytes, b: bytes) -> float:

@@ -200,10 +200,11 @@ class StreamWorker:
     # -- stage 1 --------------------------------------------------------------------------
     def _ingest_agent(self, name: str) -> Any:
         async def ingest(stream: faust.StreamT[bytes]) -> None:
+            metrics = self.metrics
             async for event in cast(faust.Stream[bytes], stream).noack().events():
                 started = time.perf_counter()
                 await self.ingest(name, event)
-                self.metrics.processing.labels(name).observe(time.perf_counter() - started)
+                metrics.child(metrics.processing, name).observe(time.perf_counter() - started)
 
         return ingest
 
@@ -216,7 +217,7 @@ class StreamWorker:
             return
         metrics = self.metrics
         self.positions[tp] = message.offset + 1
-        metrics.consumed.labels(name).inc()
+        metrics.child(metrics.consumed, name).inc()
         if unit is None:  # a label: forwarded to the gate, which drops repeated ones
             await self._ingest_message(name, message, None)
             self.labels_read[tp] = message.offset + 1
@@ -265,7 +266,7 @@ class StreamWorker:
             return
         if isinstance(event, Label):  # to the label gate, on partition 0
             await self.partials.send(value=records.label_report(raw), partition=0)
-            metrics.processed.labels(name).inc()
+            metrics.child(metrics.processed, name).inc()
             return
         assert state is not None
         counter, collector, rows = state.counter, state.collector, state.rows
@@ -273,11 +274,11 @@ class StreamWorker:
         if status == "counted":
             window = counter.window_of(event.ts)
             rows.add(event, window, collector.add(event, window))
-        metrics.processed.labels(name).inc()
+        metrics.child(metrics.processed, name).inc()
         if status == "duplicate":
-            metrics.duplicates.labels(name).inc()
+            metrics.child(metrics.duplicates, name).inc()
         elif status == "late":
-            metrics.late.labels(name).inc()
+            metrics.child(metrics.late, name).inc()
         if emitted:
             mark = emitted[-1]
             actors, closed_rows = [], []

@@ -91,6 +91,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from streams.evaluate import evaluate, summarize_outcomes, write_alerts
+    from streams.runtime import gc_tuned
 
     _check_file(args.events)
     truth = None
@@ -98,7 +99,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _check_file(args.truth)
         truth = [value for value in _read_jsonl(args.truth)]
     settings = _settings()
-    result = evaluate(args.events, settings)
+    with gc_tuned():
+        result = evaluate(args.events, settings)
     write_alerts(result.alerts, args.alerts_out)
     print(summarize_outcomes(result.outcomes))
     print(f"{len(result.alerts)} alert messages written to {args.alerts_out}")

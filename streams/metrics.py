@@ -7,6 +7,8 @@ the aggregate signals (never per-account series), capped at `MAX_SIGNAL_LABELS` 
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
@@ -388,6 +390,17 @@ class Metrics:
         )
         self.signal_labels: set[str] = set()
         self.labelers: set[str] = set()
+        self.children: dict[tuple[MetricWrapperBase, tuple[str, ...]], Any] = {}
+
+    def child(self, metric: MetricWrapperBase, *labels: str) -> Any:
+        """`metric.labels(*labels)`, kept after its first use: for the metrics updated per
+        event, where `labels` (which checks and locks on every call) cost more than the
+        update. Not for metrics whose children are removed."""
+        key = (metric, labels)
+        child = self.children.get(key)
+        if child is None:
+            child = self.children[key] = metric.labels(*labels)
+        return child
 
     def labeler_label(self, labeler: str) -> str:
         """The labeller's own label value while under the cap, else `other`."""
