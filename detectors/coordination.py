@@ -107,17 +107,13 @@ class Row(NamedTuple):
 
     def owners(self, partitions: int) -> dict[int, tuple[str, ...]]:
         """The indexes owning some of the row's keys, each with its keys."""
-        # index_for of each route, inlined: this runs for every row of every window.
-        kind, keys, crc32 = self.kind, self.keys, zlib.crc32
+        # Routes made one at a time rather than listed: this runs for every row of every window.
+        kind, keys = self.kind, self.keys
         if len(keys) == 1:
-            return {crc32(f"{kind}:{keys[0]}".encode()) % partitions: keys}
+            return {index_for(f"{kind}:{keys[0]}", partitions): keys}
         owned: dict[int, list[str]] = {}
         for key in keys:
-            index = crc32(f"{kind}:{key}".encode()) % partitions
-            if index in owned:
-                owned[index].append(key)
-            else:
-                owned[index] = [key]
+            owned.setdefault(index_for(f"{kind}:{key}", partitions), []).append(key)
         return {p: tuple(owned_keys) for p, owned_keys in owned.items()}
 
 

@@ -138,7 +138,8 @@ class SpikeDetector(base.AnomalyDetector):
         self.counts = True  # every value so far a whole number >= 0
         self.magnitude = stats.EWMean(fading_factor=max(window_s / DAY, 1e-3))
         self.recent = 0.0  # short-horizon mean of the capped scores
-        self.lately: deque[float] = deque(maxlen=RECENT)  # the last windows' values
+        # For `anomaly` only, so not kept without a horizon (per-account series are many).
+        self.lately: deque[float] | None = deque(maxlen=RECENT) if horizon else None
         self.tails = [Rarity(horizon) for _ in range(5)] if horizon else []
         self.peak = 0.0
 
@@ -148,11 +149,9 @@ class SpikeDetector(base.AnomalyDetector):
             # horizon `detectors.pipeline.rate_detector` gives (none to per-account series).
             for old in ("two_sided", "calibrate", "evidence", "evidence_sq", "previous"):
                 state.pop(old, None)
-            state["horizon"] = HORIZON if state["season_slots"] else 0
-            state["lately"] = deque(maxlen=RECENT)
-            state["tails"] = (
-                [Rarity(state["horizon"]) for _ in range(5)] if state["horizon"] else []
-            )
+            horizon = state["horizon"] = HORIZON if state["season_slots"] else 0
+            state["lately"] = deque(maxlen=RECENT) if horizon else None
+            state["tails"] = [Rarity(horizon) for _ in range(5)] if horizon else []
         self.__dict__.update(state)
 
     # -- the River interface ------------------------------------------------------------
@@ -225,13 +224,13 @@ class SpikeDetector(base.AnomalyDetector):
         )
 
     def _anomaly(self, score: float, count: float) -> float:
-        if not self.tails:
+        lately = self.lately
+        if lately is None:
             return 0.0
         a, cap = self.short_alpha, self.threshold
         # Capped at the threshold: the mean is for shifts, and a lone spike has its own kinds.
         self.recent += a * (max(min(score, cap), -cap) - self.recent)
         sustained = self.recent / math.sqrt(a / (2 - a))
-        lately = self.lately
         jump = count - lately[-1] if lately else 0.0
         drop = min(lately) - count if lately else 0.0
         lately.append(count)
