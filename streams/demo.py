@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +146,27 @@ def port_in_use(port: int) -> bool:
     return False
 
 
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (a process manager, `timeout`, `kill`) stops the block as Ctrl-C does, so the
+    worker and the broker the demo started are stopped with it, not left running."""
+
+    def as_ctrl_c(signum: int, frame: Any) -> None:
+        # Whatever handles Ctrl-C now: inside `asyncio.run`, its handler, which cancels the
+        # main task so it ends through its own cleanup; outside, KeyboardInterrupt.
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)
+        else:
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, as_ctrl_c)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_demo(duration_s: float | None, speed: float, metrics_port: int, console_port: int) -> int:
     for port, option in ((metrics_port, "--metrics-port"), (console_port, "--console-port")):
         if port_in_use(port):
@@ -154,7 +176,11 @@ def run_demo(duration_s: float | None, speed: float, metrics_port: int, console_
             )
             return 2
     started = time.monotonic()
-    with EmbeddedBroker() as broker, tempfile.TemporaryDirectory(prefix="abuse-monitor-") as tmp:
+    with (
+        sigterm_interrupts(),
+        EmbeddedBroker() as broker,
+        tempfile.TemporaryDirectory(prefix="abuse-monitor-") as tmp,
+    ):
         settings = demo_settings(broker, metrics_port, console_port, f"sqlite:///{tmp}/alerts.db")
         env = {k: v for k, v in os.environ.items() if not k.startswith("ABUSEMON_")}
         env.update(settings.environment())  # secrets included: the worker needs them
@@ -168,12 +194,12 @@ def run_demo(duration_s: float | None, speed: float, metrics_port: int, console_
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        print(
-            f"broker {broker.url} | metrics http://127.0.0.1:{metrics_port}/metrics | "
-            f"worker log {log_path} | simulated clock x{speed:g} | Ctrl-C to stop",
-            flush=True,
-        )
         try:
+            print(
+                f"broker {broker.url} | metrics http://127.0.0.1:{metrics_port}/metrics | "
+                f"worker log {log_path} | simulated clock x{speed:g} | Ctrl-C to stop",
+                flush=True,
+            )
             asyncio.run(run(settings, speed, duration_s, started))
         except KeyboardInterrupt:
             pass

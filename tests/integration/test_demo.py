@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -67,6 +69,51 @@ def test_the_demo_prints_alerts_and_serves_metrics() -> None:
     assert output.rstrip().endswith("demo stopped")
     # The worker kept its alerts in the store, and the console served them for triage.
     assert queue and all("priority" in item for item in queue), output
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_the_demo_stops_its_worker_and_broker_on_a_signal(signum: signal.Signals) -> None:
+    metrics_port = free_port()
+    demo = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "demo",
+            "--metrics-port",
+            str(metrics_port),
+            "--console-port",
+            str(free_port()),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        # As from a terminal: Ctrl-C is not ignored, whatever this process inherited.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert demo.stdout is not None
+    lines = [demo.stdout.readline() for _ in range(2)]
+    banner = next(line for line in lines if line.startswith("broker "))
+    broker_port = int(banner.split()[1].rsplit(":", 1)[1])
+    deadline = time.monotonic() + 60
+    while not accepts(metrics_port) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert accepts(metrics_port), "the demo's worker never served metrics"
+    demo.send_signal(signum)
+    output, _ = demo.communicate(timeout=60)
+    output = "".join(lines) + output
+    assert demo.returncode == 0, output
+    assert "Traceback" not in output
+    assert output.rstrip().endswith("demo stopped"), output
+    # Nothing it started is left running: neither the worker's metrics nor the broker answer.
+    assert not accepts(metrics_port)
+    assert not accepts(broker_port)
+
+
+def accepts(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def api(login_url: str, path: str) -> dict[str, list[dict[str, object]]]:
