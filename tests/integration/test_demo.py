@@ -21,23 +21,7 @@ pytestmark = pytest.mark.integration
 
 def test_the_demo_prints_alerts_and_serves_metrics() -> None:
     port = free_port()
-    demo = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streams.cli",
-            "demo",
-            "--duration",
-            "90",
-            "--metrics-port",
-            str(port),
-            "--console-port",
-            str(free_port()),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    demo = start_demo(port, "--duration", "90")
     metrics = ""
     assert demo.stdout is not None
     lines = [demo.stdout.readline() for _ in range(2)]
@@ -74,23 +58,7 @@ def test_the_demo_prints_alerts_and_serves_metrics() -> None:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_the_demo_stops_its_worker_and_broker_on_a_signal(signum: signal.Signals) -> None:
     metrics_port = free_port()
-    demo = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streams.cli",
-            "demo",
-            "--metrics-port",
-            str(metrics_port),
-            "--console-port",
-            str(free_port()),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        # As from a terminal: Ctrl-C is not ignored, whatever this process inherited.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    demo = start_demo(metrics_port)
     assert demo.stdout is not None
     lines = [demo.stdout.readline() for _ in range(2)]
     banner = next(line for line in lines if line.startswith("broker "))
@@ -108,6 +76,18 @@ def test_the_demo_stops_its_worker_and_broker_on_a_signal(signum: signal.Signals
     # Nothing it started is left running: neither the worker's metrics nor the broker answer.
     assert not accepts(metrics_port)
     assert not accepts(broker_port)
+
+
+def start_demo(metrics_port: int, *options: str) -> subprocess.Popen[str]:
+    ports = ["--metrics-port", str(metrics_port), "--console-port", str(free_port())]
+    return subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "demo", *options, *ports],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        # As from a terminal: Ctrl-C is not ignored, whatever this process inherited.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 def accepts(port: int) -> bool:
