@@ -103,18 +103,23 @@ class Row(NamedTuple):
 
     def routes(self) -> list[str]:
         """The routing keys: rows sharing one meet in the same index."""
-        return [f"{self.kind}:{key}" for key in self.keys]
+        return [route(self.kind, key) for key in self.keys]
 
     def owners(self, partitions: int) -> dict[int, tuple[str, ...]]:
         """The indexes owning some of the row's keys, each with its keys."""
         # Routes made one at a time rather than listed: this runs for every row of every window.
         kind, keys = self.kind, self.keys
         if len(keys) == 1:
-            return {index_for(f"{kind}:{keys[0]}", partitions): keys}
+            return {index_for(route(kind, keys[0]), partitions): keys}
         owned: dict[int, list[str]] = {}
         for key in keys:
-            owned.setdefault(index_for(f"{kind}:{key}", partitions), []).append(key)
+            owned.setdefault(index_for(route(kind, key), partitions), []).append(key)
         return {p: tuple(owned_keys) for p, owned_keys in owned.items()}
+
+
+def route(kind: str, key: str) -> str:
+    """The routing key of one of a row's keys."""
+    return f"{kind}:{key}"
 
 
 def index_for(route: str, partitions: int) -> int:

@@ -16,9 +16,9 @@ not flag, so an attack does not become the new normal. A series that stays flagg
 Each verdict also carries `anomaly`, on [0, 1), for ranking windows across series (it is what
 the NAB benchmark in bench/nab.py thresholds). Five kinds of evidence are kept: a drop below
 the forecast (the score, negated), a sustained rise (the short-horizon mean of the scores,
-each capped at the threshold so a lone spike moves it little), the value itself (a new high), a jump up from the window
-before, and a drop below each of the last `RECENT` windows (so the end of a short spike is no
-news of its own). Each is judged by its own `Rarity` over the last `horizon` windows, so a
+each capped at the threshold so a lone spike moves it little), the value itself (a new high),
+a jump up from the window before, and a drop below each of the last `RECENT` windows (so the
+end of a short spike is no news of its own). Each is judged by its own `Rarity` over the last `horizon` windows, so a
 series whose bursts are routine is not always anomalous while a jump it has not shown before
 is; the window's surprise is the largest of the five. Surprise below the recent, decaying peak
 is reported as 0, so an episode is reported at its onset and not on every window after it. A
