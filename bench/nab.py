@@ -1,6 +1,9 @@
 """Runs the rate-series spike detector over the Numenta Anomaly Benchmark and scores it.
 
-    python bench/nab.py --data ../shared/data/nab --out DIR [--files GLOB]
+    python bench/nab.py --out DIR [--data NAB] [--files GLOB]
+
+NAB's data comes from github.com/numenta/NAB (its data/, labels/ and config/ folders): `--data`,
+else the folder named by ABUSEMON_NAB_DATA, else ../shared/data/nab beside the checkout.
 
 Every data file is read one row at a time: each row is given to a fresh detector made by
 `detectors.pipeline.rate_detector` (the worker's own factory and settings for a dense rate
@@ -26,9 +29,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.nab_score import (
+    NAB_DATA_ENV,
+    NabDataMissing,
     ProfileResult,
     load_profiles,
     load_windows,
+    nab_data,
     parse_time,
     report,
     score_corpus,
@@ -94,11 +100,14 @@ def benchmark(data: Path, out: Path, pattern: str = "*") -> tuple[list[ProfileRe
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, required=True, help="NAB directory (data, labels)")
+    parser.add_argument("--data", type=Path, help=f"NAB directory (default: ${NAB_DATA_ENV})")
     parser.add_argument("--out", type=Path, required=True, help="where to write the scores")
     parser.add_argument("--files", default="*", help="only data files matching this glob")
     args = parser.parse_args(argv)
-    scores, rate = benchmark(args.data, args.out, args.files)
+    try:
+        scores, rate = benchmark(nab_data(args.data), args.out, args.files)
+    except (NabDataMissing, OSError) as e:
+        sys.exit(f"nab.py: {e}")
     print(report(scores))
     print(f"detector: {rate:,.0f} rows/s")
 

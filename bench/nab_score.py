@@ -1,6 +1,9 @@
 """Scores anomaly-score files by the rules of the Numenta Anomaly Benchmark (NAB).
 
-    python bench/nab_score.py --data ../shared/data/nab --results DIR
+    python bench/nab_score.py --results DIR [--data NAB]
+
+NAB's data comes from github.com/numenta/NAB (its data/, labels/ and config/ folders): `--data`,
+else the folder named by ABUSEMON_NAB_DATA, else ../shared/data/nab beside the checkout.
 
 `DIR/<category>/<file>.csv` holds `timestamp,value,anomaly_score` for every data file. The
 rules, as NAB's scorer applies them (Lavin and Ahmad, ICMLA 2015, and NAB's `sweeper`):
@@ -25,6 +28,8 @@ import argparse
 import csv
 import json
 import math
+import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +37,29 @@ from pathlib import Path
 
 PROBATION_PERCENT = 0.15
 PROBATION_CAP = 750  # 15% of 5000 rows
+
+NAB_DATA_ENV = "ABUSEMON_NAB_DATA"
+NAB_BESIDE = Path(__file__).resolve().parents[2] / "shared" / "data" / "nab"
+NAB_NEEDED = ("data", "labels/combined_windows.json", "config/profiles.json")
+
+
+class NabDataMissing(Exception):
+    """NAB's data is not where it was looked for; the message says where to get it."""
+
+
+def nab_data(given: Path | None = None) -> Path:
+    """NAB's folder: `given`, else $ABUSEMON_NAB_DATA, else ../shared/data/nab beside the
+    checkout. Raises NabDataMissing unless it holds what the benchmark reads."""
+    if given is None:
+        named = os.environ.get(NAB_DATA_ENV)
+        given = Path(named) if named else NAB_BESIDE
+    absent = [part for part in NAB_NEEDED if not (given / part).exists()]
+    if absent:
+        raise NabDataMissing(
+            f"no NAB data at {given} (missing {', '.join(absent)}): set {NAB_DATA_ENV} to a"
+            " folder holding the data/, labels/ and config/ folders of github.com/numenta/NAB"
+        )
+    return given
 
 
 def sigmoid(x: float) -> float:
@@ -221,10 +249,13 @@ def report(results: Sequence[ProfileResult]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, required=True, help="NAB directory (data, labels)")
+    parser.add_argument("--data", type=Path, help=f"NAB directory (default: ${NAB_DATA_ENV})")
     parser.add_argument("--results", type=Path, required=True, help="anomaly-score files")
     args = parser.parse_args(argv)
-    print(report(score_directory(args.data, args.results)))
+    try:
+        print(report(score_directory(nab_data(args.data), args.results)))
+    except (NabDataMissing, OSError) as e:
+        sys.exit(f"nab_score.py: {e}")
 
 
 if __name__ == "__main__":
