@@ -24,7 +24,7 @@ IMPORT = "_find_and_load ("
 
 
 def frame_name(frame: str) -> str:
-    """`ingest (/work/streams/app.py:160)` -> `ingest (streams/app.py)`."""
+    """`ingest (/srv/abuse-monitor/streams/app.py:160)` -> `ingest (streams/app.py)`."""
     name = LINE.sub(")", frame.strip())
     if "(" in name:
         func, _, where = name.partition(" (")
