@@ -37,7 +37,8 @@ import orjson
 
 from detectors.actor_features import ActivityCollector, ActorPartial
 from detectors.actors import ActorConfig, ActorProcessor
-from detectors.events import parse_event
+from detectors.events import ContentEvent, parse_event
+from detectors.text import signatures
 from simulator import SimConfig, generate
 from streams.state import Checkpoints
 
@@ -58,8 +59,9 @@ def stage_one(messages: list[tuple[str, bytes]]) -> tuple[float, float, list[Act
     parse_us = (time.perf_counter() - started) / len(events) * 1e6
     collector = ActivityCollector("content-events:0")
     started = time.perf_counter()
-    for event in events:
-        collector.add(event, event.ts // 60 * 60)
+    texts = [(e.text or "") if isinstance(e, ContentEvent) else "" for e in events]
+    for event, sig in zip(events, signatures(texts), strict=True):
+        collector.add(event, event.ts // 60 * 60, sig)
     collect_us = (time.perf_counter() - started) / len(events) * 1e6
     return parse_us, collect_us, collector.close(float("inf"))
 

@@ -3,11 +3,11 @@
     python bench/close_cost.py [--seconds 60] [--rate 1000] [--window 10] [--out FILE]
 
 Organic simulator traffic stamped at `--rate` events a second of event time goes through
-stage 1 (a counter, an activity collector and a coordination collector per input partition,
-4 partitions per topic, as bench/latency.py's worker has them). At every stage-1 close, the
+stage 1 (`detectors.stages.Ingest` per input partition, 4 partitions per topic, as
+bench/latency.py's worker has them), one event at a time. At every stage-1 close, the
 partials, actor summaries and coordination rows are encoded as the worker sends them,
-decoded, added to 4 stage-2 partitions, and the watermark closes signals, actors and
-coordination indexes there. Prints the CPU seconds of each step per window and the bytes
+decoded, and given to 4 stage-2 partitions (`Detect`), where the watermark closes signals,
+actors and coordination indexes. Prints the CPU seconds of each step per window and the bytes
 put on the internal topic per event, and writes JSON. In the worker all of it happens at a
 window's close, on the one event loop that also runs stage 1.
 """
@@ -22,37 +22,30 @@ from pathlib import Path
 import orjson
 from latency import organic_pool
 
-from detectors.actor_features import ActivityCollector
-from detectors.actors import ActorProcessor
-from detectors.coordination import CoordinationCollector, CoordinationIndex
 from detectors.events import format_rfc3339, parse_event
-from detectors.pipeline import SignalProcessor, new_counter, signals_of
-from detectors.windows import Partial, PartitionCounter, Watermark
+from detectors.stages import Detect, Ingest, Ingested
 from streams import records
 from streams.files import TOPIC_KEYS, partition_for
 from streams.settings import Settings
 
 PARTITIONS = 4
 STEPS = (
-    "stage 1: close summaries",
     "stage 1: encode",
     "stage 2: decode",
-    "stage 2: add",
-    "stage 2: close windows",
+    "stage 2: add and close",
 )
 
 
 class Worker:
     def __init__(self, settings: Settings) -> None:
         self.config = settings.detection()
-        self.stage1: dict[
-            tuple[str, int], tuple[PartitionCounter, ActivityCollector, CoordinationCollector]
-        ] = {}
+        self.stage1: dict[tuple[str, int], Ingest] = {}
         self.stage2 = [
-            (
-                SignalProcessor(self.config, idle_s=settings.source_idle_s),
-                ActorProcessor(settings.actor_detection()),
-                CoordinationIndex(settings.coordination()),
+            Detect(
+                self.config,
+                settings.actor_detection(),
+                settings.coordination(),
+                idle_s=settings.source_idle_s,
             )
             for _ in range(PARTITIONS)
         ]
@@ -62,54 +55,23 @@ class Worker:
     def feed(self, topic: str, partition: int, raw: bytes, now: float) -> None:
         key = (topic, partition)
         if key not in self.stage1:
-            counter = new_counter(self.config, topic, partition, PARTITIONS)
-            collectors = ActivityCollector(counter.source), CoordinationCollector(counter.source)
-            self.stage1[key] = (counter, *collectors)
-        counter, collector, rows = self.stage1[key]
-        event = parse_event(topic, raw, now, 86400.0)
-        status, emitted = counter.add(event.event_id, event.ts, signals_of(event))
-        if status == "counted":
-            window = counter.window_of(event.ts)
-            rows.add(event, window, collector.add(event, window))
-        if emitted:
-            self.close(collector, rows, emitted)
+            self.stage1[key] = Ingest(self.config, topic, partition, PARTITIONS)
+        ingested = self.stage1[key].process([parse_event(topic, raw, now, 86400.0)])
+        if ingested.mark is not None:
+            self.close(ingested)
 
-    def close(
-        self,
-        collector: ActivityCollector,
-        rows: CoordinationCollector,
-        emitted: list[Partial | Watermark],
-    ) -> None:
-        mark = emitted[-1]
-        assert isinstance(mark, Watermark)
+    def close(self, ingested: Ingested) -> None:
         a = time.process_time()
-        actors = collector.close(mark.closed_until)
-        closed_rows = rows.close(mark.closed_until)
-        b = time.process_time()
-        reports = records.signal_reports(emitted, PARTITIONS, actors, closed_rows)
-        self.times["stage 1: close summaries"] += b - a
-        self.times["stage 1: encode"] += time.process_time() - b
+        reports = records.closed_reports(ingested, PARTITIONS)
+        self.times["stage 1: encode"] += time.process_time() - a
         for partition, raw in reports:
             self.bytes += len(raw)
-            signals, actor_processor, index = self.stage2[partition]
             a = time.process_time()
             report = records.decode_signal_report(raw)
             b = time.process_time()
-            for partial in report.partials:
-                signals.add_partial(partial)
-            for actor in report.actors:
-                actor_processor.add_partial(actor)
-            for start, row in report.rows:
-                index.add(start, row)
-            c = time.process_time()
+            self.stage2[partition].process(records.stage_report(report), now=0.0)
             self.times["stage 2: decode"] += b - a
-            self.times["stage 2: add"] += c - b
-            if report.mark is not None:
-                signals.add_watermark(report.mark, now=0.0)
-                first, until = signals.both_closed(0.0)
-                actor_processor.close(first, until)
-                index.close(first, until)
-                self.times["stage 2: close windows"] += time.process_time() - c
+            self.times["stage 2: add and close"] += time.process_time() - b
 
 
 def main() -> None:

@@ -14,11 +14,13 @@ and text signatures.
 
 >>> from detectors.events import ContentEvent
 >>> collector = ActivityCollector("content-events:0")
+>>> from detectors.text import signature
+>>> text = "win a free phone at prize.example now"
 >>> for i in range(3):
 ...     collector.add(ContentEvent(event_id=f"e{i}", ts=f"1970-01-01T00:00:1{i}Z",
-...         actor_id="u1", kind="message", target_id=f"u{10 + i}",
-...         text="win a free phone at prize.example now", links=["https://prize.example/a"],
-...         actor_created_at="1970-01-01T00:00:00Z"), 0.0) is not None  # the text's signature
+...         actor_id="u1", kind="message", target_id=f"u{10 + i}", text=text,
+...         links=["https://prize.example/a"], actor_created_at="1970-01-01T00:00:00Z"),
+...         0.0, signature(text)) is not None  # the text's signature, kept
 True
 True
 True
@@ -45,7 +47,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from detectors.events import ContentEvent, Event, ReportEvent
-from detectors.text import signature, similarity
+from detectors.text import similarity
 
 # Per window and actor, at most this many of each are carried to stage 2.
 MAX_TIMES = 64
@@ -216,11 +218,14 @@ class ActivityCollector:
             activity = actors[actor] = Activity()
         return activity
 
-    def add(self, event: Event, window_start: float) -> bytes | None:
-        """Count one event (already deduplicated, not late) in the window starting there;
-        returns the signature of its text, when it has one that was computed."""
+    def add(self, event: Event, window_start: float, sig: bytes | None = None) -> bytes | None:
+        """Count one event (already deduplicated, not late) in the window starting there.
+
+        `sig` is the signature of a content event's text (`detectors.text.signatures`, made
+        for a whole batch at once), None when it has none. Returns it when the actor's
+        window keeps it: at most `MAX_TEXTS` texts of an actor's window are compared."""
         if isinstance(event, ContentEvent):
-            return self._content(event, window_start)
+            return self._content(event, window_start, sig)
         if isinstance(event, ReportEvent):
             self._activity(window_start, event.reporter_id).reports_filed += 1
             received = self._activity(window_start, event.target_actor_id)
@@ -232,7 +237,7 @@ class ActivityCollector:
             _sample(received.sample_ids, event.event_id)
         return None
 
-    def _content(self, event: ContentEvent, window_start: float) -> bytes | None:
+    def _content(self, event: ContentEvent, window_start: float, sig: bytes | None) -> bytes | None:
         a = self._activity(window_start, event.actor_id)
         a.events += 1
         if len(a.times) < MAX_TIMES:
@@ -243,10 +248,10 @@ class ActivityCollector:
             a.targeted += 1
             if len(a.targets) < MAX_TARGETS and event.target_id not in a.targets:
                 a.targets.append(event.target_id)
-        sig = None
-        if event.text and len(a.texts) < MAX_TEXTS:
-            sig = signature(event.text)
-            if sig is not None:
+        if sig is not None:
+            if len(a.texts) >= MAX_TEXTS:
+                sig = None
+            else:
                 a.texts.append((event.event_id, sig))
         if event.links:
             a.linked += 1

@@ -1,33 +1,19 @@
-"""Stage 2 of the rate signals, and the whole detection path run offline.
+"""Stage 2 of the rate signals.
 
 `SignalProcessor` holds the series of the signals routed to it (one per partition of the
-repartitioned signal topic when streaming; all of them offline). It adds up the partial
-counts of every source partition, closes a window once its group's watermark passes it,
-runs each series' spike detector on the window, and turns flags into alert episodes.
-
-`OfflinePipeline` is `abuse-monitor evaluate`: stage 1 per simulated input partition and one
-stage 2, fed in file order, so its alerts equal the streaming worker's for the same input.
+repartitioned signal topic). It adds up the partial counts of every source partition, closes
+a window once its group's watermark passes it, runs each series' spike detector on the
+window, and turns flags into alert episodes. `detectors.stages` puts it in the pipeline.
 """
 
 from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from detectors.actor_features import ActivityCollector, ActorPartial
-from detectors.actors import ActorConfig, ActorProcessor
 from detectors.alerts import Alert, Episode, EpisodePolicy, severity_for
-from detectors.coordination import (
-    CoordinationCollector,
-    CoordinationConfig,
-    CoordinationIndex,
-    Coordinator,
-    Row,
-)
-from detectors.events import ContentEvent, Event, Label, ReportEvent, format_rfc3339
-from detectors.labels import LabelConfig, LabelGate
+from detectors.events import ContentEvent, Event, ReportEvent, format_rfc3339
 from detectors.signals import (
     CORE_SIGNALS,
     content_signals,
@@ -211,11 +197,17 @@ class SignalProcessor:
             tally.sample_ids = tuple(sorted({*tally.sample_ids, *partial.sample_ids})[:SAMPLE_IDS])
         return 0
 
-    def add_watermark(self, mark: Watermark, now: float | None = None) -> Closed:
-        g = self.groups[mark.group]
-        g.clock.update(mark, now)
+    def register(self, mark: Watermark, now: float | None = None) -> None:
+        """Take note of a source's watermark; the next `add_watermark` closes what it allows.
+        A source's first watermark, which the windows start from, is noted so when it came
+        in the same batch as later ones."""
+        self.groups[mark.group].clock.update(mark, now)
         if self.born is None and now is not None:
             self.born = now
+
+    def add_watermark(self, mark: Watermark, now: float | None = None) -> Closed:
+        g = self.groups[mark.group]
+        self.register(mark, now)
         target = g.clock.watermark(now)
         closed = Closed()
         if target == -math.inf or target <= g.closed_until:
@@ -442,107 +434,3 @@ def new_counter(
         dedup_horizon_s=config.dedup_horizon_s,
         dedup_max_ids=config.dedup_max_ids,
     )
-
-
-class OfflinePipeline:
-    """Stage 1 per input partition and stage 2, fed in the order of a file.
-
-    `sources` gives, per input topic, the partitions that carry events, as a replay of the
-    same file would put them; `feed` takes each event with its partition. Actors are split
-    over `actor_partitions` processors by `route` (actor id, partitions) -> partition, as the
-    worker's repartitioned topic splits them, so each sees the population the worker's would.
-    """
-
-    def __init__(
-        self,
-        config: DetectionConfig,
-        sources: dict[str, set[int]],
-        actor_config: ActorConfig | None = None,
-        actor_partitions: int = 1,
-        route: Callable[[str, int], int] = lambda actor, partitions: 0,
-        coordination_config: CoordinationConfig | None = None,
-        label_config: LabelConfig | None = None,
-    ) -> None:
-        self.config = config
-        self.processor = SignalProcessor(
-            config,
-            groups={TOPIC_GROUPS[t] for t, parts in sources.items() if parts and t in TOPIC_GROUPS},
-        )
-        self.counters = {
-            (topic, p): new_counter(config, topic, p, len(parts))
-            for topic, parts in sources.items()
-            if topic in TOPIC_GROUPS
-            for p in parts
-        }
-        self.collectors = {key: ActivityCollector(c.source) for key, c in self.counters.items()}
-        self.rows = {key: CoordinationCollector(c.source) for key, c in self.counters.items()}
-        actor_config = actor_config or ActorConfig(window_s=config.window_s)
-        self.actors = [ActorProcessor(actor_config) for _ in range(actor_partitions)]
-        coordination = coordination_config or CoordinationConfig(window_s=config.window_s)
-        self.indexes = [CoordinationIndex(coordination) for _ in range(actor_partitions)]
-        self.coordinator = Coordinator(coordination, sources=actor_partitions)
-        self.route = route
-        self.gate = LabelGate(label_config)
-        self.outcomes: dict[str, int] = {}
-
-    def feed(self, topic: str, partition: int, event: Event) -> list[Alert]:
-        """Run one valid event through both stages; returns the alerts it caused, as the
-        label gate lets them out."""
-        if topic not in TOPIC_GROUPS:
-            if isinstance(event, Label):
-                self.gate.label(event)
-            self._count(f"{topic}:processed")
-            return []
-        counter = self.counters[(topic, partition)]
-        collector = self.collectors[(topic, partition)]
-        rows = self.rows[(topic, partition)]
-        status, emitted = counter.add(event.event_id, event.ts, signals_of(event))
-        self._count(f"{topic}:{status}")
-        if status == "counted":
-            window = counter.window_of(event.ts)
-            rows.add(event, window, collector.add(event, window))
-        alerts: list[Alert] = []
-        for item in emitted:
-            if isinstance(item, Partial):
-                late = self.processor.add_partial(item)
-                if late:
-                    self._count(f"{topic}:late", late)
-            else:
-                for actor in collector.close(item.closed_until):
-                    self.add_actor(actor)
-                for start, row in rows.close(item.closed_until):
-                    self.add_row(start, row)
-                closed = self.processor.add_watermark(item)
-                alerts.extend(closed.alerts)
-                if closed.late:
-                    self._count(f"{topic}:late", closed.late)
-                first, until = self.processor.both_closed()
-                for i, (actors, index) in enumerate(zip(self.actors, self.indexes, strict=True)):
-                    flagged = actors.close(first, until).alerts
-                    found = index.close(first, until)
-                    mark = index.closed_until
-                    coordinated = self.coordinator.add(
-                        f"index:{i}", found.candidates, mark, flagged
-                    )
-                    alerts.extend(coordinated.alerts)
-        return self.admit(alerts)
-
-    def admit(self, alerts: list[Alert]) -> list[Alert]:
-        out = []
-        for alert in alerts:
-            admitted, action = self.gate.admit(alert)
-            if action is not None:
-                self._count(f"alerts:{action}")
-            if admitted is not None:
-                out.append(admitted)
-        return out
-
-    def add_actor(self, partial: ActorPartial) -> None:
-        self.actors[self.route(partial.actor, len(self.actors))].add_partial(partial)
-
-    def add_row(self, start: float, row: Row) -> None:
-        for i, keys in row.owners(len(self.indexes)).items():
-            self.indexes[i].add(start, row, keys)
-
-    def _count(self, outcome: str, n: int = 1) -> None:
-        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + n

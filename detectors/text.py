@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from functools import lru_cache
+from collections import OrderedDict
 
 import numpy as np
 from datasketch import MinHash
@@ -44,6 +44,8 @@ _PRIME = np.uint64((1 << 61) - 1)
 _MAX_HASH = np.uint64(0xFFFFFFFF)
 # Distinct normalised texts whose signatures are kept: about 200 bytes each.
 CACHED_TEXTS = 8192
+# Shingles hashed in one numpy step: 256 KiB of uint64 for each permutation.
+CHUNK_SHINGLES = 32_768
 
 
 def normalise(text: str) -> list[str]:
@@ -64,22 +66,90 @@ def signature(text: str) -> bytes | None:
     return _signature(" ".join(words))
 
 
-@lru_cache(maxsize=CACHED_TEXTS)
+def signatures(texts: list[str]) -> list[bytes | None]:
+    """`signature` of each text, the MinHash of those not seen recently in one numpy step.
+
+    >>> texts = ["free phone at prize.example now", "hi", "", "free phone at prize.example now!"]
+    >>> signatures(texts) == [signature(t) for t in texts]
+    True
+    """
+    out: list[bytes | None] = [None] * len(texts)
+    todo: dict[str, list[int]] = {}  # normalised words -> positions, for those not cached
+    for i, text in enumerate(texts):
+        if not text:
+            continue
+        words = normalise(text)
+        if len(words) < MIN_TOKENS:
+            continue
+        joined = " ".join(words)
+        cached = _cached.get(joined)
+        if cached is not None:
+            _cached.move_to_end(joined)
+            out[i] = cached
+        else:
+            todo.setdefault(joined, []).append(i)
+    if todo:
+        for joined, sig in zip(todo, _minhash(list(todo)), strict=True):
+            _remember(joined, sig)
+            for i in todo[joined]:
+                out[i] = sig
+    return out
+
+
+# Signatures of recent distinct normalised texts, least recently used first.
+_cached: OrderedDict[str, bytes] = OrderedDict()
+
+
+def _remember(words: str, sig: bytes) -> None:
+    _cached[words] = sig
+    if len(_cached) > CACHED_TEXTS:
+        _cached.popitem(last=False)
+
+
 def _signature(words: str) -> bytes:
-    """The signature of normalised words, joined by spaces: the minimum of each permutation
-    over the hashes of the words and word pairs, low 8 bits. A shingle that occurs twice
-    changes no minimum, so the shingles need not be made distinct first."""
+    """The signature of normalised words, joined by spaces."""
+    sig = _cached.get(words)
+    if sig is None:
+        [sig] = _minhash([words])
+        _remember(words, sig)
+    else:
+        _cached.move_to_end(words)
+    return sig
+
+
+def _shingle_hashes(words: str) -> list[int]:
+    """The CRC-32 of each word and each pair of adjacent words."""
     encoded = [word.encode() for word in words.split(" ")]
     crc32 = zlib.crc32
     hashes = [crc32(word) for word in encoded]
     # CRC-32 continues from a prefix's: the hash of b"a b" is that of b" b" after b"a".
-    pairs = [crc32(b" " + word, h) for h, word in zip(hashes[:-1], encoded[1:], strict=True)]
-    values = np.array(hashes + pairs, dtype=np.uint64)[:, None] * _A
-    values += _B
-    values %= _PRIME
-    values &= _MAX_HASH
-    # The conversion to uint8 keeps the low 8 bits.
-    return np.minimum.reduce(values).astype(np.uint8).tobytes()  # type: ignore[no-any-return]
+    return hashes + [
+        crc32(b" " + word, h) for h, word in zip(hashes[:-1], encoded[1:], strict=True)
+    ]
+
+
+def _minhash(texts: list[str]) -> list[bytes]:
+    """The signatures of normalised texts (words joined by spaces, at least one each): the
+    minimum of each permutation over the hashes of the words and word pairs, low 8 bits. A
+    shingle that occurs twice changes no minimum, so the shingles need not be made distinct
+    first. Worked in chunks of about `CHUNK_SHINGLES`: one array for a large batch would
+    spend its time waiting on memory."""
+    out: list[bytes] = []
+    hashes: list[int] = []
+    starts: list[int] = []
+    for i, words in enumerate(texts):
+        starts.append(len(hashes))
+        hashes += _shingle_hashes(words)
+        if len(hashes) >= CHUNK_SHINGLES or i == len(texts) - 1:
+            values = np.array(hashes, dtype=np.uint64)[:, None] * _A
+            values += _B
+            values %= _PRIME
+            values &= _MAX_HASH
+            # The conversion to uint8 keeps the low 8 bits.
+            mins = np.minimum.reduceat(values, starts, axis=0).astype(np.uint8)
+            out.extend(row.tobytes() for row in mins)
+            hashes, starts = [], []
+    return out
 
 
 def similarity(a: bytes, b: bytes) -> float:

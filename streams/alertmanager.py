@@ -29,14 +29,18 @@ ALERTS_PATH = "/api/v2/alerts"
 
 
 def alert_name(detector: str) -> str:
-    """>>> alert_name("volume_spike")
+    """The Alertmanager alert name of a detector.
+
+    >>> alert_name("volume_spike")
     'AbuseMonitorVolumeSpike'
     """
     return "AbuseMonitor" + "".join(part.capitalize() for part in detector.split("_"))
 
 
 def runbook_url(detector: str, base_url: str = "") -> str:
-    """>>> runbook_url("report_brigade", "https://git.example.com/abuse-monitor/blob/main/")
+    """The runbook of a detector, under `base_url`.
+
+    >>> runbook_url("report_brigade", "https://git.example.com/abuse-monitor/blob/main/")
     'https://git.example.com/abuse-monitor/blob/main/docs/runbooks/report-brigade.md'
     """
     page = f"docs/runbooks/{detector.replace('_', '-')}.md"

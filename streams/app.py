@@ -31,6 +31,7 @@ checkpoint and replays the rest.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -42,22 +43,16 @@ import faust
 from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 from faust.types import TP, EventT
+from faust.types.tuples import Message
 
-from detectors.actor_features import ActivityCollector
-from detectors.actors import ActorProcessor, ActorsClosed
 from detectors.alerts import Alert
-from detectors.coordination import CoordinationCollector, CoordinationIndex, Coordinator
+from detectors.coordination import CoordinationIndex, Coordinator
 from detectors.events import InvalidEvent, Label, format_rfc3339, parse_event
 from detectors.labels import LabelGate
-from detectors.pipeline import (
-    GROUP_TOPICS,
-    Closed,
-    SignalProcessor,
-    new_counter,
-    signals_of,
-)
+from detectors.pipeline import GROUP_TOPICS, SignalProcessor
 from detectors.signals import group, is_per_account
-from detectors.windows import PartitionCounter, Watermark
+from detectors.stages import Detect, Detected, Ingest
+from detectors.windows import Watermark
 from streams import faust_kafka, records
 from streams.alertmanager import AlertmanagerPusher, pusher_from_settings
 from streams.http import Liveness
@@ -71,6 +66,8 @@ log = logging.getLogger("abuse_monitor")
 # Alert and label writes kept while the store fails, retried every 5 s; the oldest are dropped
 # beyond this many.
 STORE_BACKLOG_MAX = 10_000
+# Batches of input records held between the fetch and stage 1.
+FETCHED_MAX = 16
 # A resumed partition that skipped past its state's offset is read again from there: up to
 # this many times, each given this long to bring the message back.
 MAX_REWINDS = 3
@@ -78,25 +75,32 @@ REWIND_WAIT_S = 10.0
 
 
 @dataclass
-class IngestState:
-    """What stage 1 holds for one input partition: its open windows."""
-
-    counter: PartitionCounter
-    collector: ActivityCollector
-    rows: CoordinationCollector
-
-
-@dataclass
 class SignalState:
     """What stage 2 holds for one partition of the signal topic; partition 0 also holds the
     coordinator, the label gate and the alert messages it published."""
 
-    processor: SignalProcessor
-    actors: ActorProcessor
-    index: CoordinationIndex
+    detect: Detect
     coordinator: Coordinator | None = None
     gate: LabelGate | None = None
     published: Published | None = None
+
+
+def _event_of(app: faust.App, tp: TP, record: Any) -> EventT[Any]:
+    """A Faust event for a record read in a batch: checkpoints go to its partition's
+    changelog (streams/state.py)."""
+    message = Message(
+        tp.topic,
+        tp.partition,
+        record.offset,
+        (record.timestamp or 0) / 1000.0,
+        getattr(record, "timestamp_type", 0),
+        getattr(record, "headers", None) or [],
+        record.key,
+        record.value,
+        None,
+        tp=tp,
+    )
+    return faust.Event(app, record.key, record.value, None, message)
 
 
 def create_app(settings: Settings, metrics: Metrics) -> StreamWorker:
@@ -182,14 +186,22 @@ class StreamWorker:
             open_store(settings.alert_store) if settings.alert_store else None
         )
         self.store_backlog: deque[tuple[str, dict[str, Any]]] = deque()
+        # Batches fetched and not yet processed: when full, the fetch loop waits.
+        self.fetched: asyncio.Queue[faust_kafka.Batch] = asyncio.Queue(maxsize=FETCHED_MAX)
 
     def _state_table(self, name: str, partitions: int) -> faust.Table[bytes, bytes]:
         table = self.app.Table(name, partitions=partitions, key_type=bytes, value_type=bytes)
         return cast(faust.Table[bytes, bytes], table)
 
     def register(self) -> None:
-        for name, topic in self.inputs.items():
-            self.app.agent(topic, name=f"ingest-{name}")(self._ingest_agent(name))
+        # The input topics are read in batches (streams/faust_kafka.py): subscribed as
+        # Faust's own, their records handed over a partition's fetch at a time.
+        app = cast(faust_kafka.App, self.app)
+        for topic in self.inputs.values():
+            app.topics.add(topic)
+        app.batch_topics = frozenset(self.inputs)
+        app.on_batch = self.fetched.put
+        self.app.task(self._ingest_loop)
         self.app.agent(self.partials, name="signals")(self._signal_agent)
         self.app.timer(5.0)(self._periodic)
         self.app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
@@ -198,37 +210,70 @@ class StreamWorker:
             self.app.task(self.pusher.run)  # cancelled, and so flushed, when the worker stops
 
     # -- stage 1 --------------------------------------------------------------------------
-    def _ingest_agent(self, name: str) -> Any:
-        async def ingest(stream: faust.StreamT[bytes]) -> None:
-            metrics = self.metrics
-            async for event in cast(faust.Stream[bytes], stream).noack().events():
-                started = time.perf_counter()
-                await self.ingest(name, event)
-                metrics.child(metrics.processing, name).observe(time.perf_counter() - started)
+    async def _ingest_loop(self) -> None:
+        """Stage 1: the batches the consumer fetched, in order. A batch of a partition this
+        worker no longer owns, or fetched before the partition was sought elsewhere, is
+        dropped: the partition's owner reads it again from its checkpoint's offset."""
+        consumer = cast(faust_kafka.LogEndConsumer, self.app.consumer)
+        while True:
+            batch = await self.fetched.get()
+            if batch.tp in consumer.assignment() and not consumer.stale(batch):
+                await self.ingest(batch)
 
-        return ingest
-
-    async def ingest(self, name: str, event: EventT[Any]) -> None:
-        message = event.message
-        tp = TP(message.topic, message.partition)
-        stateful = self.kinds[name] != "labels"
-        unit = self._ingest_unit(tp) if stateful else None
-        if unit is not None and not await self._admit(unit, event, name):
-            return
+    async def ingest(self, batch: faust_kafka.Batch) -> None:
+        """Validate, deduplicate, count and summarise one partition's batch; send what it
+        closed to stage 2, and dead-letter what is invalid."""
+        started = time.perf_counter()
+        tp, name = batch.tp, batch.tp.topic
         metrics = self.metrics
-        self.positions[tp] = message.offset + 1
-        metrics.child(metrics.consumed, name).inc()
-        if unit is None:  # a label: forwarded to the gate, which drops repeated ones
-            await self._ingest_message(name, message, None)
-            self.labels_read[tp] = message.offset + 1
+        kind = self.kinds[name]
+        unit = self._ingest_unit(tp) if kind != "labels" else None
+        fresh = batch.records
+        if unit is not None:
+            fresh = [record for record in fresh if await self._admit(unit, record.offset, name)]
+        if not fresh:
             return
-        unit.busy, unit.position = True, message.offset + 1
-        try:
-            await self._ingest_message(name, message, unit.state)
-        finally:
-            unit.busy = False
-        unit.last = event
-        await self._checkpoint_due(unit)
+        last = fresh[-1].offset + 1
+        self.positions[tp] = last
+        now = time.time()
+        events = []
+        for record in fresh:
+            raw: bytes = record.value if record.value is not None else b""
+            try:
+                event = parse_event(kind, raw, now, self.settings.max_future_s)
+            except InvalidEvent as error:
+                await self.dead_letter(tp, record, raw, error, now)
+                metrics.dead_lettered.labels(name, error.reason).inc()
+                continue
+            if isinstance(event, Label):  # to the label gate, on partition 0
+                await self.partials.send(value=records.label_report(raw), partition=0)
+            events.append(event)
+        metrics.child(metrics.processed, name).inc(len(events))
+        if unit is None:  # labels: committed once the gate's partition has them
+            self.labels_read[tp] = last
+        else:
+            unit.busy, unit.position = True, last
+            try:
+                await self._stage_one(name, unit.state, events)
+            finally:
+                unit.busy = False
+            unit.last = _event_of(self.app, tp, fresh[-1])
+            await self._checkpoint_due(unit)
+        # Counted once every message is accounted for: consumed = processed + dead-lettered.
+        metrics.child(metrics.consumed, name).inc(len(fresh))
+        metrics.child(metrics.batch_seconds, name).observe(time.perf_counter() - started)
+        metrics.child(metrics.batch_messages, name).observe(len(fresh))
+
+    async def _stage_one(self, name: str, state: Ingest, events: list[Any]) -> None:
+        metrics = self.metrics
+        ingested = state.process(events)
+        if ingested.outcomes["duplicate"]:
+            metrics.child(metrics.duplicates, name).inc(ingested.outcomes["duplicate"])
+        if ingested.outcomes["late"]:
+            metrics.child(metrics.late, name).inc(ingested.outcomes["late"])
+        if ingested.mark is not None:
+            for partition, report in records.closed_reports(ingested, self.settings.partitions):
+                await self.partials.send(value=report, partition=partition)
 
     def _ingest_unit(self, tp: TP) -> Unit:
         """The unit of an input partition: as this worker holds it, or from its checkpoint."""
@@ -241,58 +286,20 @@ class StreamWorker:
                 # A window closes once every partition of the topic has passed it: count
                 # them from the cluster's metadata rather than trust a setting.
                 sources = self.app.consumer.topic_partitions(tp.topic)
-                counter = new_counter(
+                unit.state = Ingest(
                     self.config,
                     self.kinds[tp.topic],
                     tp.partition,
                     sources or self.settings.input_partitions,
                 )
-                unit.state = IngestState(
-                    counter,
-                    ActivityCollector(counter.source),
-                    CoordinationCollector(counter.source),
-                )
         return unit
 
-    async def _ingest_message(self, name: str, message: Any, state: IngestState | None) -> None:
-        metrics = self.metrics
-        raw: bytes = message.value if message.value is not None else b""
-        now = time.time()
-        try:
-            event = parse_event(self.kinds[name], raw, now, self.settings.max_future_s)
-        except InvalidEvent as error:
-            await self.dead_letter(name, message, raw, error, now)
-            metrics.dead_lettered.labels(name, error.reason).inc()
-            return
-        if isinstance(event, Label):  # to the label gate, on partition 0
-            await self.partials.send(value=records.label_report(raw), partition=0)
-            metrics.child(metrics.processed, name).inc()
-            return
-        assert state is not None
-        counter, collector, rows = state.counter, state.collector, state.rows
-        status, emitted = counter.add(event.event_id, event.ts, signals_of(event))
-        if status == "counted":
-            window = counter.window_of(event.ts)
-            rows.add(event, window, collector.add(event, window))
-        metrics.child(metrics.processed, name).inc()
-        if status == "duplicate":
-            metrics.child(metrics.duplicates, name).inc()
-        elif status == "late":
-            metrics.child(metrics.late, name).inc()
-        if emitted:
-            mark = emitted[-1]
-            actors, closed_rows = [], []
-            if isinstance(mark, Watermark):
-                actors = collector.close(mark.closed_until)
-                closed_rows = rows.close(mark.closed_until)
-            reports = records.signal_reports(emitted, self.settings.partitions, actors, closed_rows)
-            for partition, report in reports:
-                await self.partials.send(value=report, partition=partition)
-
     async def dead_letter(
-        self, name: str, message: Any, raw: bytes, error: InvalidEvent, now: float
+        self, tp: TP, message: Any, raw: bytes, error: InvalidEvent, now: float
     ) -> None:
-        where = (error.reason, error.detail, name, message.partition, message.offset, message.key)
+        """Send a record to its topic's dead-letter topic, with where it came from and why."""
+        name = tp.topic
+        where = (error.reason, error.detail, name, tp.partition, message.offset, message.key)
         try:
             await self.dead_letters[name].send(
                 key=message.key, value=records.dead_letter(*where, raw, now)
@@ -309,7 +316,7 @@ class StreamWorker:
         async for event in cast(faust.Stream[bytes], stream).noack().events():
             message = event.message
             unit = self._signal_unit(message.partition)
-            if not await self._admit(unit, event, self.settings.signal_topic):
+            if not await self._admit(unit, message.offset, self.settings.signal_topic):
                 continue
             unit.busy, unit.position = True, message.offset + 1
             try:
@@ -326,9 +333,12 @@ class StreamWorker:
             unit = self._restore(tp, "signals", b"signals/%d" % partition, partition)
             if unit.state is None:
                 unit.state = SignalState(
-                    SignalProcessor(self.config, idle_s=self.settings.source_idle_s),
-                    ActorProcessor(self.actor_config),
-                    CoordinationIndex(self.coordination),
+                    Detect(
+                        self.config,
+                        self.actor_config,
+                        self.coordination,
+                        idle_s=self.settings.source_idle_s,
+                    )
                 )
             state: SignalState = unit.state
             if partition == 0:  # the coordinator, the gate and the dedup live here
@@ -353,24 +363,19 @@ class StreamWorker:
     async def _signal_message(
         self, partition: int, state: SignalState, value: bytes, event: EventT[Any]
     ) -> None:
-        processor, actor_processor, index = state.processor, state.actors, state.index
+        detect = state.detect
         report = records.decode_signal_report(value)
-        partials, mark = report.partials, report.mark
-        late = sum(processor.add_partial(partial) for partial in partials)
-        if late:
-            self.metrics.late.labels(self._input_topic(group(partials[0].signal))).inc(late)
-        for actor in report.actors:
-            actor_processor.add_partial(actor)
-        for start, row in report.rows:
-            index.add(start, row)
-        if mark is not None:
-            now = time.time()
-            closed = processor.add_watermark(mark, now=now)
-            first, until = processor.both_closed(now)
-            actors_closed = actor_processor.close(first, until)
-            self.observe(processor, mark, closed, actors_closed)
-            await self._forward(partition, closed.alerts, event)  # actor alerts: coordinator
-            await self._propose(partition, index, first, until, actors_closed.alerts)
+        now = time.time()
+        detected = detect.process(records.stage_report(report), now)
+        if detected.late:
+            group_name = group(report.partials[0].signal)
+            self.metrics.late.labels(self._input_topic(group_name)).inc(detected.late)
+        if report.mark is not None:
+            self.observe(detect.processor, report.mark, detected)
+            await self._forward(
+                partition, detected.closed.alerts, event
+            )  # actor alerts: coordinator
+            await self._propose(partition, detect.index, detected)
         if report.coordination_closed_until is not None:
             await self._coordinate(report, event)
         if report.alerts:
@@ -378,20 +383,12 @@ class StreamWorker:
         if report.label is not None:
             self.apply_label(report.label)
 
-    async def _propose(
-        self,
-        partition: int,
-        index: CoordinationIndex,
-        first: float,
-        until: float,
-        actor_alerts: list[Alert],
-    ) -> None:
-        """Close this partition's coordination windows; send the candidates and the actor
-        alerts to the coordinator on partition 0."""
-        before = index.closed_until
-        found = index.close(first, until)
+    async def _propose(self, partition: int, index: CoordinationIndex, detected: Detected) -> None:
+        """Send the coordinator on partition 0 the candidates of the coordination windows
+        this partition closed, and its actor alerts."""
+        found, actor_alerts = detected.index, detected.actors.alerts
         self.metrics.coordination_evicted.inc(found.evicted)
-        if index.closed_until == before and not found.candidates and not actor_alerts:
+        if not detected.index_moved and not found.candidates and not actor_alerts:
             return
         report = records.candidates_report(
             f"index:{partition}", found.candidates, index.closed_until, actor_alerts
@@ -410,14 +407,9 @@ class StreamWorker:
         self.metrics.alerts_folded.inc(closed.folded)
         await self.emit(closed.alerts, event)
 
-    def observe(
-        self,
-        processor: SignalProcessor,
-        mark: Watermark,
-        closed: Closed,
-        actors: ActorsClosed,
-    ) -> None:
+    def observe(self, processor: SignalProcessor, mark: Watermark, detected: Detected) -> None:
         metrics = self.metrics
+        closed, actors = detected.closed, detected.actors
         window_s = self.config.window_s
         if closed.windows:
             metrics.windows_closed.labels(mark.group).inc(closed.windows)
@@ -441,8 +433,8 @@ class StreamWorker:
         metrics.actors_evicted.inc(actors.evicted)
         metrics.actors_expired.inc(actors.expired)
         signals = self._signal_states()
-        metrics.actors_tracked.set(sum(len(state.actors) for state in signals))
-        metrics.series_live.set(sum(state.processor.live_series() for state in signals))
+        metrics.actors_tracked.set(sum(len(state.detect.actors) for state in signals))
+        metrics.series_live.set(sum(state.detect.processor.live_series() for state in signals))
 
     def _signal_states(self) -> list[SignalState]:
         return [unit.state for unit in self.units.values() if unit.stage == "signals"]
@@ -586,15 +578,13 @@ class StreamWorker:
         self.units[tp] = unit
         return unit
 
-    async def _admit(self, unit: Unit, event: EventT[Any], name: str) -> bool:
+    async def _admit(self, unit: Unit, offset: int, name: str) -> bool:
         """Whether the unit's state has yet to see this message. One it holds, read again
         after a restart or a rebalance, is skipped.
 
         Resuming, the first new message must be the one at the unit's offset. Should the
         consumer have skipped past it (docs/state.md), the partition is read again from
         there, and what comes before that message does is dropped."""
-        message = event.message
-        offset = message.offset
         if offset < unit.position:
             self.metrics.replayed.labels(name).inc()
             return False
@@ -612,7 +602,7 @@ class StreamWorker:
                     offset,
                     unit.position,
                 )
-                await self.app.consumer.seek(TP(message.topic, message.partition), unit.position)
+                await self.app.consumer.seek(TP(unit.topic, unit.partition), unit.position)
                 return False
             # Not there after reading again (deleted by retention, say): counted, so that it
             # cannot pass unseen.
@@ -683,8 +673,8 @@ class StreamWorker:
         signals = self._signal_states()
         if any(state.gate is not None for state in signals):
             self._label_gauges()
-        self.metrics.coordination_keys.set(sum(len(state.index) for state in signals))
-        self.metrics.coordination_rows.set(sum(state.index.rows_held() for state in signals))
+        self.metrics.coordination_keys.set(sum(len(state.detect.index) for state in signals))
+        self.metrics.coordination_rows.set(sum(state.detect.index.rows_held() for state in signals))
         consumer = self.app.consumer
         lag: dict[str, int] = {}
         for tp in consumer.assignment():

@@ -47,9 +47,10 @@ class EmbeddedBroker:
     """Runs `tansu broker` on 127.0.0.1 and a free port until `stop()`.
 
     `start()` again after `stop()` restarts it on the same port, with the same storage.
+    The test session starts one for the integration tests (tests/conftest.py)::
 
-    >>> with EmbeddedBroker() as broker:          # doctest: +SKIP
-    ...     print(broker.url)                     # kafka://127.0.0.1:PORT
+        with EmbeddedBroker() as broker:
+            print(broker.url)  # kafka://127.0.0.1:PORT
     """
 
     def __init__(

@@ -1,7 +1,7 @@
 """`abuse-monitor evaluate`: every detector over a file, offline, in event-time order.
 
-The same parser, stage-1 counters and stage-2 processor as the worker, fed the messages a
-replay of the file would produce, in the partitions it would produce them to. So the alerts
+The same parser and the same stages as the worker (`detectors.stages`), fed the messages a
+replay of the file would produce, in the partitions it would produce them to, in batches. So the alerts
 equal the worker's for the same input, all fields but `emitted_at`.
 """
 
@@ -16,10 +16,16 @@ from typing import Any
 
 import orjson
 
-from detectors.events import Event, InvalidEvent, parse_event
-from detectors.pipeline import GROUP_TOPICS, OfflinePipeline
+from detectors.events import Event, InvalidEvent, Label, parse_event
+from detectors.pipeline import GROUP_TOPICS
+from detectors.stages import OfflinePipeline
+from streams import records
 from streams.files import message_of, partition_for, read_lines
 from streams.settings import Settings
+
+# Lines of the file read before they are fed, each partition's events as one batch: about
+# what one fetch from the broker hands the worker.
+BATCH_EVENTS = 4000
 
 
 @dataclass
@@ -62,16 +68,32 @@ def evaluate(path: str | Path, settings: Settings) -> Evaluation:
         sources,
         settings.actor_detection(),
         settings.partitions,
-        lambda key, partitions: partition_for(key.encode(), partitions),
+        records.partition_of,
         settings.coordination(),
         settings.labelling(),
     )
+    batches: dict[tuple[str, int], list[Event]] = {}
+    held = 0
+
+    def flush() -> None:
+        nonlocal held
+        for (topic, partition), events in batches.items():
+            for alert in pipeline.feed(topic, partition, events):
+                result.alerts.append(alert.to_record(emitted_at=time.time()))
+        batches.clear()
+        held = 0
+
     for topic, partition, event in _valid_events(path, settings, now, result.outcomes):
         if result.first_ts is None:
             result.first_ts = event.ts
         result.last_ts = event.ts if result.last_ts is None else max(result.last_ts, event.ts)
-        for alert in pipeline.feed(topic, partition, event):
-            result.alerts.append(alert.to_record(emitted_at=time.time()))
+        if isinstance(event, Label):  # a label applies to what came before it, and no more
+            flush()
+        batches.setdefault((topic, partition), []).append(event)
+        held += 1
+        if held >= BATCH_EVENTS or isinstance(event, Label):
+            flush()
+    flush()
     result.outcomes.update(pipeline.outcomes)
     return result
 

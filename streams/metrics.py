@@ -21,7 +21,8 @@ PRIORITY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 MAX_LABELER_LABELS = 100
 CHECKPOINT_BYTES_BUCKETS = (1e3, 1e4, 1e5, 1e6, 1e7, 1e8)
 CHECKPOINT_SECONDS_BUCKETS = (0.001, 0.005, 0.025, 0.1, 0.25, 1.0, 2.5, 10.0)
-PROCESSING_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 0.025, 0.1)
+PROCESSING_BUCKETS = (1e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+BATCH_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000)
 
 
 class Metrics:
@@ -63,11 +64,19 @@ class Metrics:
             namespace=ns,
             registry=registry,
         )
-        self.processing = Histogram(
-            "event_processing_seconds",
-            "Wall time to handle one input message.",
+        self.batch_seconds = Histogram(
+            "batch_processing_seconds",
+            "Wall time to handle one batch of input messages (one partition's fetch).",
             ["topic"],
             buckets=PROCESSING_BUCKETS,
+            namespace=ns,
+            registry=registry,
+        )
+        self.batch_messages = Histogram(
+            "batch_messages",
+            "Input messages in one batch.",
+            ["topic"],
+            buckets=BATCH_BUCKETS,
             namespace=ns,
             registry=registry,
         )

@@ -18,6 +18,7 @@ from detectors.actor_features import Activity, ActorPartial
 from detectors.alerts import Alert
 from detectors.coordination import Candidate, Row, row_from_wire, row_to_wire
 from detectors.events import Label, format_rfc3339, parse_event
+from detectors.stages import Ingested, Report, route
 from detectors.windows import Partial, Watermark
 from streams.files import partition_for
 
@@ -62,60 +63,47 @@ def dead_letter(
 PARTIALS_PER_MESSAGE = 2000
 
 
-def signal_reports(
-    items: list[Partial | Watermark],
-    partitions: int,
-    actors: list[ActorPartial] | None = None,
-    rows: list[tuple[float, Row]] | None = None,
-) -> list[tuple[int, bytes]]:
-    """What one stage-1 close sends: to every stage-2 partition, the partials of the signals
-    and the activity of the actors it owns (by Kafka's partitioner on the signal or actor id),
-    the coordination rows of the keys it owns, and last the watermark, in one message unless
-    there are very many. Sending per partition rather than per signal keeps the messages few:
-    a window of thousands of per-account signals is a handful of sends.
-    """
-    mark = next((item for item in items if isinstance(item, Watermark)), None)
-    signals: dict[int, list[list[Any]]] = {p: [] for p in range(partitions)}
-    owned_actors: dict[int, list[list[Any]]] = {p: [] for p in range(partitions)}
-    owned_rows: dict[int, list[list[Any]]] = {p: [] for p in range(partitions)}
-    source = mark.source if mark else ""
-    for item in items:
-        if isinstance(item, Partial):
-            source = item.source
-            signals[partition_for(item.signal.encode(), partitions)].append(
-                [item.signal, item.window_start, item.count, item.sample_ids]
-            )
-    for actor in actors or ():
-        source = actor.source
-        owned_actors[partition_for(actor.actor.encode(), partitions)].append(
-            [actor.actor, actor.window_start, actor.activity.to_wire()]
-        )
-    for start, row in rows or ():
-        for partition, keys in row.owners(partitions).items():
-            owned_rows[partition].append(row_to_wire(start, row, keys))
+def partition_of(key: str, partitions: int) -> int:
+    """The stage-2 partition of a signal or actor: Kafka's partitioner on its id."""
+    return partition_for(key.encode(), partitions)
+
+
+def closed_reports(ingested: Ingested, partitions: int) -> list[tuple[int, bytes]]:
+    """The messages that carry what one batch closed to the stage-2 partitions."""
+    return encode_reports(route(ingested, partitions, partition_of))
+
+
+def encode_reports(reports: dict[int, Report]) -> list[tuple[int, bytes]]:
+    """The messages of one batch's close (`detectors.stages.route`), for each stage-2
+    partition: its partials, actor summaries and coordination rows, and last the watermark,
+    in one message unless there are very many. Sending per partition rather than per signal
+    keeps the messages few: a window of thousands of per-account signals is a handful of
+    sends."""
     out: list[tuple[int, bytes]] = []
-    for partition in range(partitions):
+    for partition, report in sorted(reports.items()):
+        source = report.source
+        partials = [[p.signal, p.window_start, p.count, p.sample_ids] for p in report.partials]
+        actors = [[a.actor, a.window_start, a.activity.to_wire()] for a in report.actors]
+        rows = [row_to_wire(start, row, keys) for start, row, keys in report.rows]
         messages: list[dict[str, Any]] = [
-            {"source": source, "partials": chunk, "actors": []}
-            for chunk in _chunks(signals[partition])
-        ] + [
-            {"source": source, "partials": [], "actors": chunk}
-            for chunk in _chunks(owned_actors[partition])
+            {"source": source, "partials": chunk, "actors": []} for chunk in _chunks(partials)
         ]
+        messages += [{"source": source, "partials": [], "actors": c} for c in _chunks(actors)]
         messages += [
-            {"source": source, "partials": [], "actors": [], "rows": chunk}
-            for chunk in _chunks(owned_rows[partition])
+            {"source": source, "partials": [], "actors": [], "rows": c} for c in _chunks(rows)
         ]
-        if mark is not None:
+        if report.mark is not None:
             if not messages:
                 messages.append({"source": source, "partials": [], "actors": []})
-            messages[-1]["watermark"] = {
-                "group": mark.group,
-                "sources": mark.sources,
-                "closed_until": mark.closed_until,
-            }
+            messages[-1]["watermark"] = _mark(report.mark)
+            if report.first_mark is not None:
+                messages[-1]["first_watermark"] = _mark(report.first_mark)
         out.extend((partition, orjson.dumps(message)) for message in messages)
     return out
+
+
+def _mark(mark: Watermark) -> dict[str, Any]:
+    return {"group": mark.group, "sources": mark.sources, "closed_until": mark.closed_until}
 
 
 def _chunks(items: list[list[Any]]) -> list[list[list[Any]]]:
@@ -160,6 +148,7 @@ class SignalReport:
     actors: list[ActorPartial] = field(default_factory=list)
     rows: list[tuple[float, Row]] = field(default_factory=list)
     mark: Watermark | None = None
+    first_mark: Watermark | None = None
     candidates: list[Candidate] = field(default_factory=list)
     actor_alerts: list[Alert] = field(default_factory=list)
     coordination_closed_until: float | None = None
@@ -180,11 +169,11 @@ def decode_signal_report(raw: bytes) -> SignalReport:
         for actor, start, activity in data.get("actors", ())
     ]
     report.rows = [row_from_wire(row) for row in data.get("rows", ())]
-    mark = data.get("watermark")
+    mark, first = data.get("watermark"), data.get("first_watermark")
     if mark is not None:
-        report.mark = Watermark(
-            mark["group"], source, int(mark["sources"]), float(mark["closed_until"])
-        )
+        report.mark = _watermark(source, mark)
+    if first is not None:
+        report.first_mark = _watermark(source, first)
     report.candidates = [Candidate.from_wire(c) for c in data.get("candidates", ())]
     report.actor_alerts = [Alert.from_record(a) for a in data.get("actor_alerts", ())]
     report.alerts = [Alert.from_record(a) for a in data.get("alerts", ())]
@@ -197,6 +186,18 @@ def decode_signal_report(raw: bytes) -> SignalReport:
     if closed is not None:
         report.coordination_closed_until = float(closed)
     return report
+
+
+def _watermark(source: str, data: dict[str, Any]) -> Watermark:
+    return Watermark(data["group"], source, int(data["sources"]), float(data["closed_until"]))
+
+
+def stage_report(report: SignalReport) -> Report:
+    """The part of a decoded message that stage 2 (`detectors.stages.Detect`) takes."""
+    rows = [(start, row, row.keys) for start, row in report.rows]
+    return Report(
+        report.source, report.partials, report.actors, rows, report.mark, report.first_mark
+    )
 
 
 def encode_alert(record: dict[str, Any]) -> bytes:

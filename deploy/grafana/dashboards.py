@@ -121,7 +121,7 @@ def overview() -> dict[str, Any]:
                 panel("Consumer lag", ("abusemon:consumer_lag_messages:sum", "{{topic}}")),
                 panel(
                     "Processing time per message, p99",
-                    ("abusemon:event_processing_seconds:p99_5m", "{{topic}}"),
+                    ("abusemon:batch_processing_seconds:p99_5m", "{{topic}}"),
                     unit="s",
                 ),
             ],

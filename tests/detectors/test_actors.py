@@ -79,7 +79,7 @@ def windows_of(events: list[ContentEvent]) -> list[tuple[float, Activity]]:
     """Stage 1 over the events, one window a minute: (window start, activity of u1)."""
     collector = ActivityCollector("content-events:0")
     for event in events:
-        collector.add(event, event.ts // 60 * 60)
+        collector.add(event, event.ts // 60 * 60, signature(event.text or ""))
     return [(p.window_start, p.activity) for p in collector.close(float("inf"))]
 
 
@@ -237,7 +237,8 @@ def test_activity_from_several_partitions_merges_the_same_in_any_order() -> None
     for p in range(3):
         collector = ActivityCollector(f"content-events:{p}")
         for i in range(p * 10, p * 10 + 10):
-            collector.add(content(i, T0 + i, target_id=f"t{i}", text=SPAM.format(n=i)), T0)
+            text = SPAM.format(n=i)
+            collector.add(content(i, T0 + i, target_id=f"t{i}", text=text), T0, signature(text))
         parts += [a.activity for a in collector.close(T0 + 60)]
     merged = []
     for order in itertools.permutations(parts):

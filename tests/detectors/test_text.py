@@ -67,6 +67,11 @@ def test_repeated_words_and_texts_keep_the_signature(words: list[str]) -> None:
 
 
 def test_signature_cache_is_bounded() -> None:
+    def word(i: int) -> str:  # numbers normalise to 0: distinct texts need letters
+        return "".join(chr(ord("a") + int(digit)) for digit in str(i))
+
     for i in range(text.CACHED_TEXTS + 100):
-        signature(f"distinct text number w{i} here")
-    assert text._signature.cache_info().currsize <= text.CACHED_TEXTS
+        signature(f"distinct text number {word(i)} here")
+    assert len(text._cached) == text.CACHED_TEXTS
+    newest, _ = text._cached.popitem()
+    assert newest == f"distinct text number {word(text.CACHED_TEXTS + 99)} here"

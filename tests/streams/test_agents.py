@@ -14,9 +14,11 @@ import pytest
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
+from detectors.stages import Ingested
 from detectors.windows import Partial, Watermark
 from streams import records
 from streams.app import StreamWorker, create_app
+from streams.faust_kafka import Batch
 from streams.files import partition_for
 from streams.metrics import Metrics
 from streams.settings import Settings
@@ -68,14 +70,27 @@ def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
     return value or 0.0
 
 
+def batch(topic: str, first_offset: int, *messages: tuple[bytes, bytes]) -> Batch:
+    """One partition's fetch: records with offsets from `first_offset`."""
+    records_ = [
+        SimpleNamespace(offset=first_offset + i, key=key, value=value, timestamp=None)
+        for i, (key, value) in enumerate(messages)
+    ]
+    return Batch(TP(topic, 0), records_, seeks=0)
+
+
 async def test_ingest_dead_letters_counts_and_emits_partials(worker: Any) -> None:
     stream_worker, sent = worker
-    agent = stream_worker.app.agents["ingest-content-events"]
-    async with agent.test_context() as test:
-        await test.put(b"{broken", key=b"k1")
-        await test.put(event(1, 0.1), key=b"a1")
-        await test.put(event(1, 0.1), key=b"a1")  # repeated event id
-        await test.put(event(2, 2.0), key=b"a2")  # closes minute 0 and 1
+    await stream_worker.ingest(
+        batch(
+            "content-events",
+            0,
+            (b"k1", b"{broken"),
+            (b"a1", event(1, 0.1)),
+            (b"a1", event(1, 0.1)),  # repeated event id
+        )
+    )
+    await stream_worker.ingest(batch("content-events", 3, (b"a2", event(2, 2.0))))  # closes 0, 1
     dead = sent["content-events.dlq"]
     assert len(dead) == 1
     record = orjson.loads(dead[0]["value"])
@@ -115,13 +130,16 @@ async def test_signal_agent_closes_windows_and_publishes_alerts(worker: Any) -> 
     agent = stream_worker.app.agents["signals"]
     source = "report-events:0"
     async with agent.test_context() as test:
-        for _, report in records.signal_reports([Watermark("reports", source, 1, 0.0)], 1):
+        first = Ingested(source, mark=Watermark("reports", source, 1, 0.0))
+        for _, report in records.closed_reports(first, 1):
             await test.put(report)
         for minute in range(12):
             count = 60 if minute == 10 else 2
             partial = Partial(source, "reports.target:u9", minute * 60.0, count, ("r1",))
             mark = Watermark("reports", source, 1, (minute + 1) * 60.0)
-            for _, report in records.signal_reports([partial, mark], 1):
+            for _, report in records.closed_reports(
+                Ingested(source, partials=[partial], mark=mark), 1
+            ):
                 await test.put(report)
     alerts = [orjson.loads(s["value"]) for s in sent["alerts"]]
     assert [a["status"] for a in alerts] == ["firing"]
@@ -159,19 +177,16 @@ async def test_a_resumed_partition_that_skipped_past_its_state_is_read_again(
     registry = stream_worker.metrics.registry
     unit = Unit("ingest", b"ingest/t/0", "t", 0, position=10, saved=10, resuming=True)
 
-    def read(offset: int) -> Any:
-        return SimpleNamespace(message=SimpleNamespace(topic="t", partition=0, offset=offset))
-
-    assert not await stream_worker._admit(unit, read(12), "t")
+    assert not await stream_worker._admit(unit, 12, "t")
     seek.assert_awaited_once_with(TP("t", 0), 10)
-    assert not await stream_worker._admit(unit, read(13), "t")  # read before the seek
+    assert not await stream_worker._admit(unit, 13, "t")  # read before the seek
     assert seek.await_count == 1
-    assert not await stream_worker._admit(unit, read(7), "t")  # held by the state already
-    assert await stream_worker._admit(unit, read(10), "t")
+    assert not await stream_worker._admit(unit, 7, "t")  # held by the state already
+    assert await stream_worker._admit(unit, 10, "t")
     assert not unit.resuming
     assert sample(registry, "abusemon_partition_rewinds_total", topic="t") == 1
     assert sample(registry, "abusemon_messages_replayed_total", topic="t") == 1
 
     unit = Unit("ingest", b"ingest/t/0", "t", 0, position=10, resuming=True, rewinds=3)
-    assert await stream_worker._admit(unit, read(12), "t")  # rewinds spent: a gap of 2
+    assert await stream_worker._admit(unit, 12, "t")  # rewinds spent: a gap of 2
     assert sample(registry, "abusemon_state_gap_messages_total", topic="t") == 2

@@ -9,9 +9,23 @@ import orjson
 from detectors.actor_features import Activity, ActorPartial
 from detectors.alerts import Alert
 from detectors.coordination import Candidate, Row, bands, index_for
+from detectors.stages import Ingested
 from detectors.windows import Partial, Watermark
 from streams import records
 from streams.files import partition_for
+
+
+def closed(
+    mark: Watermark,
+    partitions: int,
+    partials: list[Partial] | None = None,
+    actors: list[ActorPartial] | None = None,
+    rows: list[tuple[float, Row]] | None = None,
+) -> list[tuple[int, bytes]]:
+    """The messages of a batch that closed these windows."""
+    ingested = Ingested(mark.source, partials=partials or [], mark=mark)
+    ingested.actors, ingested.rows = actors or [], rows or []
+    return records.closed_reports(ingested, partitions)
 
 
 def test_signal_reports_route_chunk_and_round_trip() -> None:
@@ -20,7 +34,7 @@ def test_signal_reports_route_chunk_and_round_trip() -> None:
         for i in range(5000)
     ]
     mark = Watermark("content", "content-events:0", 3, 120.0)
-    sent = records.signal_reports([*partials, mark], 4)
+    sent = closed(mark, 4, partials)
     got: list[Partial] = []
     marks: dict[int, list[Watermark]] = {}
     for partition, raw in sent:
@@ -48,7 +62,7 @@ def test_actor_summaries_go_to_the_partition_owning_the_actor_and_round_trip() -
         for i in range(3000)
     ]
     mark = Watermark("content", "content-events:1", 2, 120.0)
-    sent = records.signal_reports([mark], 3, actors)
+    sent = closed(mark, 3, actors=actors)
     got: list[ActorPartial] = []
     for partition, raw in sent:
         report = records.decode_signal_report(raw)
@@ -62,7 +76,7 @@ def test_actor_summaries_go_to_the_partition_owning_the_actor_and_round_trip() -
 
 
 def test_a_watermark_alone_reaches_every_partition() -> None:
-    sent = records.signal_reports([Watermark("reports", "report-events:1", 2, 60.0)], 3)
+    sent = closed(Watermark("reports", "report-events:1", 2, 60.0), 3)
     assert [p for p, _ in sent] == [0, 1, 2]
     assert all(records.decode_signal_report(raw).partials == [] for _, raw in sent)
 
@@ -74,7 +88,7 @@ def test_coordination_rows_go_to_the_partitions_owning_their_keys_and_round_trip
                    "hi there", ("a.b",), sig))
         for i in range(2500)
     ] + [(60.0, Row("report", ("u9",), 62.0, "r1", "r9", None, "spam"))]  # fmt: skip
-    sent = records.signal_reports([Watermark("content", "content-events:1", 2, 120.0)], 3, [], rows)
+    sent = closed(Watermark("content", "content-events:1", 2, 120.0), 3, rows=rows)
     got: dict[tuple[str, str], tuple[float, Row]] = {}
     for partition, raw in sent:
         report = records.decode_signal_report(raw)
