@@ -64,7 +64,7 @@ from streams.http import Liveness
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.state import Checkpoints, Published, Unit
-from streams.store import Store, open_store
+from streams.store import BadRecord, Store, open_store
 
 log = logging.getLogger("abuse_monitor")
 
@@ -551,7 +551,9 @@ class StreamWorker:
         self.metrics.store_backlog.set(len(self.store_backlog))
 
     def _write(self, kind: str, record: dict[str, Any]) -> bool:
-        """One write; False, counted and logged, if it failed. Both writes are idempotent."""
+        """One write; False, counted and logged, if the store failed. Both writes are
+        idempotent. A record the store refuses as data is set aside (counted and logged, not
+        retried): it would otherwise hold every later write behind it in the backlog."""
         try:
             if self.store is None:
                 self.store = open_store(self.settings.alert_store)
@@ -559,6 +561,11 @@ class StreamWorker:
                 self.store.add_alert(record)
             else:
                 self.store.add_label(record)
+            return True
+        except BadRecord as exc:
+            self.metrics.store_rejected.labels(kind).inc()
+            key = record.get("alert_id", record.get("label_id"))
+            log.error("alert store refused %s %r, set aside: %s", kind, key, exc)
             return True
         except Exception:
             self.metrics.store_failures.inc()

@@ -324,6 +324,13 @@ class Metrics:
             namespace=ns,
             registry=registry,
         )
+        self.store_rejected = Counter(
+            "alert_store_rejected",
+            "Alert and label writes the store refused as bad data (e.g. a NUL in PostgreSQL text): set aside and logged, never retried; by kind (alert, label).",
+            ["kind"],
+            namespace=ns,
+            registry=registry,
+        )
         self.store_backlog = Gauge(
             "alert_store_backlog",
             "Alert and label writes waiting for the store to accept them again, retried every 5 s.",
