@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -61,7 +62,7 @@ from detectors.windows import PartitionCounter, Watermark
 from streams import faust_kafka, records
 from streams.alertmanager import AlertmanagerPusher, pusher_from_settings
 from streams.http import Liveness
-from streams.metrics import Metrics
+from streams.metrics import Metrics, labeler_pseudonym
 from streams.settings import Settings
 from streams.state import Checkpoints, Published, Unit
 from streams.store import BadRecord, Store, open_store
@@ -178,6 +179,10 @@ class StreamWorker:
             self.pusher = pusher_from_settings(settings, metrics)
         self.gate = LabelGate(settings.labelling())  # used on partition 0's owner only
         self.precision_detectors: set[str] = set()
+        # Labellers appear in metrics by pseudonym only; a random key makes them unstable
+        # across restarts, so deployments set one.
+        key = settings.labeler_pseudonym_key.get_secret_value()
+        self.labeler_key = key.encode() if key else secrets.token_bytes(32)
         self.store: Store | None = (
             open_store(settings.alert_store) if settings.alert_store else None
         )
@@ -507,7 +512,8 @@ class StreamWorker:
             metrics.duplicates.labels(self.settings.labels_topic).inc()
             return
         metrics.labels.labels(label.subject_type, label.verdict).inc()
-        metrics.labeler_labels.labels(metrics.labeler_label(label.labeler)).inc()
+        pseudonym = labeler_pseudonym(self.labeler_key, label.labeler)
+        metrics.labeler_labels.labels(metrics.labeler_label(pseudonym)).inc()
         if applied.pair_policy is not None:
             metrics.label_pairs.labels(applied.pair_policy).inc()
         record = label.model_dump(mode="json", exclude_none=True) | {"ts": format_rfc3339(label.ts)}

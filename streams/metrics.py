@@ -2,11 +2,14 @@
 
 Labels are bounded: topic, reason, detector, severity, group, policy, and `signal` only for
 the aggregate signals (never per-account series), capped at `MAX_SIGNAL_LABELS` values;
-`labeler` is capped at `MAX_LABELER_LABELS` values.
+`labeler` is capped at `MAX_LABELER_LABELS` values and holds a pseudonym
+(`labeler_pseudonym`), never an analyst's name.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -257,7 +260,7 @@ class Metrics:
         )
         self.labeler_labels = Counter(
             "labeler_labels",
-            f"Verdicts per labeller (throughput); labellers beyond the first {MAX_LABELER_LABELS} count as `other`.",
+            f"Verdicts per labeller (throughput), by pseudonym (keyed hash of the name, ABUSEMON_LABELER_PSEUDONYM_KEY); labellers beyond the first {MAX_LABELER_LABELS} count as `other`.",
             ["labeler"],
             namespace=ns,
             registry=registry,
@@ -424,6 +427,17 @@ class Metrics:
             return False
         self.signal_labels.add(signal)
         return True
+
+
+def labeler_pseudonym(key: bytes, labeler: str) -> str:
+    """The stable stand-in for a labeller's name in metrics: the first 12 hex digits of
+    HMAC-SHA256 of the name under `key`. Without the key, the name cannot be guessed from it
+    (analysts' names are few and guessable, so an unkeyed hash would not hide them).
+
+    >>> labeler_pseudonym(b"k" * 32, "ana")
+    'l-3f090c71617f'
+    """
+    return "l-" + hmac.new(key, labeler.encode(), hashlib.sha256).hexdigest()[:12]
 
 
 def metrics_table() -> str:
