@@ -571,7 +571,7 @@ class StreamWorker:
         except BadRecord as exc:
             self.metrics.store_rejected.labels(kind).inc()
             key = record.get("alert_id", record.get("label_id"))
-            log.error("alert store refused %s %r, set aside: %s", kind, key, exc)
+            log.error("alert store refused %s %.80r, set aside: %s", kind, key, exc)
             return True
         except Exception:
             self.metrics.store_failures.inc()
