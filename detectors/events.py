@@ -20,7 +20,14 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
 from pydantic_core import PydanticCustomError
 
 MAX_MESSAGE_BYTES = 1024 * 1024
@@ -68,8 +75,45 @@ def format_rfc3339(seconds: float) -> str:
     return datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{milli:03d}Z"
 
 
+# Control characters (Unicode category Cc: C0, DEL, C1). An id holding one is refused: a NUL
+# cannot be stored in PostgreSQL, and the others make ids that print as something else.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# In free text the same, less tab, line feed and carriage return, are removed instead: a text
+# refused for an invisible character would be a way to keep a post out of the counts.
+_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def check_id(value: str) -> str:
+    r"""An id as given, or an error naming its first control character.
+
+    >>> check_id("u1")
+    'u1'
+    >>> check_id("u\x00evil")
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.PydanticCustomError: must not contain control characters (U+0000 at 1)
+    """
+    found = _CONTROL.search(value)
+    if found:
+        code, at = ord(found.group()), found.start()
+        raise PydanticCustomError(
+            "control_character", f"must not contain control characters (U+{code:04X} at {at})"
+        )
+    return value
+
+
+def clean_text(value: str) -> str:
+    r"""Free text without control characters other than tab and line breaks.
+
+    >>> clean_text("spam\x00\x1b[31m text\n")
+    'spam[31m text\n'
+    """
+    return _TEXT_CONTROL.sub("", value) if _TEXT_CONTROL.search(value) else value
+
+
 Timestamp = Annotated[float, BeforeValidator(parse_rfc3339)]
-Id = Annotated[str, Field(min_length=1, max_length=256)]
+Id = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(check_id)]
+Text = Annotated[str, AfterValidator(clean_text)]
 Word = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
 
 
@@ -84,11 +128,11 @@ class ContentEvent(_Event):
     kind: Word
     surface: Word = "unknown"
     content_id: Id | None = None
-    text: str | None = None
+    text: Text | None = None
     target_id: Id | None = None
-    links: list[str] | None = None
+    links: list[Text] | None = None
     actor_created_at: Timestamp | None = None
-    attrs: dict[str, str] | None = None
+    attrs: dict[Text, Text] | None = None
 
     @property
     def key(self) -> str:
@@ -116,8 +160,8 @@ class Label(_Event):
     subject_id: Id
     verdict: Literal["abusive", "benign", "unsure"]
     labeler: Id
-    policy: str | None = None
-    note: str | None = None
+    policy: Text | None = None
+    note: Text | None = None
 
     @property
     def event_id(self) -> str:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -56,10 +57,10 @@ from detectors.windows import Watermark
 from streams import faust_kafka, records
 from streams.alertmanager import AlertmanagerPusher, pusher_from_settings
 from streams.http import Liveness
-from streams.metrics import Metrics
+from streams.metrics import Metrics, labeler_pseudonym
 from streams.settings import Settings
 from streams.state import Checkpoints, Published, Unit
-from streams.store import Store, open_store
+from streams.store import BadRecord, Store, open_store
 
 log = logging.getLogger("abuse_monitor")
 
@@ -182,6 +183,10 @@ class StreamWorker:
             self.pusher = pusher_from_settings(settings, metrics)
         self.gate = LabelGate(settings.labelling())  # used on partition 0's owner only
         self.precision_detectors: set[str] = set()
+        # Labellers appear in metrics by pseudonym only; a random key makes them unstable
+        # across restarts, so deployments set one.
+        key = settings.labeler_pseudonym_key.get_secret_value()
+        self.labeler_key = key.encode() if key else secrets.token_bytes(32)
         self.store: Store | None = (
             open_store(settings.alert_store) if settings.alert_store else None
         )
@@ -499,7 +504,8 @@ class StreamWorker:
             metrics.duplicates.labels(self.settings.labels_topic).inc()
             return
         metrics.labels.labels(label.subject_type, label.verdict).inc()
-        metrics.labeler_labels.labels(metrics.labeler_label(label.labeler)).inc()
+        pseudonym = labeler_pseudonym(self.labeler_key, label.labeler)
+        metrics.labeler_labels.labels(metrics.labeler_label(pseudonym)).inc()
         if applied.pair_policy is not None:
             metrics.label_pairs.labels(applied.pair_policy).inc()
         record = label.model_dump(mode="json", exclude_none=True) | {"ts": format_rfc3339(label.ts)}
@@ -543,7 +549,9 @@ class StreamWorker:
         self.metrics.store_backlog.set(len(self.store_backlog))
 
     def _write(self, kind: str, record: dict[str, Any]) -> bool:
-        """One write; False, counted and logged, if it failed. Both writes are idempotent."""
+        """One write; False, counted and logged, if the store failed. Both writes are
+        idempotent. A record the store refuses as data is set aside (counted and logged, not
+        retried): it would otherwise hold every later write behind it in the backlog."""
         try:
             if self.store is None:
                 self.store = open_store(self.settings.alert_store)
@@ -551,6 +559,11 @@ class StreamWorker:
                 self.store.add_alert(record)
             else:
                 self.store.add_label(record)
+            return True
+        except BadRecord as exc:
+            self.metrics.store_rejected.labels(kind).inc()
+            key = record.get("alert_id", record.get("label_id"))
+            log.error("alert store refused %s %.80r, set aside: %s", kind, key, exc)
             return True
         except Exception:
             self.metrics.store_failures.inc()

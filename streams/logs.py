@@ -4,6 +4,11 @@ The settings never print a secret (they are `SecretStr`), but the libraries belo
 aiokafka logs every request at debug level, and a SASL PLAIN authentication request carries
 the password in its bytes. `redact_secrets` installs a log record factory, for the whole
 process, that blanks those bytes and any secret value in a record's message and traceback.
+
+A secret is blanked where it stands as a whole token (not inside a longer run of letters,
+digits, `-` or `_`), and only if it has at least `MIN_REDACTED` characters: a shorter one
+would match ordinary words and mangle every line, and is too short to be a secret worth the
+name (the console token must have 16).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from typing import Any
 from pydantic import SecretStr
 
 MASK = "**********"
+MIN_REDACTED = 8
+_TOKEN_CHAR = r"[A-Za-z0-9_\-]"
 _SASL_BYTES = re.compile(r"sasl_auth_bytes=.*", re.S)
 
 
@@ -23,6 +30,7 @@ class _RedactingFactory:
     def __init__(self, wrapped: Callable[..., logging.LogRecord]) -> None:
         self.wrapped = wrapped
         self.secrets: set[str] = set()
+        self.pattern: re.Pattern[str] | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
         record = self.wrapped(*args, **kwargs)
@@ -40,9 +48,16 @@ class _RedactingFactory:
     def redact(self, text: str) -> str:
         if "SaslAuthenticateRequest" in text:  # the payload may hold a password, or part of one
             text = _SASL_BYTES.sub(f"sasl_auth_bytes={MASK})", text)
-        for secret in self.secrets:
-            text = text.replace(secret, MASK)
+        if self.pattern is not None:
+            text = self.pattern.sub(MASK, text)
         return text
+
+    def add(self, secret: str) -> None:
+        self.secrets.add(secret)
+        alternatives = "|".join(re.escape(s) for s in sorted(self.secrets, key=len, reverse=True))
+        # Not after a token character, unless that ends an escape such as \x00 in a bytes repr.
+        before = rf"(?:(?<!{_TOKEN_CHAR})|(?<=\\x[0-9a-f]{{2}}))"
+        self.pattern = re.compile(f"{before}(?:{alternatives})(?!{_TOKEN_CHAR})")
 
 
 def redact_secrets(secrets: Iterable[SecretStr]) -> None:
@@ -53,6 +68,7 @@ def redact_secrets(secrets: Iterable[SecretStr]) -> None:
         logging.setLogRecordFactory(factory)
     for secret in secrets:
         value = secret.get_secret_value()
-        if value:
+        if len(value) >= MIN_REDACTED:
             # As is, and as it shows inside a bytes repr.
-            factory.secrets |= {value, repr(value.encode())[2:-1]}
+            factory.add(value)
+            factory.add(repr(value.encode())[2:-1])

@@ -2,11 +2,14 @@
 
 Labels are bounded: topic, reason, detector, severity, group, policy, and `signal` only for
 the aggregate signals (never per-account series), capped at `MAX_SIGNAL_LABELS` values;
-`labeler` is capped at `MAX_LABELER_LABELS` values.
+`labeler` is capped at `MAX_LABELER_LABELS` values and holds a pseudonym
+(`labeler_pseudonym`), never an analyst's name.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -266,7 +269,7 @@ class Metrics:
         )
         self.labeler_labels = Counter(
             "labeler_labels",
-            f"Verdicts per labeller (throughput); labellers beyond the first {MAX_LABELER_LABELS} count as `other`.",
+            f"Verdicts per labeller (throughput), by pseudonym (keyed hash of the name, ABUSEMON_LABELER_PSEUDONYM_KEY); labellers beyond the first {MAX_LABELER_LABELS} count as `other`.",
             ["labeler"],
             namespace=ns,
             registry=registry,
@@ -330,6 +333,13 @@ class Metrics:
         self.store_failures = Counter(
             "alert_store_failures",
             "Writes to the alert and label store that failed (the stream goes on; the write is retried).",
+            namespace=ns,
+            registry=registry,
+        )
+        self.store_rejected = Counter(
+            "alert_store_rejected",
+            "Alert and label writes the store refused as bad data (e.g. a NUL in PostgreSQL text): set aside and logged, never retried; by kind (alert, label).",
+            ["kind"],
             namespace=ns,
             registry=registry,
         )
@@ -426,6 +436,17 @@ class Metrics:
             return False
         self.signal_labels.add(signal)
         return True
+
+
+def labeler_pseudonym(key: bytes, labeler: str) -> str:
+    """The stable stand-in for a labeller's name in metrics: the first 12 hex digits of
+    HMAC-SHA256 of the name under `key`. Without the key, the name cannot be guessed from it
+    (analysts' names are few and guessable, so an unkeyed hash would not hide them).
+
+    >>> labeler_pseudonym(b"k" * 32, "ana")
+    'l-3f090c71617f'
+    """
+    return "l-" + hmac.new(key, labeler.encode(), hashlib.sha256).hexdigest()[:12]
 
 
 def metrics_table() -> str:

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from faust.types.auth import CredentialsT
 
 
+MIN_CONSOLE_TOKEN = 16
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ABUSEMON_", frozen=True, extra="ignore")
 
@@ -92,7 +95,10 @@ class Settings(BaseSettings):
         gt=0,
         description="wall-clock interval between checkpoints of each unit of detector state",
     )
-    metrics_host: str = Field("0.0.0.0", description="address of the /metrics endpoint")
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="address of the /metrics endpoint: loopback unless set (0.0.0.0 in a pod; see docs/security.md)",
+    )
     metrics_port: int = Field(9464, ge=0, le=65535, description="port of the /metrics endpoint")
     log_level: str = Field("info", description="debug, info, warning or error")
 
@@ -255,7 +261,11 @@ class Settings(BaseSettings):
     console_port: int = Field(8088, ge=0, le=65535, description="port of the triage console")
     console_token: SecretStr = Field(
         SecretStr(""),
-        description="token the triage console asks for; empty: a random one, printed at start",
+        description="token the triage console asks for, at least 16 characters; empty: a random one, printed at start",
+    )
+    labeler_pseudonym_key: SecretStr = Field(
+        SecretStr(""),
+        description="key of the pseudonyms that stand for labellers in metrics (secret); empty: a random one per process",
     )
 
     @field_validator("broker")
@@ -296,6 +306,17 @@ class Settings(BaseSettings):
         if info.field_name == "kafka_ssl_keyfile" and not info.data.get("kafka_ssl_certfile"):
             raise ValueError("set, but ABUSEMON_KAFKA_SSL_CERTFILE is not")
         return value
+
+    @field_validator("console_token", mode="before")
+    @classmethod
+    def _console_token(cls, value: object) -> object:
+        given = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if not isinstance(given, str):
+            return value
+        given = given.strip()  # a stray newline from a file or a Secret is not part of it
+        if given and len(given) < MIN_CONSOLE_TOKEN:
+            raise ValueError(f"must be at least {MIN_CONSOLE_TOKEN} characters (or empty)")
+        return SecretStr(given)
 
     @field_validator("alertmanager_url")
     @classmethod

@@ -14,6 +14,10 @@ columns) next to the record's JSON, so time filters work the same on both backen
 Calls are synchronous and each commits before it returns (the volume is low: alerts and
 verdicts, not events). A SQLite store is usable only from the thread that opened it (the
 event-loop thread of the worker or the console); a PostgreSQL store runs in autocommit mode.
+
+A record or a query parameter the database refuses as data (a NUL in PostgreSQL text, a
+string that cannot be encoded, a field missing) raises `BadRecord`: writing it again cannot
+help, unlike a failed connection, which raises the driver's own error.
 """
 
 from __future__ import annotations
@@ -97,6 +101,32 @@ LABELLED_ONCE = """
 """
 
 
+class BadRecord(ValueError):
+    """A record or parameter the database refuses as data; retrying it cannot help."""
+
+
+# What the drivers raise for bad data, as opposed to a store that is down or locked.
+_BAD_DATA = (
+    psycopg.DataError,
+    sqlite3.DataError,
+    UnicodeError,
+    orjson.JSONEncodeError,
+    KeyError,
+    TypeError,
+    ValueError,
+)
+
+
+@contextmanager
+def _as_bad_record() -> Iterator[None]:
+    try:
+        yield
+    except BadRecord:
+        raise
+    except _BAD_DATA as exc:
+        raise BadRecord(f"{type(exc).__name__}: {exc}") from exc
+
+
 def open_store(url: str) -> Store:
     """The store at `url`: `sqlite:///relative/path.db`, `sqlite:////absolute/path.db`,
     `sqlite://:memory:`, or `postgresql://user:pass@host:port/db` (also `postgres://`).
@@ -148,6 +178,10 @@ class Store:
 
     def add_alert(self, record: dict[str, Any]) -> None:
         """Keep one message of the `alerts` topic (plus an optional `priority`); idempotent."""
+        with _as_bad_record():
+            self._add_alert(record)
+
+    def _add_alert(self, record: dict[str, Any]) -> None:
         ts = parse_rfc3339(record["ts"])
         emitted_at = parse_rfc3339(record["emitted_at"])
         body = orjson.dumps(record).decode()
@@ -182,7 +216,7 @@ class Store:
 
     def add_label(self, label: dict[str, Any]) -> bool:
         """Keep one message of the `labels` topic; False if its `label_id` was already kept."""
-        with self._transaction():
+        with _as_bad_record(), self._transaction():
             inserted = self._execute(
                 "INSERT INTO labels (label_id, ts, subject_type, subject_id, verdict, labeler,"
                 " policy, note, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -199,6 +233,11 @@ class Store:
                 ),
             )
         return inserted > 0
+
+    def remove_label(self, label_id: str) -> None:
+        """Forget a label kept by `add_label` (the console's, when it could not be published)."""
+        with _as_bad_record(), self._transaction():
+            self._execute("DELETE FROM labels WHERE label_id = ?", (label_id,))
 
     def alert(self, alert_id: str) -> dict[str, Any] | None:
         """The latest message of an alert, with `first_ts`; None if it was never seen."""
@@ -318,9 +357,10 @@ class Store:
         return self._connection.execute(sql, params).rowcount
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
-        if isinstance(self._connection, psycopg.Connection):
-            return self._connection.execute(sql.replace("?", "%s"), params).fetchall()
-        return self._connection.execute(sql, params).fetchall()
+        with _as_bad_record():
+            if isinstance(self._connection, psycopg.Connection):
+                return self._connection.execute(sql.replace("?", "%s"), params).fetchall()
+            return self._connection.execute(sql, params).fetchall()
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

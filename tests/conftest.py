@@ -1,4 +1,5 @@
-"""Shared fixtures: a real Kafka-protocol broker for the session, and worker processes."""
+"""Shared fixtures: a real Kafka-protocol broker for the session, worker processes, and a
+PostgreSQL server (tests/postgres.py)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from simulator import SimConfig, write_files
 from streams.broker import EmbeddedBroker, free_port
 from streams.kafka import ensure_input_topics
 from streams.settings import Settings
+from tests.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
 
 # CI runs the same examples every time; a developer's run explores new ones.
 hypothesis_settings.register_profile("ci", derandomize=True, deadline=None)

@@ -56,6 +56,27 @@ def test_the_deployment_matches_the_settings_and_the_worker() -> None:
     assert load("service.yaml")["spec"]["ports"][0]["port"] == settings.metrics_port
 
 
+def test_metrics_listen_on_the_pod_and_only_prometheus_reaches_them() -> None:
+    # The default is loopback, so a pod must ask for every interface, explicitly.
+    assert Settings.model_fields["metrics_host"].default == "127.0.0.1"
+    settings = settings_from(load("configmap.yaml")["data"])
+    assert settings.metrics_host == "0.0.0.0"
+    pod_labels = load("deployment.yaml")["spec"]["template"]["metadata"]["labels"]
+    policy = load("networkpolicy.yaml")
+    assert policy["kind"] == "NetworkPolicy"
+    spec = policy["spec"]
+    assert spec["podSelector"]["matchLabels"] == pod_labels
+    assert spec["policyTypes"] == ["Ingress"]
+    [rule] = spec["ingress"]  # one way in, and nothing else
+    [port] = rule["ports"]
+    [container] = load("deployment.yaml")["spec"]["template"]["spec"]["containers"]
+    [metrics_port] = container["ports"]
+    assert port["port"] in (metrics_port["name"], settings.metrics_port)
+    [peer] = rule["from"]  # Prometheus' pods in its namespace, not every pod of a namespace
+    assert peer["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "prometheus"}
+    assert set(peer) == {"namespaceSelector", "podSelector"}
+
+
 def test_secrets_come_from_a_secret_and_never_the_configmap() -> None:
     secret_variables = {
         f"ABUSEMON_{name.upper()}"
@@ -81,6 +102,8 @@ def test_the_compose_stack_configures_real_settings() -> None:
         env = service.get("environment", {})
         if any(key.startswith("ABUSEMON_") for key in env):
             settings_from({k: str(v) for k, v in env.items() if k.startswith("ABUSEMON_")})
+    # Prometheus scrapes the workers over the stack's network: not on loopback.
+    assert stack["services"]["worker"]["environment"]["ABUSEMON_METRICS_HOST"] == "0.0.0.0"
     assert {
         "kafka",
         "topics",

@@ -150,3 +150,69 @@ def test_any_json_object_parses_or_gives_a_reason(topic: str, value: dict[str, o
         assert error.reason in REASONS
     except orjson.JSONEncodeError:
         pass  # not representable as JSON; no message can carry it
+
+
+@pytest.mark.parametrize(
+    ("topic", "field"),
+    [
+        ("content-events", "actor_id"),
+        ("content-events", "event_id"),
+        ("content-events", "target_id"),
+        ("report-events", "target_actor_id"),
+        ("labels", "subject_id"),
+        ("labels", "labeler"),
+    ],
+)
+@pytest.mark.parametrize("control", ["\x00", "\x1b", "\x7f", "\x85"])
+def test_ids_with_control_characters_are_refused_with_the_reason(
+    topic: str, field: str, control: str
+) -> None:
+    base: dict[str, object] = {
+        "content-events": CONTENT,
+        "report-events": {
+            "event_id": "r1",
+            "ts": "2026-11-24T10:00:00Z",
+            "reporter_id": "u1",
+            "target_actor_id": "u2",
+            "reason": "spam",
+        },
+        "labels": {
+            "label_id": "l1",
+            "ts": "2026-11-24T10:00:00Z",
+            "subject_type": "actor",
+            "subject_id": "u2",
+            "verdict": "abusive",
+            "labeler": "ana",
+        },
+    }[topic]
+    raw = orjson.dumps(base | {field: f"u{control}evil"})
+    with pytest.raises(InvalidEvent) as caught:
+        parse_event(topic, raw)
+    assert caught.value.reason == "invalid_value"
+    assert caught.value.detail == (
+        f"{field}: must not contain control characters (U+{ord(control):04X} at 1)"
+    )
+
+
+def test_free_text_loses_control_characters_but_keeps_its_lines() -> None:
+    event = parse_event(
+        "content-events",
+        orjson.dumps(
+            CONTENT
+            | {
+                "text": "buy\x00 now\x1b[0m\tcheap\r\nhere\u202e",
+                "links": ["ex\x00ample.com"],
+                "attrs": {"dev\x01ice": "d\x7f1"},
+            }
+        ),
+    )
+    assert isinstance(event, ContentEvent)
+    assert event.text == "buy now[0m\tcheap\r\nhere\u202e"  # bidi marks: the console isolates
+    assert event.links == ["example.com"] and event.attrs == {"device": "d1"}
+    label = parse_event(
+        "labels",
+        b'{"label_id": "l", "ts": "2026-11-24T10:00:00Z", "subject_type": "actor",'
+        b' "subject_id": "u", "verdict": "benign", "labeler": "ana",'
+        b' "policy": "sp\\u0000am", "note": "seen\\u0000\\nok"}',
+    )
+    assert label.policy == "spam" and label.note == "seen\nok"  # type: ignore[union-attr]

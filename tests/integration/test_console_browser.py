@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import sqlite3
 import time
 import uuid
 from pathlib import Path
@@ -29,6 +30,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from streams.broker import EmbeddedBroker
 from streams.console import start_console
 from streams.kafka import produce
+from streams.metrics import labeler_pseudonym
 from streams.settings import Settings
 from streams.store import open_store
 from tests.console_samples import (
@@ -46,6 +48,7 @@ pytestmark = pytest.mark.integration
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 TOKEN = "browser-test-token"
+PSEUDONYM_KEY = "pseudonym-key-of-the-test"
 
 
 def chromium(profile: Path, width: int = 1500, height: int = 940) -> webdriver.Chrome:
@@ -210,7 +213,7 @@ async def test_an_analyst_labels_an_alert_by_keyboard(
     finally:
         await console.stop()
 
-    assert "token=" not in seen["url_after_load"]  # taken once, kept for the tab
+    assert "token" not in seen["url_after_load"]  # taken once from the fragment, kept for the tab
     assert seen["order"] == [campaign, actor, volume, brigade]
     assert seen["priorities"] == ["94%prio", "81%prio", "62%prio", "47%prio"]
     assert seen["first_selected"] == campaign
@@ -268,7 +271,9 @@ async def test_a_verdict_in_the_console_moves_the_workers_precision(
     labels one in the browser, the worker reads the verdict from the labels topic and its
     precision metric for that detector appears."""
     store_url = f"sqlite:///{tmp_path / 'alerts.db'}"
-    worker = await asyncio.to_thread(start_worker, warmup_windows=3, alert_store=store_url)
+    worker = await asyncio.to_thread(
+        start_worker, warmup_windows=3, alert_store=store_url, labeler_pseudonym_key=PSEUDONYM_KEY
+    )
     await produce(worker.settings, reports(minutes=14, spike_minute=10))
     store = open_store(store_url)
     deadline = time.monotonic() + 60
@@ -297,5 +302,102 @@ async def test_a_verdict_in_the_console_moves_the_workers_precision(
     assert sample_metric(text, "abusemon_labels_total", verdict="abusive") == 1, worker.log()
     assert sample_metric(text, "abusemon_label_precision_ratio", detector=detector) == 1.0
     assert sample_metric(text, "abusemon_label_verdicts_in_window", detector=detector) == 1
-    assert sample_metric(text, "abusemon_labeler_labels_total", labeler="ben") == 1
+    # The labeller by pseudonym: analysts' names are not published to whoever scrapes.
+    ben = labeler_pseudonym(PSEUDONYM_KEY.encode(), "ben")
+    assert sample_metric(text, "abusemon_labeler_labels_total", labeler=ben) == 1
+    assert 'labeler="ben"' not in text
+    store.close()
+
+
+BIDI_SUMMARY = "Account sent \u202egnp.exe\u202c to 40 accounts"
+
+
+def hostile_session(base: str, login_url: str, db: Path, bidi: str, gone: str) -> dict[str, Any]:
+    """A token in the query string; attacker text with a bidi override; an alert whose detail
+    cannot be loaded any more, selected while another is shown, then `a` pressed."""
+    driver = chromium(db.parent / "chromium-profile-hostile")
+    wait = WebDriverWait(driver, 15)
+    seen: dict[str, Any] = {}
+    try:
+        driver.get(f"{base}?token={TOKEN}")  # as an old link, or a guess at the old way
+        wait.until(lambda d: d.find_element(By.ID, "login").is_displayed())
+        seen["query_url"] = driver.current_url
+        seen["query_message"] = driver.find_element(By.ID, "login-error").text
+        seen["query_queue"] = queue_ids(driver)
+
+        driver.get(login_url)
+        wait.until(lambda d: bidi in queue_ids(d) and selected_id(d) == bidi)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, f'article[data-alert-id="{bidi}"]'))
+        seen["summary"] = driver.execute_script(
+            "return document.querySelector(arguments[0]).textContent",
+            f'#queue li[data-alert-id="{bidi}"] .q-summary',
+        )
+        seen["detail_text"] = driver.find_element(By.ID, "detail").get_attribute("textContent")
+        seen["isolated"] = driver.execute_script(
+            "return getComputedStyle(document.querySelector('#queue li .q-summary')).unicodeBidi"
+        )
+        labeler = driver.find_element(By.ID, "labeler")
+        labeler.send_keys("ana")
+        labeler.send_keys(Keys.ESCAPE)
+
+        with sqlite3.connect(db) as other:  # the alert is gone after the queue was read
+            other.execute("DELETE FROM alerts WHERE alert_id = ?", (gone,))
+        driver.find_element(By.CSS_SELECTOR, f'#queue li[data-alert-id="{gone}"]').click()
+        wait.until(lambda d: "could not be loaded" in d.find_element(By.ID, "detail").text)
+        seen["selected"] = selected_id(driver)
+        seen["detail_after"] = driver.find_element(By.ID, "detail").text
+        seen["buttons_disabled"] = driver.execute_script(
+            "return [...document.querySelectorAll('[data-verdict]')].every((b) => b.disabled)"
+        )
+        press(driver, "a")  # must label nothing: no alert is shown
+        press(driver, "r")  # a request after it: once the queue is back, `a` was handled
+        wait.until(lambda d: bidi in queue_ids(d))
+        seen["queue_after"] = queue_ids(driver)
+    except Exception:
+        save_screenshot(driver, db.parent / "console-hostile-failure.png")
+        raise
+    finally:
+        driver.quit()
+    return seen
+
+
+async def test_the_page_resists_hostile_urls_text_and_failures(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    now = time.time()
+    db = tmp_path / "alerts.db"
+    store = open_store(f"sqlite:///{db}")
+    for record in sample_alerts(now):
+        store.add_alert(record)
+    bidi = actor_anomaly(now, priority=0.99, actor="u\u202egnp.exe") | {"summary": BIDI_SUMMARY}
+    store.add_alert(bidi)
+    gone = report_brigade(now)["alert_id"]
+    settings = Settings(
+        broker=broker.url,
+        labels_topic=f"{uuid.uuid4().hex[:8]}-labels",
+        input_partitions=1,
+        console_token=TOKEN,  # type: ignore[arg-type]
+        audit_rate=0.0,
+    )
+    console = await start_console(settings, store, host="127.0.0.1", port=0)
+    try:
+        seen = await asyncio.to_thread(
+            hostile_session, console.url, console.login_url, db, bidi["alert_id"], gone
+        )
+    finally:
+        await console.stop()
+    # A token in the query string is not used, and is gone from the address.
+    assert "token" not in seen["query_url"] and seen["query_queue"] == []
+    assert "?token=" in seen["query_message"]
+    # Bidi controls are shown, not obeyed, and every piece of text is isolated.
+    assert seen["summary"] == "Account sent ⟦U+202E⟧gnp.exe⟦U+202C⟧ to 40 accounts"
+    assert "\u202e" not in seen["detail_text"] and "u⟦U+202E⟧gnp.exe" in seen["detail_text"]
+    assert seen["isolated"] == "isolate"
+    # The failed alert is selected and nothing else is shown; the verdict keys do nothing.
+    assert seen["selected"] == gone
+    assert "could not be loaded" in seen["detail_after"]
+    assert bidi["alert_id"] not in seen["detail_after"] and "gnp.exe" not in seen["detail_after"]
+    assert seen["buttons_disabled"] is True
+    assert store.labels() == []
+    assert bidi["alert_id"] in seen["queue_after"]
     store.close()

@@ -97,7 +97,7 @@ def accepts(port: int) -> bool:
 
 
 def api(login_url: str, path: str) -> dict[str, list[dict[str, object]]]:
-    base, _, token = login_url.partition("/?token=")
+    base, _, token = login_url.partition("/#token=")
     request = urllib.request.Request(
         base + path, headers={"Authorization": f"Bearer {urllib.parse.unquote(token)}"}
     )

@@ -11,18 +11,27 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaConnectionError
+from pydantic import ValidationError
 
 from detectors.events import format_rfc3339, parse_rfc3339
 from streams.broker import EmbeddedBroker
 from streams.console import create_app
-from streams.console.app import SETTINGS
+from streams.console.app import (
+    LOCKOUT,
+    LOCKOUT_S,
+    MAX_FAILURES,
+    PRODUCER,
+    SETTINGS,
+)
 from streams.settings import Settings
-from streams.store import Store, open_store
+from streams.store import BadRecord, Store, open_store
 from tests.console_samples import (
     actor_anomaly,
     content_campaign,
@@ -109,6 +118,7 @@ async def test_the_api_needs_the_token(make_client: MakeClient) -> None:
         {"Authorization": TOKEN},
     ):
         for path in ("/api/queue", f"/api/alerts/{ACTOR}", "/api/entities/actor/u0021055"):
+            client.server.app[LOCKOUT].failures.clear()  # the lockout has its own test
             response = await client.get(path, headers=headers)
             assert response.status == 401, (path, headers)
             assert response.headers["WWW-Authenticate"].startswith("Bearer")
@@ -328,13 +338,13 @@ def test_console_command_prints_its_url(
         assert line.startswith("triage console at http://127.0.0.1:"), line
         url = line.split(" at ", 1)[1].split(" ", 1)[0]
         if configured:
-            assert TOKEN not in line and "?token=" not in line
+            assert TOKEN not in line and "token=" not in line
             token = TOKEN
         else:
-            assert "?token=" in url
-            token = url.split("?token=", 1)[1]
+            assert "?" not in url and "/#token=" in url  # a fragment: never sent, never logged
+            token = url.split("#token=", 1)[1]
             assert len(token) >= 32
-        base = url.split("?", 1)[0]
+        base = url.split("#", 1)[0]
         assert urllib.request.urlopen(base + "healthz", timeout=5).read() == b"ok\n"
         request = urllib.request.Request(
             base + "api/queue", headers={"Authorization": f"Bearer {token}"}
@@ -346,3 +356,131 @@ def test_console_command_prints_its_url(
     assert process.returncode == 0, err
     if configured:
         assert TOKEN not in out + err
+
+
+async def test_a_unicode_digit_limit_is_a_bad_parameter(make_client: MakeClient) -> None:
+    client = await make_client()
+    for limit in ("\u00b2", "\u0663", "1\u00b9", "99999999999999999999"):
+        bad = await get_json(client, f"/api/queue?limit={quote(limit)}", status=400)
+        assert bad["error"] == "limit: expected a whole number from 1 to 1000"
+        await get_json(client, f"/api/entities/actor/u1?limit={quote(limit)}", status=400)
+
+
+async def test_control_characters_in_ids_are_refused_before_anything_is_published(
+    broker: EmbeddedBroker, postgres_url: str
+) -> None:
+    """Against PostgreSQL, which cannot hold a NUL: every such request is a 400 with the
+    reason, no label with one reaches the topic, and the console goes on serving."""
+    store = open_store(postgres_url)
+    for record in sample_alerts(NOW):
+        store.add_alert(record)
+    settings = Settings(
+        broker=broker.url, labels_topic=f"{uuid.uuid4().hex[:8]}-labels", input_partitions=1
+    )
+    client: Client = TestClient(TestServer(create_app(settings, store, TOKEN)))
+    await client.start_server()
+    try:
+        response = await client.post(
+            "/api/labels",
+            headers=AUTH,
+            json={
+                "subject_type": "actor",
+                "subject_id": "u\u0000evil",
+                "verdict": "abusive",
+                "labeler": "ana",
+            },
+        )
+        assert response.status == 400, await response.text()
+        refused = await response.json()
+        assert refused["reason"] == "invalid_value"
+        assert "subject_id: must not contain control characters (U+0000" in refused["error"]
+        for path in (
+            "/api/queue?detector=%00",
+            "/api/queue?labeler=a%00b",
+            "/api/alerts/%00",
+            "/api/entities/actor/a%00b",
+        ):
+            bad = await get_json(client, path, status=400)
+            assert "must not contain control characters (U+0000)" in bad["error"], path
+        # A note loses them; the label is stored and published.
+        response = await client.post(
+            "/api/labels",
+            headers=AUTH,
+            json={
+                "subject_type": "actor",
+                "subject_id": "u1",
+                "verdict": "benign",
+                "labeler": "ana",
+                "note": "seen\u0000 it",
+            },
+        )
+        assert response.status == 201, await response.text()
+        label = await response.json()
+        assert label["note"] == "seen it"
+        assert store.labels() == [label]
+        [message] = await read_topic(broker.bootstrap, settings.labels_topic, count=1)
+        assert orjson.loads(message.value) == label  # the first and only one
+    finally:
+        await client.close()
+        store.close()
+
+
+async def test_a_label_is_stored_and_published_or_neither(
+    make_client: MakeClient, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = await make_client()
+    producer = client.server.app[PRODUCER]
+    sent: list[bytes] = []
+
+    async def send_and_wait(topic: str, value: bytes, key: bytes) -> None:
+        sent.append(value)
+
+    monkeypatch.setattr(producer, "send_and_wait", send_and_wait)
+    body = {"subject_type": "alert", "subject_id": ACTOR, "verdict": "abusive", "labeler": "ana"}
+
+    def refuse(label: dict[str, Any]) -> bool:
+        raise BadRecord("DataError: PostgreSQL text fields cannot contain NUL (0x00) bytes")
+
+    with monkeypatch.context() as patch:  # the store refuses it: nothing is published
+        patch.setattr(store, "add_label", refuse)
+        response = await client.post("/api/labels", headers=AUTH, json=body)
+        assert response.status == 400, await response.text()
+        assert "the store refused the label" in (await response.json())["error"]
+    assert sent == []
+
+    async def unreachable(topic: str, value: bytes, key: bytes) -> None:
+        raise KafkaConnectionError("no broker")
+
+    monkeypatch.setattr(producer, "send_and_wait", unreachable)
+    response = await client.post("/api/labels", headers=AUTH, json=body)
+    assert response.status == 503  # not published: not stored either
+    assert store.labels() == []
+
+
+def test_the_console_token_is_stripped_and_long_enough() -> None:
+    assert Settings(console_token=f"{TOKEN}\n").console_token.get_secret_value() == TOKEN  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="at least 16 characters"):
+        Settings(console_token="a")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="at least 16 characters"):
+        create_app(Settings(), open_store("sqlite://:memory:"), "short")
+
+
+async def test_repeated_wrong_tokens_lock_the_address_out(make_client: MakeClient) -> None:
+    client = await make_client()
+    lockout = client.server.app[LOCKOUT]
+    now = [1000.0]
+    lockout.clock = lambda: now[0]
+    wrong = {"Authorization": "Bearer wrong-token-of-some-length"}
+    for _ in range(MAX_FAILURES):
+        assert (await client.get("/api/queue", headers=wrong)).status == 401
+    # Locked out: even the right token is not checked until the time is up.
+    response = await client.get("/api/queue", headers=AUTH)
+    assert response.status == 429 and response.headers["Retry-After"] == "1"
+    now[0] += LOCKOUT_S
+    assert (await client.get("/api/queue", headers=wrong)).status == 401
+    response = await client.get("/api/queue", headers=AUTH)
+    assert response.status == 429 and response.headers["Retry-After"] == "2"  # doubled
+    now[0] += 2 * LOCKOUT_S
+    assert (await client.get("/api/queue", headers=AUTH)).status == 200
+    assert lockout.failures == {}  # a right token clears the count
+    assert (await client.get("/api/queue", headers=wrong)).status == 401

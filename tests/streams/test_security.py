@@ -25,6 +25,7 @@ from aiokafka.protocol.admin import SaslAuthenticateRequest_v1
 from faust.auth import SASLCredentials, SSLCredentials
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
 
 from streams.app import create_app
 from streams.broker import EmbeddedBroker
@@ -328,3 +329,59 @@ def test_the_worker_log_never_shows_the_sasl_password(tmp_path: Path) -> None:
     assert "SaslHandShakeRequest_v1(mechanism='SCRAM-SHA-512')" in text, text[-3000:]
     assert "e=unknown-user" in text  # the broker's verdict on the client's proof
     assert PASSWORD not in text and PASSWORD.encode().hex() not in text
+
+
+def test_redaction_blanks_whole_secrets_only_and_never_short_ones(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    redact_secrets([SecretStr("a"), SecretStr("Tok3n-of-the-console"), SecretStr("pw_12345")])
+    lines = [
+        "a worker started, all partitions assigned",  # "a": too short to blank anything
+        "Bearer Tok3n-of-the-console sent",
+        "token=Tok3n-of-the-console&next=1",
+        "xTok3n-of-the-consoleY is another word",
+        "b'\\x00user\\x00pw_12345' and pw_123456 and pw_12345",
+    ]
+    with caplog.at_level(logging.INFO, logger="abuse_monitor.test"):
+        for line in lines:
+            logging.getLogger("abuse_monitor.test").info("%s", line)
+    assert caplog.messages == [
+        "a worker started, all partitions assigned",
+        "Bearer ********** sent",
+        "token=**********&next=1",
+        "xTok3n-of-the-consoleY is another word",
+        "b'\\x00user\\x00**********' and pw_123456 and **********",
+    ]
+
+
+def test_metrics_name_labellers_by_a_keyed_pseudonym_only() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from detectors.events import Label
+    from streams.app import create_app
+    from streams.metrics import Metrics, labeler_pseudonym
+
+    def labelled_by(key: str, labeler: str) -> str:
+        settings = Settings(
+            broker="kafka://127.0.0.1:1",
+            labeler_pseudonym_key=key,  # type: ignore[arg-type]
+        )
+        worker = create_app(settings, Metrics(CollectorRegistry()))
+        label = Label(
+            label_id=f"l-{labeler}",
+            ts="2026-11-24T10:00:00Z",  # type: ignore[arg-type]
+            subject_type="actor",
+            subject_id="u1",
+            verdict="abusive",
+            labeler=labeler,
+        )
+        worker.apply_label(label)
+        return generate_latest(worker.metrics.registry).decode()
+
+    text = labelled_by("key-one-of-the-deployment", "ana.lysis")
+    assert "ana.lysis" not in text
+    pseudonym = labeler_pseudonym(b"key-one-of-the-deployment", "ana.lysis")
+    assert f'abusemon_labeler_labels_total{{labeler="{pseudonym}"}} 1.0' in text
+    # Stable under one key (across restarts), another under another key.
+    assert pseudonym in labelled_by("key-one-of-the-deployment", "ana.lysis")
+    assert pseudonym not in labelled_by("key-two-of-the-deployment", "ana.lysis")

@@ -18,8 +18,8 @@ from streams.app import StreamWorker, create_app
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.store import open_store
+from tests.postgres import PostgresServer
 from tests.streams.test_alertmanager import record
-from tests.streams.test_store import PostgresServer
 
 
 def worker(store_url: str) -> StreamWorker:
@@ -71,6 +71,28 @@ async def test_writes_wait_while_postgresql_is_down_and_are_written_when_it_is_b
         stream_worker.store.close()
     finally:
         server.remove()
+
+
+async def test_a_write_postgresql_refuses_is_set_aside_not_retried_ahead_of_others(
+    postgres_url: str,
+) -> None:
+    stream_worker = worker(postgres_url)
+    await stream_worker.emit(alerts("a1", "u\x00evil", "a2"))  # a NUL: PostgreSQL's DataError
+    assert value(stream_worker, "alert_store_backlog") == 0
+    assert (
+        stream_worker.metrics.registry.get_sample_value(
+            "abusemon_alert_store_rejected_total", {"kind": "alert"}
+        )
+        == 1
+    )
+    assert value(stream_worker, "alert_store_failures_total") == 0
+    stream_worker.store_backlog.append(("alert", alerts("u\x00evil")[0].to_record(0.0)))
+    stream_worker.store_backlog.append(("alert", alerts("a3")[0].to_record(0.0)))
+    stream_worker.retry_store()  # as after an outage: the bad one at the head is set aside
+    assert value(stream_worker, "alert_store_backlog") == 0
+    assert stored(postgres_url) == {"a1", "a2", "a3"}
+    assert stream_worker.store is not None
+    stream_worker.store.close()
 
 
 async def test_writes_wait_while_a_sqlite_file_is_locked(tmp_path: Path) -> None:

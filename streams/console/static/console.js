@@ -1,5 +1,7 @@
 // The triage console: the queue on the left, the selected alert on the right, verdicts by key.
 // Every piece of alert data is put in the page as text (never as markup): attackers write it.
+// Bidirectional controls in it are shown as visible escapes, and every element of the queue and
+// the alert is isolated (console.css), so no text reorders itself or what stands next to it.
 "use strict";
 
 (() => {
@@ -15,6 +17,12 @@
   };
   const $ = (id) => document.getElementById(id);
 
+  // "\u202egnp.exe" would read "exe.png": embeddings, overrides, isolates and marks are shown
+  // as ⟦U+202E⟧ instead of acting.
+  const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+  const visible = (text) =>
+    text.replace(BIDI, (c) => `⟦U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}⟧`);
+
   // ---- DOM helpers: text only ---------------------------------------------------------
   function h(tag, attrs, ...children) {
     const node = document.createElement(tag);
@@ -22,6 +30,7 @@
       if (value === null || value === undefined || value === false) continue;
       if (name === "class") node.className = value;
       else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+      else if (name === "title" || name === "aria-label") node.setAttribute(name, visible(String(value)));
       else node.setAttribute(name, value === true ? "" : String(value));
     }
     append(node, children);
@@ -38,7 +47,7 @@
   function append(node, children) {
     for (const child of children.flat()) {
       if (child === null || child === undefined || child === false) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+      node.append(child instanceof Node ? child : document.createTextNode(visible(String(child))));
     }
   }
 
@@ -102,20 +111,30 @@
       askToken("The token was not accepted.");
       throw new ApiError(401, "missing or wrong token");
     }
+    if (response.status === 429) {
+      askToken("Too many wrong tokens: wait a moment, then try again.");
+      throw new ApiError(401, "too many wrong tokens");
+    }
     if (!response.ok) throw new ApiError(response.status, (body && body.error) || response.statusText);
     return body;
   }
 
   // ---- token -------------------------------------------------------------------------
+  // Taken once from the fragment (/#token=...), which no request carries, and removed from the
+  // address. One in the query string (?token=) reached the server, its proxies and their logs
+  // already: it is removed and not used, so the address that leaks it does not work.
+  // Returns whether the address had one in its query string.
   function takeToken() {
     const url = new URL(window.location.href);
-    const given = url.searchParams.get("token");
-    if (given) {
-      sessionStorage.setItem("abusemon.token", given);
+    const given = new URLSearchParams(url.hash.slice(1)).get("token");
+    const inQuery = url.searchParams.has("token");
+    if (given) sessionStorage.setItem("abusemon.token", given.trim());
+    if (given !== null || inQuery) {
       url.searchParams.delete("token");
-      history.replaceState(null, "", url.pathname + url.search + url.hash);
+      history.replaceState(null, "", url.pathname + url.search);
     }
     state.token = sessionStorage.getItem("abusemon.token") || "";
+    return inQuery;
   }
   function askToken(message) {
     sessionStorage.removeItem("abusemon.token");
@@ -211,12 +230,22 @@
   }
 
   // ---- detail ------------------------------------------------------------------------
+  // The verdict buttons act on the alert shown: none while another is on its way, or failed.
+  function verdictEnabled(enabled) {
+    for (const button of document.querySelectorAll("[data-verdict]")) button.disabled = !enabled;
+  }
+
   async function showAlert(alertId, queueItem) {
     state.shownId = alertId;
+    state.detail = null;
+    verdictEnabled(false);
     let detail;
     try {
       detail = await api(`/api/alerts/${encodeURIComponent(alertId)}`);
     } catch (error) {
+      if (state.shownId !== alertId) return;
+      $("detail").replaceChildren(h("p", { class: "empty error" }, `This alert could not be loaded: ${error.message}`));
+      $("verdict").hidden = true;
       if (error.status !== 401) toast(`Alert: ${error.message}`, true);
       return;
     }
@@ -224,6 +253,7 @@
     state.detail = detail;
     renderDetail(detail, queueItem);
     $("verdict").hidden = false;
+    verdictEnabled(true);
     loadHistory(detail.alert);
   }
 
@@ -630,7 +660,7 @@
   }
 
   function start() {
-    takeToken();
+    const leaked = takeToken();
     const saved = localStorage.getItem("abusemon.labeler");
     if (saved) $("labeler").value = saved;
     $("labeler").addEventListener("input", () => {
@@ -656,10 +686,18 @@
       $("login").hidden = true;
       loadQueue();
     });
+    // A token link opened in a tab already on the page changes only the fragment: no reload.
+    window.addEventListener("hashchange", () => {
+      if (!new URLSearchParams(location.hash.slice(1)).has("token")) return;
+      takeToken();
+      if (!state.token) return;
+      $("login").hidden = true;
+      loadQueue();
+    });
     document.addEventListener("keydown", onKey);
     new MutationObserver(() => sizeScorebars($("detail"))).observe($("detail"), { childList: true });
     if (state.token) loadQueue();
-    else askToken("");
+    else askToken(leaked ? "A token in the address after ?token= is not used (it reaches server logs): enter it here." : "");
   }
 
   start();
