@@ -22,7 +22,7 @@ from detectors.actor_features import (
     ActorPartial,
     ActorState,
 )
-from detectors.actor_model import ActorModel, indicators, ordinary
+from detectors.actor_model import ActorModel, ordinary
 from detectors.actors import ActorConfig, ActorProcessor
 from detectors.alerts import Alert
 from detectors.events import ContentEvent, ReportEvent, format_rfc3339
