@@ -325,7 +325,9 @@ class CoordinationIndex:
                     del held[: -cfg.max_rows]
             touched.add(route)
         for route in sorted(touched):
-            held = self.keys[route]
+            held = self.keys.get(route)
+            if held is None:
+                continue  # evicted for a key that came after it in this window
             horizon = end - self._keep_s(held[0].kind)
             if held[0].ts < horizon:
                 held[:] = [row for row in held if row.ts >= horizon]

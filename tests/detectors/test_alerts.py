@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from detectors.alerts import Alert, EpisodePolicy, alert_id, severity_for
 
 
@@ -45,12 +50,26 @@ def test_a_flag_after_the_cooldown_opens_a_new_alert() -> None:
 
 
 def test_ids_are_deterministic_and_distinct() -> None:
-    assert alert_id("volume_spike", "signal", "content", 60.0) == alert_id(
-        "volume_spike", "signal", "content", 60.0
-    )
-    assert alert_id("volume_spike", "signal", "content", 60.0) != alert_id(
-        "volume_spike", "signal", "content", 120.0
-    )
+    """The same id in every process: a restarted worker, or another one, names the episode as
+    this one did, whatever the interpreter's string-hash seed."""
+    code = "from detectors.alerts import alert_id; print(alert_id(*sys.argv[1:4], 60.0))"
+    ids = {alert_id("volume_spike", "signal", "content", 60.0)}
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run(
+            [sys.executable, "-c", f"import sys; {code}", "volume_spike", "signal", "content"],
+            env=env,
+            cwd=Path(__file__).parents[2],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        ids.add(out.stdout.strip())
+    assert len(ids) == 1
+    one = alert_id("volume_spike", "signal", "content", 60.0)
+    assert one != alert_id("volume_spike", "signal", "content", 120.0)
+    assert one != alert_id("volume_spike", "signal", "content.kind:post", 60.0)
+    assert one != alert_id("actor_anomaly", "signal", "content", 60.0)
     assert alert_id("a", "signal", "b", 0.0) != alert_id("a", "actor", "b", 0.0)
 
 

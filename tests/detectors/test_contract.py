@@ -73,7 +73,14 @@ def test_score_before_learning(registration: Registration) -> None:
     assert score == pytest.approx(before)
 
 
-def test_clone_has_the_same_parameters(registration: Registration) -> None:
-    detector = registration.make()
-    clone = detector.clone()
-    assert clone._get_params() == detector._get_params()
+def test_a_clone_is_untrained_and_behaves_like_a_fresh_instance(
+    registration: Registration,
+) -> None:
+    stream = stream_of(registration)
+    trained = registration.make()
+    run(registration, trained, stream[:400])
+    clone = trained.clone()
+    assert clone._get_params() == trained._get_params()
+    fresh = run(registration, registration.make(), stream)
+    assert run(registration, clone, stream) == fresh
+    assert run(registration, trained, stream) != fresh, "training changed the original"

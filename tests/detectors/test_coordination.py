@@ -347,3 +347,129 @@ def test_the_documented_examples_have_the_fields_the_detectors_write(name: str) 
     )
     assert set(example) == set(alert)
     assert set(example["evidence"]) == set(alert["evidence"])
+
+
+# -- memory limits, expiry and replays ---------------------------------------------------------
+def report_row(n: int, ts: float, reporter: str, target: str) -> Row:
+    return Row("report", (target,), ts, reporter, f"r{n:06d}", ts - 3 * DAY, "hate")
+
+
+def test_a_key_keeps_its_latest_rows_up_to_twice_the_cap_and_proposes_from_the_latest() -> None:
+    index = CoordinationIndex(CoordinationConfig(max_rows=5, min_reporters=3))
+    n = 0
+    for minute in range(10):
+        start = T0 + 60 * minute
+        for k in range(7):
+            index.add(start, report_row(n, start + k, f"p{n}", "victim"))
+            n += 1
+        closed = index.close(T0, start + 60)
+        held = index.keys["report:victim"]
+        assert 5 <= len(held) <= 10
+        assert [row.event_id for row in held] == [f"r{i:06d}" for i in range(n - len(held), n)]
+        [candidate] = closed.candidates
+        assert candidate.events == 5
+        assert candidate.actors == tuple(sorted(f"p{i}" for i in range(n - 5, n)))
+
+
+def test_the_key_cap_evicts_the_least_recently_touched_and_keeps_a_busy_key() -> None:
+    index = CoordinationIndex(CoordinationConfig(max_keys=3))
+    evicted = 0
+    n = 0
+    for minute in range(8):
+        start = T0 + 60 * minute
+        for target in ("busy", f"t{minute}"):
+            index.add(start, report_row(n, start + 1, f"p{n}", target))
+            n += 1
+        closed = index.close(T0, start + 60)
+        evicted += closed.evicted
+        assert len(index) <= 3
+    # Each window busy is touched first, then a new key needs room: from the third window
+    # on, the oldest of the others goes, t0 to t5.
+    assert evicted == 6
+    assert list(index.keys) == ["report:t6", "report:busy", "report:t7"]
+
+
+def test_a_window_with_more_keys_than_the_cap_keeps_the_last_ones() -> None:
+    index = CoordinationIndex(CoordinationConfig(max_keys=3, min_reporters=1))
+    for k in range(5):
+        index.add(T0, report_row(k, T0 + 1, f"p{k}", f"t{k}"))
+    closed = index.close(T0, T0 + 60)
+    assert closed.evicted == 2
+    assert list(index.keys) == ["report:t2", "report:t3", "report:t4"]
+    assert [c.key for c in closed.candidates] == ["t2", "t3", "t4"]
+
+
+def test_remembered_domains_are_capped_keeping_the_most_recently_seen() -> None:
+    index = CoordinationIndex(CoordinationConfig(max_keys=3))
+    for minute, domain in enumerate(["a.top", "b.top", "c.top", "a.top", "d.top", "e.top"]):
+        start = T0 + 60 * minute
+        row = Row("link", (domain,), start + 1, f"u{minute}", f"e{minute}", None, "")
+        index.add(start, row)
+        index.close(T0, start + 60)
+    # a.top, seen again in the fourth window, keeps the time it was first seen
+    assert index.domains_seen == {"a.top": T0, "d.top": T0 + 240, "e.top": T0 + 300}
+    assert list(index.domains_seen) == ["a.top", "d.top", "e.top"]
+
+
+def brigade_on(target: str, start: float, first: int) -> list[Event]:
+    """Twenty young accounts of one ring reporting `target` within two minutes."""
+    return [
+        report(first + k, start + 6 * k, f"ring{k}", target, "hate", age_days=3) for k in range(20)
+    ]
+
+
+@pytest.mark.parametrize("gap_h", [1.0, 2.5])
+def test_brigades_are_compared_for_shared_reporters_only_within_the_lockstep_span(
+    gap_h: float,
+) -> None:
+    config = CoordinationConfig()  # lockstep_s: two hours
+    events = brigade_on("t1", T0 + 3600, 0) + brigade_on("t2", T0 + 3600 + gap_h * 3600, 100)
+    topology = Topology(config)
+    alerts = topology.run(events, T0 + 8 * 3600)
+    [second] = [a for a in alerts if a.entity_id == "t2" and a.status == "firing"]
+    within = gap_h * 3600 <= config.lockstep_s
+    assert second.evidence["same_reporters_also_targeted"] == (["t1"] if within else [])
+    assert ("same_reporters_other_targets" in second.evidence["indicators"]) == within
+    # t1's reporters are dropped from the comparison when t2 comes after the span
+    assert [t for _, t, _ in topology.coordinator.recent] == (["t1", "t2"] if within else ["t2"])
+
+
+def test_near_identical_texts_linking_to_one_established_domain_show_a_shared_link() -> None:
+    rng = random.Random(10)
+    warm = [
+        post(i, T0 + rng.uniform(0, 1800), f"o{i}", organic(rng), links=["https://shop.example/x"])
+        for i in range(20)
+    ]  # seen in the first hour: established, never a new domain
+    promo = "Huge summer sale on garden furniture this week only, see the catalogue"
+    spread = [
+        post(1000 + k, T0 + 7200 + 75.0 * k, f"s{k}", promo, links=[f"https://shop.example/{k}"])
+        for k in range(20)
+    ]  # twenty old accounts, one every 75 s: under the pace of tight timing
+    alerts = Topology(CoordinationConfig()).run(warm + spread, T0 + 5 * 3600)
+    firing = [a for a in alerts if a.status == "firing"]
+    assert [a.evidence["indicators"] for a in firing] == [["shared_link"]]
+    assert firing[0].evidence["new_domains"] == []
+    assert firing[0].evidence["shared_domains"] == {"shop.example": 12}
+    plain = [post(1000 + k, e.ts, f"s{k}", promo) for k, e in enumerate(spread)]
+    assert Topology(CoordinationConfig()).run(warm + plain, T0 + 5 * 3600) == []
+
+
+def test_a_replay_of_closed_windows_is_late_everywhere_and_raises_nothing_again() -> None:
+    config = CoordinationConfig()
+    collector = CoordinationCollector("in:0")
+    for event in brigade_on("victim", T0 + 3600, 0):
+        collector.add(event, event.ts // 60 * 60, None)
+    rows = collector.close(T0 + 3720)
+    index = CoordinationIndex(config)
+    coordinator = Coordinator(config, sources=1)
+    assert sum(index.add(start, row) for start, row in rows) == 0
+    found = index.close(T0, T0 + 3720)
+    first = coordinator.add("index:0", found.candidates, index.closed_until)
+    assert [(a.entity_id, a.status) for a in first.alerts] == [("victim", "firing")]
+    assert first.late == 0 and found.candidates
+    # The same rows and candidates again, as after a rebalance to a checkpoint before them.
+    assert sum(index.add(start, row) for start, row in rows) == len(rows)
+    again = index.close(T0, T0 + 3720)
+    assert again.candidates == [] and again.windows == 0
+    replayed = coordinator.add("index:0", found.candidates, index.closed_until)
+    assert replayed.alerts == [] and replayed.late == len(found.candidates)

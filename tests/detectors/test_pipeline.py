@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 
 from detectors.events import parse_event, parse_rfc3339
 from detectors.pipeline import DetectionConfig, SignalProcessor, describe, new_counter, signals_of
@@ -64,18 +65,22 @@ def test_nothing_alerts_during_warmup_then_a_new_target_can() -> None:
     ]
 
 
-def test_describe_names_every_family() -> None:
-    for signal in (
-        "content",
-        "content.new_actors",
-        "content.surface:feed",
-        "content.kind:post",
-        "content.target:u1",
-        "reports",
-        "reports.reason:spam",
-        "reports.target:u1",
-    ):
-        assert describe(signal) != signal
+@pytest.mark.parametrize(
+    ("signal", "words"),
+    [
+        ("content", "All content"),
+        ("content.new_actors", "Content from accounts younger than 7 days"),
+        ("content.surface:feed", "Content on surface feed"),
+        ("content.kind:post", "Content of kind post"),
+        ("content.target:u1", "Content addressed to account u1"),
+        ("reports", "All reports"),
+        ("reports.reason:spam", "Reports for reason spam"),
+        ("reports.target:u1:x", "Reports against account u1:x"),
+        ("reports.unknown:u1", "reports.unknown:u1"),
+    ],
+)
+def test_describe_names_every_family(signal: str, words: str) -> None:
+    assert describe(signal) == words
 
 
 def test_an_event_stamped_centuries_ago_does_not_step_through_the_centuries() -> None:

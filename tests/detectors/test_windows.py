@@ -8,6 +8,7 @@ import zlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from detectors.alerts import alert_id
 from detectors.pipeline import DetectionConfig, SignalProcessor
 from detectors.windows import GroupClock, Partial, PartitionCounter, Watermark
 
@@ -101,10 +102,20 @@ def test_counts_are_exact_and_the_burst_alerts() -> None:
             for signal in signals:
                 key = (signal, (ts // 60) * 60)
                 truth[key] = truth.get(key, 0) + 1
+    last_closed = max(window for _, window in truth) - 60  # the last window is still open
+    assert [window for window, _, _ in results["reports"]] == [
+        float(w) for w in range(0, int(last_closed) + 60, 60)
+    ]
     for window, observed, _ in results["reports"]:
         assert observed == truth.get(("reports", window), 0)
-    assert any(flag for (_, _, flag) in results["reports.target:victim"])
-    assert results["__alerts__"]
+    burst = [30 * 60.0, 31 * 60.0]  # make_events bursts against "victim" in minutes 30 and 31
+    for signal in ("reports", "reports.target:victim"):
+        assert [window for window, _, flag in results[signal] if flag] == burst
+    ids = [
+        alert_id("volume_spike", "signal", s, burst[0])
+        for s in ("reports", "reports.target:victim")
+    ]
+    assert results["__alerts__"] == sorted(i + s for i in ids for s in ("firing", "resolved"))
 
 
 def test_late_events_are_reported_not_counted() -> None:

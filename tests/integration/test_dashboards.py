@@ -110,6 +110,22 @@ class Prometheus:
             got = self.value(expr)
         assert got == expected, f"{expr}: {got}, not {expected}\n{worker.log()}"
 
+    def wait_for_rule_evaluations(self, rounds: int, timeout_s: float = 60) -> None:
+        """Until every rule group has been evaluated `rounds` more times than when called
+        (the rules are evaluated every 2 s and the worker scraped every second)."""
+        seen: dict[str, set[str]] = {}
+        deadline = time.monotonic() + timeout_s
+        while True:
+            url = f"{self.url}/api/v1/rules"
+            body = orjson.loads(urllib.request.urlopen(url, timeout=10).read())
+            groups = {g["name"]: g["lastEvaluation"] for g in body["data"]["groups"]}
+            for name, last in groups.items():
+                seen.setdefault(name, set()).add(last)
+            if groups and all(len(seen[name]) > rounds for name in groups):
+                return
+            assert time.monotonic() < deadline, f"rules not evaluated {rounds} times: {seen}"
+            time.sleep(0.2)
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=20)
@@ -179,7 +195,7 @@ def fed_worker(start_worker: Any, tmp_path: Path) -> Iterator[tuple[Any, Prometh
         )
         asyncio.run(produce(settings, [("labels", label) for label in labels]))
         prometheus.wait_for(consumed, len(standing) + lines + len(labels), worker)
-        time.sleep(8)  # a few more scrapes and rule evaluations after the last message
+        prometheus.wait_for_rule_evaluations(2)  # and scrapes, after the last message
         yield worker, prometheus
     finally:
         prometheus.stop()

@@ -215,8 +215,8 @@ def test_table_counts_survive_sigkill_and_restart(counters: Counters) -> None:
     # from its changelog alone.
     counters.kill()
     counters.start(delay_s=0)
-    counters.wait("the table recovered", lambda c: True, 60)
-    time.sleep(1.0)  # nothing left to process; let it settle
+    # Every partition assigned and its table recovered: nothing is left to process.
+    counters.wait("the table recovered", lambda c: set(c) == set(expected), 60)
     after = counters.counts()
     assert after is not None
     lost = _lost(after, expected)

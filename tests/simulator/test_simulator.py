@@ -106,12 +106,20 @@ def test_time_order_ids_and_duplicates() -> None:
 
 
 def test_duplicates_follow_shortly() -> None:
-    position: dict[str, int] = {}
+    """About `duplicate_ratio` of the events are sent once more, verbatim, a few events later."""
+    first: dict[str, tuple[int, dict[str, Any]]] = {}
+    gaps = []
     for i, (_, value) in enumerate(events_of(SMALL)):
-        if value["event_id"] in position:
-            assert 0 < i - position[value["event_id"]] <= 60
-        else:
-            position[value["event_id"]] = i
+        seen = first.get(value["event_id"])
+        if seen is None:
+            first[value["event_id"]] = (i, value)
+            continue
+        assert value == seen[1]
+        gaps.append(i - seen[0])
+    assert len(gaps) == pytest.approx(SMALL.duplicate_ratio * len(first), rel=0.5)
+    assert all(0 < gap <= 60 for gap in gaps)
+    again = Counter(value["event_id"] for _, value in events_of(SMALL))
+    assert max(again.values()) == 2
 
 
 def test_no_duplicates_when_disabled() -> None:

@@ -11,13 +11,14 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import AsyncMock
 from urllib.parse import quote
 
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
 from pydantic import ValidationError
 
 from detectors.events import format_rfc3339, parse_rfc3339
@@ -162,6 +163,17 @@ async def test_the_queue_by_priority_with_filters(make_client: MakeClient) -> No
     assert "limit" in bad["error"]
 
 
+async def test_a_parameter_of_up_to_256_characters_is_taken_and_a_longer_one_refused(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(audit_rate=0.0)
+    longest = "d" * 256
+    assert (await get_json(client, f"/api/queue?detector={longest}"))["items"] == []
+    for name in ("detector", "labeler"):
+        bad = await get_json(client, f"/api/queue?{name}={longest}d", status=400)
+        assert bad["error"] == f"{name}: longer than 256 characters"
+
+
 async def test_audit_items_go_to_another_labeller(make_client: MakeClient, store: Store) -> None:
     client = await make_client(audit_rate=1.0)
     response = await client.post(
@@ -303,6 +315,26 @@ async def test_a_label_is_stored_and_published(
     assert len(messages) == 1
     assert messages[0].key == CAMPAIGN.encode()
     assert orjson.loads(messages[0].value) == label
+
+
+async def test_a_label_that_cannot_be_published_is_answered_503_and_not_stored(
+    make_client: MakeClient, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = await make_client()
+    refused = AsyncMock(side_effect=KafkaTimeoutError())
+    monkeypatch.setattr(client.server.app[PRODUCER], "send_and_wait", refused)
+    body = {"subject_type": "alert", "subject_id": ACTOR, "verdict": "abusive", "labeler": "ana"}
+    response = await client.post("/api/labels", headers=AUTH, json=body)
+    assert response.status == 503
+    assert (await response.json())["error"].startswith("could not publish the label")
+    refused.assert_awaited_once()
+    assert store.labels() == []
+    assert (await get_json(client, f"/api/alerts/{ACTOR}"))["labels"] == []
+
+
+def test_the_console_refuses_an_empty_token(store: Store) -> None:
+    with pytest.raises(ValueError, match="the console token must be at least 16 characters"):
+        create_app(Settings(), store, "")
 
 
 def test_console_needs_a_store(capsys: pytest.CaptureFixture[str], monkeypatch: Any) -> None:

@@ -122,6 +122,27 @@ def test_a_replay_with_a_new_emitted_at_is_kept_once(store: Store) -> None:
     assert store.alert("a1") == {**replayed, "first_ts": replayed["ts"]}
 
 
+def test_an_older_emission_of_the_same_message_never_replaces_the_stored_one(
+    store: Store,
+) -> None:
+    later = alert("a1", 0, emitted_at=T0 + 3600, priority=0.9)
+    store.add_alert(later)
+    store.add_alert(alert("a1", 0, emitted_at=T0 + 10, priority=0.2))  # delivered late
+    assert store.alert("a1") == {**later, "first_ts": later["ts"]}
+    assert store.alert_messages("a1") == [later]
+    assert ids(store.queue(limit=10)) == ["a1"] and store.queue(limit=10)[0]["priority"] == 0.9
+
+
+def test_a_call_that_fails_midway_leaves_nothing_and_the_store_usable(store: Store) -> None:
+    broken = {**alert("a1", 0), "detector": None}  # its message is kept, then the alert fails
+    with pytest.raises((sqlite3.IntegrityError, psycopg.errors.NotNullViolation)):
+        store.add_alert(broken)
+    assert store.alert_messages("a1") == [] and store.alert("a1") is None
+    good = alert("a1", 0)
+    store.add_alert(good)
+    assert store.alert_messages("a1") == [good]
+
+
 def test_alerts_filters(store: Store) -> None:
     store.add_alert(alert("v1", 0, entity=("signal", "content")))
     store.add_alert(alert("v1", 30, status="resolved", entity=("signal", "content")))
