@@ -41,9 +41,13 @@ def _settings(**overrides: object) -> Settings:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from streams.topics import TopicMismatch
     from streams.worker import run_worker
 
-    run_worker(_settings())
+    try:
+        run_worker(_settings())
+    except TopicMismatch as exc:
+        raise UsageError(str(exc)) from None
     return 0
 
 
