@@ -22,11 +22,13 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
+from streams.faust_kafka import log_end_offsets
 from streams.records import DEAD_LETTER_MAX_BYTES
 from streams.settings import Settings
 
@@ -278,3 +280,116 @@ def prepare_before_start(settings: Settings, tick: Callable[[], None] = lambda: 
         loop.close()
         root.removeHandler(handler)
         root.setLevel(level)
+
+
+@dataclass
+class TopicState:
+    needed: Needed
+    partitions: int | None  # None: missing
+    end_offsets: int = 0  # summed over partitions
+    lag: dict[str, int] = field(default_factory=dict)  # consumer group -> summed lag
+
+
+@dataclass
+class Report:
+    topics: list[TopicState]
+    problems: list[str]
+
+
+def problems_of(settings: Settings, counts: dict[str, int]) -> list[str]:
+    """What `topics check` fails on: the mismatches, and input topics missing that the
+    worker will not create."""
+    problems = mismatches(settings, counts)
+    if not settings.create_topics:
+        problems += [
+            f"topic {name} does not exist and ABUSEMON_CREATE_TOPICS is false; fix: create it "
+            f"with {settings.input_partitions} partitions (ABUSEMON_INPUT_PARTITIONS)"
+            for name in missing_inputs(settings, counts)
+        ]
+    return problems
+
+
+async def report(settings: Settings, max_groups: int = 50) -> Report:
+    """The project's topics: partitions, end offsets, and the lag of every consumer group
+    that has committed offsets on them (up to `max_groups` groups asked)."""
+    admin = admin_client(settings)
+    await _start(admin, settings)
+    try:
+        counts = await partition_counts(admin)
+        groups = sorted(group for group, *_ in await admin.list_consumer_groups())
+    finally:
+        await admin.close()
+    states = [TopicState(n, counts.get(n.name)) for n in needed_topics(settings)]
+    partitions = [
+        TopicPartition(s.needed.name, p) for s in states for p in range(s.partitions or 0)
+    ]
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=None,
+        **settings.kafka_client_options(),
+    )
+    await consumer.start()
+    try:
+        ends = await log_end_offsets(consumer, await consumer.end_offsets(partitions))
+        starts = await consumer.beginning_offsets(partitions)
+    finally:
+        await consumer.stop()
+    by_name = {s.needed.name: s for s in states}
+    for tp in partitions:
+        by_name[tp.topic].end_offsets += ends[tp]
+    for group in groups[:max_groups]:
+        committed = await _committed(settings, group, partitions)
+        for state in states:
+            own = [tp for tp in partitions if tp.topic == state.needed.name]
+            if all(committed[tp] is None for tp in own):
+                continue  # the group does not read it
+            # Partitions the group has not committed on count from their first offset.
+            state.lag[group] = sum(max(0, ends[tp] - _or(committed[tp], starts[tp])) for tp in own)
+    return Report(states, problems_of(settings, counts))
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+async def _committed(
+    settings: Settings, group: str, partitions: list[TopicPartition]
+) -> dict[TopicPartition, int | None]:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=group,
+        enable_auto_commit=False,
+        **settings.kafka_client_options(),
+    )
+    await consumer.start()
+    try:
+        offsets = await asyncio.gather(*(consumer.committed(tp) for tp in partitions))
+    finally:
+        await consumer.stop()
+    return dict(zip(partitions, offsets, strict=True))
+
+
+def format_report(report: Report) -> str:
+    """The report as a table, then its problems."""
+    rows = [("topic", "role", "partitions", "wanted", "end offsets", "lag by consumer group")]
+    for state in report.topics:
+        needed = state.needed
+        rows.append(
+            (
+                needed.name,
+                needed.role,
+                "missing" if state.partitions is None else str(state.partitions),
+                str(needed.partitions) if needed.setting else "any",
+                "-" if state.partitions is None else str(state.end_offsets),
+                ", ".join(f"{group} {lag}" for group, lag in sorted(state.lag.items())) or "-",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+        + "  "
+        + row[-1]
+        for row in rows
+    ]
+    lines += [f"problem: {problem}" for problem in report.problems]
+    return "\n".join(line.rstrip() for line in lines)

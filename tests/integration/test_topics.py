@@ -14,15 +14,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams.broker import EmbeddedBroker
+from streams.evaluate import evaluate
+from streams.kafka import replay
 from streams.settings import Settings
 from streams.topics import partition_counts
 from tests.conftest import WorkerProcess, worker_settings
-from tests.integration.test_worker import sample_metric
+from tests.integration.test_worker import ACTORS_WARM, read_topic, sample_metric
 
 pytestmark = pytest.mark.integration
 
@@ -182,3 +185,114 @@ def test_topics_made_with_another_count_end_the_worker_with_the_fix(
         f"abuse-monitor: error: topic {changelog} has 2 partitions but {names[0]} has 3 "
         "(ABUSEMON_INPUT_PARTITIONS is 3); fix: abuse-monitor topics grow --partitions 3"
     ]
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_topics_check_on_a_healthy_and_a_broken_cluster(
+    broker: EmbeddedBroker, start_worker: Any
+) -> None:
+    worker = start_worker(checkpoint_s=2)
+    settings = worker.settings
+    asyncio.run(send_plain(broker, settings.content_topic, [EVENT % (i, i) for i in range(5)]))
+
+    def committed() -> bool:  # the worker commits at its checkpoints
+        listing = cli(worker.env, "topics").stdout
+        return f"{settings.app_id} 0" in listing.split(settings.content_topic, 1)[1].split("\n")[0]
+
+    wait_for(committed, "offsets committed", worker, timeout_s=120)
+    done = cli(worker.env, "topics")
+    assert done.returncode == 0, done.stderr
+    row = next(line for line in done.stdout.splitlines() if line.startswith(settings.content_topic))
+    assert row.split()[1:5] == ["input", "3", "3", "5"], done.stdout
+    assert "problem" not in done.stdout
+    healthy = cli(worker.env, "topics", "check")
+    assert (healthy.returncode, healthy.stdout, healthy.stderr) == (0, "topics ok\n", "")
+
+    # Broken: another deployment's inputs made with 2 partitions, and one missing.
+    broken, env = environment(broker, input_partitions=3, create_topics="false")
+    asyncio.run(create(broker, [broken.content_topic, broken.report_topic], 2))
+    done = cli(env, "topics", "check")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"abuse-monitor: topics: topics {broken.content_topic}, {broken.report_topic} have 2 "
+        "partitions but ABUSEMON_INPUT_PARTITIONS is 3; fix: set ABUSEMON_INPUT_PARTITIONS=2, "
+        "or add partitions: abuse-monitor topics grow --partitions 3",
+        f"abuse-monitor: topics: topic {broken.labels_topic} does not exist and "
+        "ABUSEMON_CREATE_TOPICS is false; fix: create it with 3 partitions "
+        "(ABUSEMON_INPUT_PARTITIONS)",
+    ]
+
+
+def test_tail_reads_alerts_and_dead_letters(
+    broker: EmbeddedBroker, start_worker: Any, simulated: Path
+) -> None:
+    worker = start_worker(actor_warmup=ACTORS_WARM)
+    settings, env = worker.settings, worker.env
+    bad = [b"not json", b"[1, 2]"]
+    asyncio.run(send_plain(broker, settings.content_topic, bad))
+    asyncio.run(replay(simulated, settings))
+    expected = evaluate(simulated, settings).alerts
+    alerts = asyncio.run(
+        read_topic(broker.bootstrap, settings.alerts_topic, lambda v: len(v) >= len(expected), 120)
+    )
+    dead = asyncio.run(
+        read_topic(broker.bootstrap, f"{settings.content_topic}.dlq", lambda v: len(v) >= 2, 60)
+    )
+
+    # To the end and no further: every alert, as published, one JSON line each.
+    done = cli(env, "tail", "alerts")
+    assert done.returncode == 0, done.stderr
+    lines = [orjson.loads(line) for line in done.stdout.splitlines()]
+    assert sorted(lines, key=orjson.dumps) == sorted(map(orjson.loads, alerts), key=orjson.dumps)
+
+    detector = expected[0]["detector"]
+    done = cli(env, "tail", "alerts", "--detector", detector, "--severity", "warning")
+    chosen = [orjson.loads(line) for line in done.stdout.splitlines()]
+    want = [a for a in lines if a["detector"] == detector and a["severity"] == "warning"]
+    assert chosen and sorted(chosen, key=orjson.dumps) == sorted(want, key=orjson.dumps)
+
+    entity = expected[-1]["entity"]["id"]
+    done = cli(env, "tail", "alerts", "--entity", entity, "--limit", "1", "--format", "text")
+    assert done.returncode == 0 and done.stdout.count("\n") == 2, done.stdout
+    assert f" on {expected[-1]['entity']['type']} {entity}\n" in done.stdout
+
+    done = cli(env, "tail", "dlq")
+    records = [orjson.loads(line) for line in done.stdout.splitlines()]
+    assert [r["reason"] for r in records] == ["invalid_json", "not_an_object"]
+    assert records == [orjson.loads(v) for v in dead]
+
+    # Following: a dead letter made after it started is printed, then --limit ends it.
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "tail", "dlq", "--follow", "--limit", "3"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        asyncio.run(send_plain(broker, settings.report_topic, [b"{}"]))
+        out, err = follower.communicate(timeout=120)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait()
+    assert follower.returncode == 0, err
+    followed = [orjson.loads(line) for line in out.splitlines()]
+    assert followed[:2] == records and followed[2]["reason"] == "missing_field"
+
+    done = cli(env, "tail", "no-such-topic")
+    assert (done.returncode, done.stderr) == (
+        2,
+        "abuse-monitor: error: no such topic: no-such-topic\n",
+    )
