@@ -20,7 +20,14 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+)
 from pydantic_core import PydanticCustomError
 
 MAX_MESSAGE_BYTES = 1024 * 1024
@@ -68,7 +75,12 @@ def format_rfc3339(seconds: float) -> str:
     return datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{milli:03d}Z"
 
 
-Timestamp = Annotated[float, BeforeValidator(parse_rfc3339)]
+# A float once parsed; on the wire (and in the JSON Schema) an RFC 3339 string.
+Timestamp = Annotated[
+    float,
+    BeforeValidator(parse_rfc3339),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 Id = Annotated[str, Field(min_length=1, max_length=256)]
 Word = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
 

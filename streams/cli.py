@@ -244,6 +244,17 @@ def cmd_tail(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    from streams.schema import RECORDS, shipped
+
+    if args.name is None:
+        for name, record in RECORDS.items():
+            print(f"{name:14} v{record.version}  {record.description}")
+        return 0
+    print(shipped(args.name), end="")
+    return 0
+
+
 def _check_file(path: str) -> None:
     if not Path(path).is_file():
         raise UsageError(f"{path}: no such file")
@@ -428,6 +439,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="json lines (default) or text: alerts as the demo prints them",
     )
     p.set_defaults(func=cmd_tail)
+
+    p = sub.add_parser(
+        "schema", help="the JSON Schema of a record abuse-monitor reads or publishes"
+    )
+    p.add_argument(
+        "name",
+        nargs="?",
+        choices=["alert", "dead-letter", "content-event", "report-event", "label"],
+        help="which record (default: list them)",
+    )
+    p.set_defaults(func=cmd_schema)
     return parser
 
 

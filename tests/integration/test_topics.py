@@ -24,7 +24,7 @@ from streams.evaluate import evaluate
 from streams.kafka import replay
 from streams.settings import Settings
 from streams.topics import partition_counts
-from tests.conftest import WorkerProcess, worker_settings
+from tests.conftest import WorkerProcess, assert_valid, worker_settings
 from tests.integration.test_worker import ACTORS_WARM, read_topic, sample_metric
 
 pytestmark = pytest.mark.integration
@@ -106,6 +106,10 @@ def test_worker_started_before_its_topics_then_producers(
         text = worker.metrics_text()
         assert sample_metric(text, "abusemon_events_processed_total") == len(events)
         assert sample_metric(text, "abusemon_events_dead_lettered_total") == 2
+        dead = asyncio.run(
+            read_topic(broker.bootstrap, f"{settings.content_topic}.dlq", lambda v: v, 30)
+        )
+        assert [orjson.loads(v)["reason"] for v in dead] == ["invalid_json"]
         found = asyncio.run(counts(broker))
         inputs = [settings.content_topic, settings.report_topic, settings.labels_topic]
         assert [found[name] for name in inputs] == [3, 3, 3]
@@ -254,6 +258,7 @@ def test_tail_reads_alerts_and_dead_letters(
     done = cli(env, "tail", "alerts")
     assert done.returncode == 0, done.stderr
     lines = [orjson.loads(line) for line in done.stdout.splitlines()]
+    assert_valid(settings.alerts_topic, done.stdout.encode().splitlines())
     assert sorted(lines, key=orjson.dumps) == sorted(map(orjson.loads, alerts), key=orjson.dumps)
 
     detector = expected[0]["detector"]
