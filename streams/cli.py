@@ -203,9 +203,29 @@ def cmd_console(args: argparse.Namespace) -> int:
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
-    from streams.topics import format_report, report
+    from streams.topics import GrowError, format_report, grow, report
 
-    result = asyncio.run(report(_settings()))
+    settings = _settings()
+    if args.action == "grow":
+        if args.partitions is None:
+            raise UsageError("topics grow: --partitions N is required")
+        try:
+            grown = asyncio.run(grow(settings, args.partitions))
+        except GrowError as exc:
+            raise UsageError(f"topics grow: {exc}") from None
+        if grown:
+            print(f"grew {', '.join(grown)} to {args.partitions} partitions")
+        else:
+            print(f"nothing to grow: the input topics have {args.partitions} partitions")
+        if settings.input_partitions != args.partitions:
+            print(
+                f"now set ABUSEMON_INPUT_PARTITIONS={args.partitions} for every worker and "
+                "command, and start the workers (docs/scaling.md#adding-partitions)"
+            )
+        return 0
+    if args.partitions is not None:
+        raise UsageError("--partitions goes with topics grow")
+    result = asyncio.run(report(settings))
     if args.action == "check":
         for problem in result.problems:
             print(f"abuse-monitor: topics: {problem}", file=sys.stderr)
@@ -416,10 +436,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "action",
         nargs="?",
-        choices=["list", "check"],
+        choices=["list", "check", "grow"],
         default="list",
-        help="list (default), or check: exit status 1 on a problem, for deploy pipelines",
+        help="list (default); check: exit status 1 on a problem, for deploy pipelines; "
+        "grow: add partitions to the input topics and their changelog",
     )
+    p.add_argument("--partitions", type=_count, help="with grow: the new partition count")
     p.set_defaults(func=cmd_topics)
 
     p = sub.add_parser("tail", help="print a topic's records as JSON lines")

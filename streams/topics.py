@@ -25,8 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
+from aiokafka.errors import (
+    IncompatibleBrokerVersion,
+    KafkaConnectionError,
+    KafkaError,
+    TopicAlreadyExistsError,
+)
 
 from streams.faust_kafka import log_end_offsets
 from streams.records import DEAD_LETTER_MAX_BYTES
@@ -393,3 +398,42 @@ def format_report(report: Report) -> str:
     ]
     lines += [f"problem: {problem}" for problem in report.problems]
     return "\n".join(line.rstrip() for line in lines)
+
+
+class GrowError(Exception):
+    """Partitions that cannot be added as asked; the message is one line."""
+
+
+def grow_plan(settings: Settings, counts: dict[str, int], partitions: int) -> list[str]:
+    """The input topics and the ingest-state changelog that have fewer than `partitions`
+    partitions: they grow together, as the worker keeps one unit of state per partition."""
+    names = [n.name for n in needed_topics(settings) if n.setting == "ABUSEMON_INPUT_PARTITIONS"]
+    for name in missing_inputs(settings, counts):
+        raise GrowError(f"topic {name} does not exist")
+    for name in names:
+        if counts.get(name, 0) > partitions:
+            raise GrowError(
+                f"topic {name} has {counts[name]} partitions, more than {partitions}: "
+                "partitions cannot be removed"
+            )
+    return [name for name in names if name in counts and counts[name] < partitions]
+
+
+async def grow(settings: Settings, partitions: int) -> list[str]:
+    """Add partitions to the input topics and the ingest-state changelog, up to
+    `partitions` each; returns the topics grown."""
+    admin = admin_client(settings)
+    await _start(admin, settings)
+    try:
+        plan = grow_plan(settings, await partition_counts(admin), partitions)
+        if plan:
+            try:
+                await admin.create_partitions({name: NewPartitions(partitions) for name in plan})
+            except IncompatibleBrokerVersion:
+                raise GrowError(
+                    f"the brokers at {settings.bootstrap_servers} cannot add partitions "
+                    "(no CreatePartitions request); add them with the cluster's own tools"
+                ) from None
+    finally:
+        await admin.close()
+    return plan

@@ -301,3 +301,23 @@ def test_tail_reads_alerts_and_dead_letters(
         2,
         "abuse-monitor: error: no such topic: no-such-topic\n",
     )
+
+
+def test_topics_grow_says_what_the_broker_cannot_do(broker: EmbeddedBroker) -> None:
+    # Tansu has no CreatePartitions request: the command says so in one line.
+    settings, env = environment(broker, input_partitions=3)
+    names = [settings.content_topic, settings.report_topic, settings.labels_topic]
+    asyncio.run(create(broker, names, 2))
+    done = cli(env, "topics", "grow", "--partitions", "3")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"abuse-monitor: error: topics grow: the brokers at {broker.bootstrap} cannot add "
+        "partitions (no CreatePartitions request); add them with the cluster's own tools\n"
+    )
+    done = cli(env, "topics", "grow", "--partitions", "1")
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"abuse-monitor: error: topics grow: topic {names[0]} has 2 partitions, more than 1: "
+        "partitions cannot be removed\n"
+    )
+    assert asyncio.run(counts(broker))[names[0]] == 2

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from streams.settings import Settings
-from streams.topics import mismatches, missing_inputs
+from streams.topics import GrowError, grow_plan, mismatches, missing_inputs
 
 SETTINGS = Settings(input_partitions=8, partitions=6)
 INPUTS = ["content-events", "report-events", "labels"]
@@ -66,3 +68,17 @@ def test_the_signal_topic_and_its_changelog() -> None:
 
 def test_missing_inputs() -> None:
     assert missing_inputs(SETTINGS, {"labels": 8}) == ["content-events", "report-events"]
+
+
+def test_the_inputs_and_their_changelog_grow_together() -> None:
+    assert grow_plan(SETTINGS, cluster(), 12) == [*INPUTS, INGEST]
+    assert grow_plan(SETTINGS, cluster(labels=12), 12) == [*INPUTS[:2], INGEST]
+    assert grow_plan(SETTINGS, dict.fromkeys(INPUTS, 4), 8) == INPUTS  # no changelog yet
+    assert grow_plan(SETTINGS, cluster(), 8) == []
+
+
+def test_growing_cannot_shrink_or_make_topics() -> None:
+    with pytest.raises(GrowError, match="topic labels has 16 partitions, more than 12: "):
+        grow_plan(SETTINGS, cluster(labels=16), 12)
+    with pytest.raises(GrowError, match="topic content-events does not exist"):
+        grow_plan(SETTINGS, {"labels": 8}, 12)
