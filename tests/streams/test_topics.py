@@ -78,7 +78,7 @@ def test_the_inputs_and_their_changelog_grow_together() -> None:
 
 
 def test_growing_cannot_shrink_or_make_topics() -> None:
-    with pytest.raises(GrowError, match="topic labels has 16 partitions, more than 12: "):
-        grow_plan(SETTINGS, cluster(labels=16), 12)
+    with pytest.raises(GrowError, match="topic labels has 13 partitions, more than 12: "):
+        grow_plan(SETTINGS, cluster(labels=13), 12)
     with pytest.raises(GrowError, match="topic content-events does not exist"):
         grow_plan(SETTINGS, {"labels": 8}, 12)
