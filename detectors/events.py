@@ -27,6 +27,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError
 
@@ -111,7 +112,12 @@ def clean_text(value: str) -> str:
     return _TEXT_CONTROL.sub("", value) if _TEXT_CONTROL.search(value) else value
 
 
-Timestamp = Annotated[float, BeforeValidator(parse_rfc3339)]
+# A float once parsed; on the wire (and in the JSON Schema) an RFC 3339 string.
+Timestamp = Annotated[
+    float,
+    BeforeValidator(parse_rfc3339),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 Id = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(check_id)]
 Text = Annotated[str, AfterValidator(clean_text)]
 Word = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]

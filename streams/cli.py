@@ -1,4 +1,5 @@
-"""The `abuse-monitor` command: worker, demo, simulate, replay, evaluate, label, console.
+"""The `abuse-monitor` command: worker, demo, simulate, replay, evaluate, label, console,
+topics, tail, schema.
 
 Errors a user can make (a missing file, a bad option or setting) end in one line on stderr
 and exit status 2, never a traceback.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -41,9 +43,13 @@ def _settings(**overrides: object) -> Settings:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from streams.topics import TopicMismatch
     from streams.worker import run_worker
 
-    run_worker(_settings())
+    try:
+        run_worker(_settings())
+    except TopicMismatch as exc:
+        raise UsageError(str(exc)) from None
     return 0
 
 
@@ -196,6 +202,79 @@ def cmd_console(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_topics(args: argparse.Namespace) -> int:
+    from streams.topics import GrowError, format_report, grow, report
+
+    settings = _settings()
+    if args.action == "grow":
+        if args.partitions is None:
+            raise UsageError("topics grow: --partitions N is required")
+        try:
+            grown = asyncio.run(grow(settings, args.partitions))
+        except GrowError as exc:
+            raise UsageError(f"topics grow: {exc}") from None
+        if grown:
+            print(f"grew {', '.join(grown)} to {args.partitions} partitions")
+        else:
+            print(f"nothing to grow: the input topics have {args.partitions} partitions")
+        if settings.input_partitions != args.partitions:
+            print(
+                f"now set ABUSEMON_INPUT_PARTITIONS={args.partitions} for every worker and "
+                "command, and start the workers (docs/scaling.md#adding-partitions)"
+            )
+        return 0
+    if args.partitions is not None:
+        raise UsageError("--partitions goes with topics grow")
+    result = asyncio.run(report(settings))
+    if args.action == "check":
+        for problem in result.problems:
+            print(f"abuse-monitor: topics: {problem}", file=sys.stderr)
+        if not result.problems:
+            print("topics ok")
+        return 1 if result.problems else 0
+    print(format_report(result))
+    return 0
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    from streams.tail import Filter, NoSuchTopic, tail
+
+    settings = _settings()
+    keep = Filter(detector=args.detector, severity=args.severity, entity=args.entity)
+
+    def write(line: str) -> None:
+        print(line, flush=True)
+
+    try:
+        asyncio.run(
+            tail(
+                settings,
+                args.topic,
+                write,
+                follow=args.follow,
+                limit=args.limit,
+                keep=keep,
+                text=args.format == "text",
+            )
+        )
+    except NoSuchTopic as exc:
+        raise UsageError(str(exc)) from None
+    except BrokenPipeError:  # the reader stopped early (`| head`): not an error
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the interpreter's last flush
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from streams.schema import RECORDS, shipped
+
+    if args.name is None:
+        for name, record in RECORDS.items():
+            print(f"{name:14} v{record.version}  {record.description}")
+        return 0
+    print(shipped(args.name), end="")
+    return 0
+
+
 def _check_file(path: str) -> None:
     if not Path(path).is_file():
         raise UsageError(f"{path}: no such file")
@@ -220,6 +299,16 @@ def _share(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1: {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
     return value
 
 
@@ -339,6 +428,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="address to listen on (default ABUSEMON_CONSOLE_HOST, 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default ABUSEMON_CONSOLE_PORT, 8088)")
     p.set_defaults(func=cmd_console)
+
+    p = sub.add_parser(
+        "topics",
+        help="the topics: partitions, end offsets, consumer lag, checked against the settings",
+    )
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=["list", "check", "grow"],
+        default="list",
+        help="list (default); check: exit status 1 on a problem, for deploy pipelines; "
+        "grow: add partitions to the input topics and their changelog",
+    )
+    p.add_argument("--partitions", type=_count, help="with grow: the new partition count")
+    p.set_defaults(func=cmd_topics)
+
+    p = sub.add_parser("tail", help="print a topic's records as JSON lines")
+    p.add_argument("topic", metavar="alerts|dlq|labels|TOPIC", help="dlq: every dead-letter topic")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing new records")
+    p.add_argument("--limit", type=_count, default=None, help="stop after N records")
+    p.add_argument("--detector", help="only alerts of this detector")
+    p.add_argument("--severity", help="only alerts of this severity")
+    p.add_argument(
+        "--entity",
+        help="only records about this id: an alert's entity, a label's subject, a message key",
+    )
+    p.add_argument(
+        "--format",
+        choices=["json", "text"],
+        default="json",
+        help="json lines (default) or text: alerts as the demo prints them",
+    )
+    p.set_defaults(func=cmd_tail)
+
+    p = sub.add_parser(
+        "schema", help="the JSON Schema of a record abuse-monitor reads or publishes"
+    )
+    p.add_argument(
+        "name",
+        nargs="?",
+        choices=["alert", "dead-letter", "content-event", "report-event", "label"],
+        help="which record (default: list them)",
+    )
+    p.set_defaults(func=cmd_schema)
     return parser
 
 

@@ -72,15 +72,21 @@ def simulation(now: float) -> SimConfig:
     )
 
 
-def format_alert(record: dict[str, Any], started: float) -> str:
+def format_alert(record: dict[str, Any], started: float | None = None) -> str:
+    """Two lines for people; `started` (monotonic) adds the time since the demo started.
+    Ids and summaries are written by anyone: control characters are shown escaped."""
+    from streams.tail import printable
+
     entity = record["entity"]
     status = record.get("status", "firing")
     mark = {"firing": "ALERT", "update": "  update", "resolved": "  resolved"}.get(status, status)
-    return (
-        f"[+{time.monotonic() - started:5.0f}s | event time {record['ts'][:16]}Z] "
-        f"{mark} {record['severity'].upper()} {record['detector']} on {entity['type']} "
-        f"{entity['id']}\n      {record['summary']}"
+    since = "" if started is None else f"+{time.monotonic() - started:5.0f}s | "
+    head = printable(
+        f"[{since}event time {str(record['ts'])[:16]}Z] "
+        f"{mark} {str(record['severity']).upper()} {record['detector']} on {entity['type']} "
+        f"{entity['id']}"
     )
+    return f"{head}\n      {printable(record['summary'])}"
 
 
 async def pace_events(settings: Settings, config: SimConfig, speed: float) -> None:

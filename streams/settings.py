@@ -41,9 +41,13 @@ class Settings(BaseSettings):
     input_partitions: int = Field(
         8,
         ge=1,
-        description="partitions of input topics that replay, simulate and demo create; evaluate places events as over this many",
+        description="partitions of the input topics: the worker checks them before it starts, and it, replay, simulate and demo create missing ones with this many; evaluate places events as over this many",
     )
     partitions: int = Field(8, ge=1, description="partitions of internal and output topics")
+    create_topics: bool = Field(
+        True,
+        description="the worker creates missing input topics; false: it waits for them (docs/configuration.md#topics)",
+    )
     replication_factor: int = Field(1, ge=1, description="replication of topics the worker creates")
 
     # Kafka security (docs/security.md): every client (worker, console, commands) uses it.

@@ -13,6 +13,7 @@ from streams.http import serve
 from streams.metrics import Metrics
 from streams.runtime import tune_gc
 from streams.settings import Settings
+from streams.topics import prepare_before_start
 
 
 class _Worker(faust.Worker):
@@ -34,6 +35,8 @@ def run_worker(settings: Settings) -> None:
     ProcessCollector(registry=registry)
     worker = create_app(settings, Metrics(registry))
     serve(registry, worker.liveness, settings.metrics_host, settings.metrics_port)
+    # Before Faust subscribes: a subscription to a missing topic lets the broker create it.
+    prepare_before_start(settings, tick=worker.liveness.tick)
     tune_gc()
     _Worker(
         worker.app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False

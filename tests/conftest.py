@@ -14,12 +14,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jsonschema
+import orjson
 import pytest
 from hypothesis import settings as hypothesis_settings
 
 from simulator import SimConfig, write_files
 from streams.broker import EmbeddedBroker, free_port
 from streams.kafka import ensure_input_topics
+from streams.schema import shipped
 from streams.settings import Settings
 from tests.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
 
@@ -27,6 +30,31 @@ from tests.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures
 hypothesis_settings.register_profile("ci", derandomize=True, deadline=None)
 hypothesis_settings.register_profile("dev", deadline=None)
 hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+def schema_of_topic(topic: str) -> str | None:
+    """The record schema of one of the test topics (`worker_settings`' names), by its name."""
+    for suffix, name in (
+        (".dlq", "dead-letter"),
+        ("alerts", "alert"),
+        ("labels", "label"),
+        ("content-events", "content-event"),
+        ("report-events", "report-event"),
+    ):
+        if topic.endswith(suffix):
+            return name
+    return None
+
+
+def assert_valid(topic: str, values: list[bytes]) -> None:
+    """Every record read from `topic` is valid under its shipped JSON Schema."""
+    name = schema_of_topic(topic)
+    assert name is not None, f"no schema for topic {topic}"
+    validator = jsonschema.Draft202012Validator(
+        orjson.loads(shipped(name)), format_checker=jsonschema.FormatChecker()
+    )
+    for value in values:
+        validator.validate(orjson.loads(value))
 
 
 def attack_hours(seed: int = 11) -> SimConfig:

@@ -22,6 +22,7 @@ from simulator import Labeler, LabelerConfig
 from streams.evaluate import evaluate
 from streams.kafka import ensure_input_topics, produce, replay
 from streams.store import open_store
+from tests.conftest import assert_valid
 
 pytestmark = pytest.mark.integration
 
@@ -41,6 +42,7 @@ async def read_topic(bootstrap: str, topic: str, until: Any, timeout_s: float) -
                 values.extend(m.value for m in messages if m.value is not None)
     finally:
         await consumer.stop()
+    assert_valid(topic, values)  # what the worker publishes is what its schema says
     return values
 
 
