@@ -9,10 +9,18 @@ One run, one machine, one embedded broker, the same pre-produced simulator event
 (b) `abuse-monitor worker` with every detector on, from its first message to its last;
 (c) a no-op Faust worker (`bench/noop_faust.py`: the worker's `faust.App`, one agent per
     input topic iterating `stream.events()` and nothing else), the framework's own cost;
+(c') the same app reading its input in batches, as the worker does (`--batches`);
 (f) `abuse-monitor evaluate` offline over the same file;
 (g) one worker process against two in one consumer group: the workers start on empty input
     topics, and once the group has settled (every input partition assigned) the same events
-    are produced; throughput from the first message consumed to the last, over both.
+    are produced; throughput from the first message consumed to the last, over both;
+(q) the peer: a Quix Streams application counting events per key, in RocksDB-backed state
+    and in a dict (bench/quix_peer.py), run with a Python of its own where Quix Streams is
+    installed (`--quix-python`; by default a venv made once under ~/.cache);
+(d) the close-to-alert latency at a fixed offered rate (`--latency-rate`, 20k events/s): the
+    alert's arrival on the alerts topic minus the wall-clock time its window closed (its end
+    plus the lateness; events are stamped with the wall clock), with 10 s windows and 2 s of
+    lateness (bench/latency.py's "from window close").
 
 Every consumer has its own group, so each reads every message. `--profile DIR` also runs the
 worker once more under `py-spy record` (not timed) and writes DIR/worker.raw (collapsed
@@ -38,6 +46,7 @@ from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
 from simulator import SimConfig, write_files
@@ -49,6 +58,44 @@ from streams.settings import Settings
 BENCH = Path(__file__).resolve().parent
 WORKER = [sys.executable, "-m", "streams.cli", "worker"]
 NOOP = [sys.executable, str(BENCH / "noop_faust.py")]
+NOOP_BATCHES = [*NOOP, "--batches"]
+QUIX_VERSION = "3.28.1"
+QUIX_VENV = Path.home() / ".cache" / "abuse-monitor" / f"bench-quixstreams-{QUIX_VERSION}"
+
+
+async def create_input_topics(settings: Settings) -> None:
+    """The input topics, 4 partitions each, with their retention set: the embedded broker
+    reports only the topic settings given at creation, and Quix Streams reads this one."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        week = {"retention.ms": str(7 * 86400 * 1000)}
+        names = [settings.content_topic, settings.report_topic, settings.labels_topic]
+        await admin.create_topics([NewTopic(n, 4, 1, topic_configs=week) for n in names])
+    finally:
+        await admin.close()
+
+
+def quix_python(given: str | None) -> str:
+    """A Python that has Quix Streams: the one given, or a venv made once for the bench."""
+    if given:
+        return given
+    python = QUIX_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(QUIX_VENV)], check=True)
+        pip = [str(python), "-m", "pip", "install", "--quiet", f"quixstreams=={QUIX_VERSION}"]
+        subprocess.run(pip, check=True)
+    return str(python)
+
+
+def quix_peer(
+    python: str, broker: EmbeddedBroker, topics: list[str], total: int, state: bool
+) -> float:
+    """Events per second of the Quix Streams peer over the pre-produced events."""
+    cmd = [python, str(BENCH / "quix_peer.py"), "--broker", broker.bootstrap, "--total", str(total)]
+    cmd += ["--topics", *topics] + (["--state"] if state else [])
+    out = subprocess.run(cmd, check=True, capture_output=True, timeout=1800, cwd=BENCH).stdout
+    return float(orjson.loads(out.splitlines()[-1])["per_s"])
 
 
 def metric_sum(url: str, name: str, **labels: str) -> float | None:
@@ -242,6 +289,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a short run: 0.2 h, 1 repeat")
     parser.add_argument("--skip-scaling", action="store_true", help="leave out (g)")
     parser.add_argument("--profile", type=Path, help="also profile the worker into this folder")
+    parser.add_argument("--skip-quix", action="store_true", help="leave out (q)")
+    parser.add_argument("--quix-python", help="a Python with quixstreams installed")
+    parser.add_argument("--latency-rate", type=float, default=20_000.0, help="(d), events/s")
+    parser.add_argument("--skip-latency", action="store_true", help="leave out (d)")
     parser.add_argument("--out", default="bench-throughput.json")
     args = parser.parse_args()
     if args.quick:
@@ -253,20 +304,38 @@ def main() -> None:
     runs: dict[str, list[float]] = {}
     with EmbeddedBroker() as broker:
         settings = Settings(broker=broker.url, app_id="bench", input_partitions=4, partitions=4)
+        asyncio.run(create_input_topics(settings))
         asyncio.run(replay(events, settings))
         inputs = [settings.content_topic, settings.report_topic]
         for i in range(args.repeat):
             runs.setdefault("raw", []).append(
                 asyncio.run(raw_consume(broker.bootstrap, inputs, total))
             )
-            for name, cmd in (("noop_faust", NOOP), ("worker", WORKER)):
+            for name, cmd in (
+                ("noop_faust", NOOP),
+                ("noop_batches", NOOP_BATCHES),
+                ("worker", WORKER),
+            ):
                 if name == "worker" and i > 0 and args.hours >= 1:
                     continue  # the worker's run is long: once is enough at full size
                 env = worker_env(broker, f"bench-{name}-{i}", free_port())
                 runs.setdefault(name, []).append(run_processes([cmd], [env], total))
+        if not args.skip_quix:
+            python = quix_python(args.quix_python)
+            for _ in range(args.repeat):
+                for name, state in (("quix_state", True), ("quix_no_state", False)):
+                    runs.setdefault(name, []).append(
+                        quix_peer(python, broker, inputs, total, state)
+                    )
         if not args.skip_scaling:
             runs["one_worker"] = [scaling(broker, events, total, 1)]
             runs["two_workers"] = [scaling(broker, events, total, 2)]
+        if not args.skip_latency:
+            import latency
+
+            pool = latency.organic_pool(60_000)
+            run = latency.measure(broker, args.latency_rate, 10.0, 2.0, 30.0, 2.0, pool)
+            close_to_alert = latency.summary(run, 10.0, 2.0)
         if args.profile:
             profile(broker, total, args.profile)
 
@@ -278,20 +347,40 @@ def main() -> None:
     rate = {name: statistics.median(values) for name, values in runs.items()}
     results: dict[str, object] = {
         "events": total,
+        "worker_per_s": round(rate["worker"]),
+        "raw_per_s": round(rate["raw"]),
+        "quix_per_s": round(rate["quix_state"]) if "quix_state" in rate else None,
+        "evaluate_per_s": round(rate["evaluate"]),
+        "worker_vs_raw": round(rate["worker"] / rate["raw"], 4),
+        "worker_vs_quix": round(rate["worker"] / rate["quix_state"], 3)
+        if "quix_state" in rate
+        else None,
+        "two_vs_one_worker": round(rate["two_workers"] / rate["one_worker"], 3)
+        if "two_workers" in rate
+        else None,
+        "close_to_alert_p99_s": None,
         "runs": {name: [round(v) for v in values] for name, values in runs.items()},
         "median_per_s": {name: round(v) for name, v in rate.items()},
-        "worker_vs_raw": round(rate["worker"] / rate["raw"], 4),
         "noop_faust_vs_raw": round(rate["noop_faust"] / rate["raw"], 4),
         "worker_vs_noop_faust": round(rate["worker"] / rate["noop_faust"], 4),
     }
-    if "two_workers" in rate:
-        results["two_vs_one_worker"] = round(rate["two_workers"] / rate["one_worker"], 3)
+    if not args.skip_latency:
+        results["close_to_alert"] = close_to_alert
+        results["close_to_alert_p99_s"] = close_to_alert["from_window_close_s"]["p99"]
     rows = [
         ("(a) raw consume + decode", "raw", ""),
         ("(c) no-op Faust agent", "noop_faust", f"c/a = {rate['noop_faust'] / rate['raw']:.3f}"),
+        ("(c') no-op, read in batches", "noop_batches", ""),
         ("(b) worker, all detectors", "worker", f"b/a = {rate['worker'] / rate['raw']:.4f}"),
         ("", "", f"b/c = {rate['worker'] / rate['noop_faust']:.3f}"),
         ("(f) evaluate, offline", "evaluate", ""),
+        (
+            "(q) Quix Streams, count per key",
+            "quix_state",
+            "b/q = "
+            + (f"{rate['worker'] / rate['quix_state']:.2f}" if "quix_state" in rate else ""),
+        ),
+        ("(q) the same without state", "quix_no_state", ""),
         ("(g) one worker (started first)", "one_worker", ""),
         ("(g) two workers, one group", "two_workers", ""),
     ]
@@ -306,6 +395,15 @@ def main() -> None:
         print(f"| {label:<32} | {median:>9} | {values:<26} | {ratio} |")
     if "two_workers" in rate:
         print(f"\ntwo workers / one worker = {rate['two_workers'] / rate['one_worker']:.2f}")
+    if not args.skip_latency:
+        close = close_to_alert["from_window_close_s"]
+        print(
+            f"(d) close to alert at {close_to_alert['offered_per_s']:.0f} events/s offered "
+            f"({close_to_alert['achieved_per_s']} produced): p50 {close['p50']} s, "
+            f"p99 {close['p99']} s, {close_to_alert['alerts']}/{close_to_alert['brigades']} "
+            f"alerts; kept up: {close_to_alert['kept_up']} "
+            f"(lag at the end {close_to_alert['lag_at_end_s_of_input']} s of input)"
+        )
     Path(args.out).write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
 
 

@@ -56,12 +56,28 @@ def _valid_events(
         yield topic, partition_for(key, settings.input_partitions), event
 
 
+def _sources(path: str | Path, settings: Settings, now: float) -> dict[str, set[int]]:
+    """The partitions of each input topic that a replay would give at least one valid event:
+    a line is parsed only while its partition has none yet."""
+    sources: dict[str, set[int]] = {topic: set() for topic in GROUP_TOPICS.values()}
+    for _, topic, value in read_lines(path):
+        if topic not in sources:
+            continue
+        key, raw = message_of(topic, value)
+        partition = partition_for(key, settings.input_partitions)
+        if partition in sources[topic]:
+            continue
+        try:
+            parse_event(topic, raw, now, settings.max_future_s)
+        except InvalidEvent:
+            continue
+        sources[topic].add(partition)
+    return sources
+
+
 def evaluate(path: str | Path, settings: Settings) -> Evaluation:
     now = time.time()
-    sources: dict[str, set[int]] = {topic: set() for topic in GROUP_TOPICS.values()}
-    for topic, partition, _ in _valid_events(path, settings, now, Counter()):
-        if topic in sources:
-            sources[topic].add(partition)
+    sources = _sources(path, settings, now)
     result = Evaluation()
     pipeline = OfflinePipeline(
         settings.detection(),
