@@ -161,6 +161,7 @@ class Supervisor:
         }
         if self.data_dir is not None:
             env["ABUSEMON_DATA_DIR"] = os.path.join(self.data_dir, f"process-{child.index}")
+            os.makedirs(self.data_dir, exist_ok=True)
         child.live, child.ready, child.was_ready, child.restart_at = True, False, False, None
         child.process = subprocess.Popen(self.command, env=env, stdin=subprocess.DEVNULL)
         log.info(
