@@ -159,7 +159,8 @@ def test_a_process_that_crashes_at_start_up_stops_the_supervisor(
     running: Callable[..., Running],
 ) -> None:
     sup = running(FAKE_MODE="crash")
-    sup.thread.join()
+    sup.thread.join(timeout=60)
+    assert not sup.thread.is_alive(), "the supervisor kept starting the process"
     assert isinstance(sup.error, GaveUp)
     message = str(sup.error)
     assert "\n" not in message
