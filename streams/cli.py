@@ -44,10 +44,21 @@ def _settings(**overrides: object) -> Settings:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from streams.topics import TopicMismatch
-    from streams.worker import run_worker
 
+    settings = _settings()
     try:
-        run_worker(_settings())
+        if args.processes == 1:
+            from streams.worker import run_worker
+
+            run_worker(settings)
+        else:
+            from streams.supervisor import GaveUp, run_supervisor
+
+            try:
+                run_supervisor(settings, args.processes)
+            except GaveUp as exc:
+                print(f"abuse-monitor: error: {exc}", file=sys.stderr)
+                return 1
     except TopicMismatch as exc:
         raise UsageError(str(exc)) from None
     return 0
@@ -312,6 +323,16 @@ def _count(text: str) -> int:
     return value
 
 
+def _processes(text: str) -> int:
+    """`--processes`: a positive number, or `auto` for one per core."""
+    if text == "auto":
+        return os.cpu_count() or 1
+    try:
+        return _count(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"a positive whole number or auto: {text!r}") from None
+
+
 def _positive(kind: type[float]) -> Callable[[str], float]:
     def parse(text: str) -> float:
         try:
@@ -333,6 +354,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("worker", help="run the stream worker (configured by ABUSEMON_*)")
+    p.add_argument(
+        "--processes",
+        type=_processes,
+        default=1,
+        metavar="N|auto",
+        help="worker processes in one consumer group under one supervisor, with one "
+        "metrics endpoint (auto: one per core; default 1: no supervisor)",
+    )
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("demo", help="broker, worker and simulator on this machine")

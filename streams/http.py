@@ -7,6 +7,9 @@
   its partitions, and while it is live; 503 before. It stays 200 while the brokers are
   unreachable: the worker keeps its partitions and resumes when they are back
   (docs/runbooks/broker-unavailable.md).
+
+`abuse-monitor worker --processes N` serves the same paths from its supervisor, for all its
+worker processes (streams/supervisor.py).
 """
 
 from __future__ import annotations
@@ -15,10 +18,18 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
-from typing import Any
+from typing import Any, Protocol
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
+
+
+class Probes(Protocol):
+    """What the probes ask: a worker's `Liveness`, or a supervisor's view of its workers."""
+
+    def live(self) -> bool: ...
+
+    def ready(self) -> bool: ...
 
 
 class Liveness:
@@ -48,7 +59,7 @@ class _QuietHandler(WSGIRequestHandler):
         pass  # probes every few seconds would flood the log
 
 
-def application(registry: CollectorRegistry, liveness: Liveness) -> Callable[..., Iterable[bytes]]:
+def application(registry: CollectorRegistry, liveness: Probes) -> Callable[..., Iterable[bytes]]:
     metrics = make_wsgi_app(registry)
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -64,7 +75,7 @@ def application(registry: CollectorRegistry, liveness: Liveness) -> Callable[...
     return app
 
 
-def serve(registry: CollectorRegistry, liveness: Liveness, host: str, port: int) -> WSGIServer:
+def serve(registry: CollectorRegistry, liveness: Probes, host: str, port: int) -> WSGIServer:
     """Serve in a daemon thread; returns the server (its `shutdown()` stops it)."""
     server = make_server(
         host,

@@ -4,6 +4,13 @@ Labels are bounded: topic, reason, detector, severity, group, policy, and `signa
 the aggregate signals (never per-account series), capped at `MAX_SIGNAL_LABELS` values;
 `labeler` is capped at `MAX_LABELER_LABELS` values and holds a pseudonym
 (`labeler_pseudonym`), never an analyst's name.
+
+Each gauge names how the supervisor of `worker --processes N` combines its processes'
+values (`multiprocess_mode`; counters and histograms are summed): `livesum` for what each
+process holds (lag, partitions, state, queues), `livemax` for what one process sets and the
+others leave at zero (partition 0's owner) or for the furthest watermark, and
+`livemostrecent` for a signal's rates, set by whichever process owns the signal now. `live`:
+a process that died stops counting. Without the supervisor the modes do nothing.
 """
 
 from __future__ import annotations
@@ -88,6 +95,7 @@ class Metrics:
             "Messages behind the end of the input topic.",
             ["topic"],
             namespace=ns,
+            multiprocess_mode="livesum",
             registry=registry,
         )
         self.assigned = Gauge(
@@ -95,6 +103,7 @@ class Metrics:
             "Partitions of each topic this worker consumes.",
             ["topic"],
             namespace=ns,
+            multiprocess_mode="livesum",
             registry=registry,
         )
         self.watermark = Gauge(
@@ -102,6 +111,7 @@ class Metrics:
             "Event time up to which windows are closed.",
             ["group"],
             namespace=ns,
+            multiprocess_mode="livemax",
             registry=registry,
         )
         self.windows_closed = Counter(
@@ -116,6 +126,7 @@ class Metrics:
             "Events per second in the last closed window.",
             ["signal"],
             namespace=ns,
+            multiprocess_mode="livemostrecent",
             registry=registry,
         )
         self.expected = Gauge(
@@ -123,6 +134,7 @@ class Metrics:
             "The detector's expected events per second for that window.",
             ["signal"],
             namespace=ns,
+            multiprocess_mode="livemostrecent",
             registry=registry,
         )
         self.band_lower = Gauge(
@@ -130,6 +142,7 @@ class Metrics:
             "Lower edge of the normal band, events per second.",
             ["signal"],
             namespace=ns,
+            multiprocess_mode="livemostrecent",
             registry=registry,
         )
         self.band_upper = Gauge(
@@ -137,6 +150,7 @@ class Metrics:
             "Upper edge of the normal band (the alert line), events per second.",
             ["signal"],
             namespace=ns,
+            multiprocess_mode="livemostrecent",
             registry=registry,
         )
         self.score = Histogram(
@@ -158,6 +172,7 @@ class Metrics:
             "actors_tracked",
             "Actors whose behaviour state this worker holds.",
             namespace=ns,
+            multiprocess_mode="livesum",
             registry=registry,
         )
         self.actors_evicted = Counter(
@@ -176,12 +191,14 @@ class Metrics:
             "coordination_keys",
             "Text buckets, new domains and reported accounts held for coordination, with rows.",
             namespace=ns,
+            multiprocess_mode="livesum",
             registry=registry,
         )
         self.coordination_rows = Gauge(
             "coordination_rows",
             "Posts and reports held in those keys' sliding windows.",
             namespace=ns,
+            multiprocess_mode="livesum",
             registry=registry,
         )
         self.coordination_evicted = Counter(
@@ -200,12 +217,14 @@ class Metrics:
             "coordinated_groups_open",
             "Campaigns and brigades being followed (on the worker holding partition 0).",
             namespace=ns,
+            multiprocess_mode="livemax",
             registry=registry,
         )
         self.series_live = Gauge(
             "series_live",
             "Rate series held by this worker.",
             namespace=ns,
+            multiprocess_mode="livesum",
             registry=registry,
         )
         self.series_evicted = Counter(
@@ -258,6 +277,7 @@ class Metrics:
             "alertmanager_queue_length",
             "Alert records waiting to be pushed to Alertmanager.",
             namespace=ns,
+            multiprocess_mode="livesum",
             registry=registry,
         )
         self.labels = Counter(
@@ -279,6 +299,7 @@ class Metrics:
             "Per detector, abusive / (abusive + benign) among analysts' first verdicts on its alerts over ABUSEMON_PRECISION_WINDOW_S.",
             ["detector"],
             namespace=ns,
+            multiprocess_mode="livemax",
             registry=registry,
         )
         self.label_verdicts = Gauge(
@@ -286,6 +307,7 @@ class Metrics:
             "Per detector, the abusive and benign verdicts the precision is computed from.",
             ["detector"],
             namespace=ns,
+            multiprocess_mode="livemax",
             registry=registry,
         )
         self.label_agreement = Gauge(
@@ -293,6 +315,7 @@ class Metrics:
             "Cohen's kappa between first and second labellers of audited alerts, per policy.",
             ["policy"],
             namespace=ns,
+            multiprocess_mode="livemax",
             registry=registry,
         )
         self.label_pairs = Counter(
@@ -320,6 +343,7 @@ class Metrics:
             "alerts_unlabelled",
             "Alerts raised over the precision window that no analyst has labelled yet.",
             namespace=ns,
+            multiprocess_mode="livemax",
             registry=registry,
         )
         self.alert_priority = Histogram(
@@ -347,6 +371,7 @@ class Metrics:
             "alert_store_backlog",
             "Alert and label writes waiting for the store to accept them again, retried every 5 s.",
             namespace=ns,
+            multiprocess_mode="livesum",
             registry=registry,
         )
         self.store_dropped = Counter(

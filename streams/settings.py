@@ -106,6 +106,23 @@ class Settings(BaseSettings):
     metrics_port: int = Field(9464, ge=0, le=65535, description="port of the /metrics endpoint")
     log_level: str = Field("info", description="debug, info, warning or error")
 
+    # `worker --processes N`: the supervisor of N worker processes (docs/scaling.md).
+    process_restart_backoff_s: float = Field(
+        1.0,
+        gt=0,
+        description="with worker --processes: wait before a crashed worker process is started again, doubled for each crash in a row before it was ready, up to 30 s",
+    )
+    process_start_failures: int = Field(
+        5,
+        ge=1,
+        description="with worker --processes: crashes in a row of one worker process before it was ready that stop the supervisor (exit status 1)",
+    )
+    process_stop_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="with worker --processes: how long the supervisor waits for its worker processes to stop on SIGTERM or SIGINT before it kills them",
+    )
+
     # Consumer-group timing: short enough that a restarted worker rejoins quickly.
     session_timeout_s: float = Field(10.0, gt=0, description="consumer-group session timeout")
     heartbeat_interval_s: float = Field(1.0, gt=0, description="consumer-group heartbeat")
