@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import secrets
 import time
@@ -68,7 +67,7 @@ log = logging.getLogger("abuse_monitor")
 # Alert and label writes kept while the store fails, retried every 5 s; the oldest are dropped
 # beyond this many.
 STORE_BACKLOG_MAX = 10_000
-# Batches of records held between the fetch and the stages.
+# Batches of input records held between the fetch and stage 1.
 FETCHED_MAX = 16
 # A resumed partition that skipped past its state's offset is read again from there: up to
 # this many times, each given this long to bring the message back.
@@ -192,52 +191,40 @@ class StreamWorker:
             open_store(settings.alert_store) if settings.alert_store else None
         )
         self.store_backlog: deque[tuple[str, dict[str, Any]]] = deque()
-        # Batches fetched and not yet processed, the internal topic's first (stage 2 is what
-        # stands between a window's close and its alerts); when full, the fetch loop waits.
-        self.fetched: asyncio.PriorityQueue[tuple[int, int, faust_kafka.Batch]] = (
-            asyncio.PriorityQueue(maxsize=FETCHED_MAX)
-        )
-        self.fetches = itertools.count()
+        # Batches fetched and not yet processed: when full, the fetch loop waits.
+        self.fetched: asyncio.Queue[faust_kafka.Batch] = asyncio.Queue(maxsize=FETCHED_MAX)
 
     def _state_table(self, name: str, partitions: int) -> faust.Table[bytes, bytes]:
         table = self.app.Table(name, partitions=partitions, key_type=bytes, value_type=bytes)
         return cast(faust.Table[bytes, bytes], table)
 
     def register(self) -> None:
-        # Every topic the stages read is read in batches (streams/faust_kafka.py): subscribed
-        # as Faust's own, its records handed over a partition's fetch at a time.
+        # The input topics are read in batches (streams/faust_kafka.py): subscribed as
+        # Faust's own, their records handed over a partition's fetch at a time.
         app = cast(faust_kafka.App, self.app)
-        for topic in (*self.inputs.values(), self.partials):
+        for topic in self.inputs.values():
             app.topics.add(topic)
-        app.batch_topics = frozenset((*self.inputs, self.settings.signal_topic))
-        app.on_batch = self._fetched
-        self.app.task(self._work)
+        app.batch_topics = frozenset(self.inputs)
+        app.on_batch = self.fetched.put
+        self.app.task(self._ingest_loop)
+        self.app.agent(self.partials, name="signals")(self._signal_agent)
         self.app.timer(5.0)(self._periodic)
         self.app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
         self.app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
         if self.pusher is not None:
             self.app.task(self.pusher.run)  # cancelled, and so flushed, when the worker stops
 
-    async def _fetched(self, batch: faust_kafka.Batch) -> None:
-        first = 0 if batch.tp.topic == self.settings.signal_topic else 1
-        await self.fetched.put((first, next(self.fetches), batch))
-
-    async def _work(self) -> None:
-        """Both stages: the batches the consumer fetched, each partition's in order, the
-        internal topic's before the input's. A batch of a partition this worker no longer
-        owns, or fetched before the partition was sought elsewhere, is dropped: the
-        partition's owner reads it again from its checkpoint's offset."""
+    # -- stage 1 --------------------------------------------------------------------------
+    async def _ingest_loop(self) -> None:
+        """Stage 1: the batches the consumer fetched, in order. A batch of a partition this
+        worker no longer owns, or fetched before the partition was sought elsewhere, is
+        dropped: the partition's owner reads it again from its checkpoint's offset."""
         consumer = cast(faust_kafka.LogEndConsumer, self.app.consumer)
         while True:
-            _, _, batch = await self.fetched.get()
-            if batch.tp not in consumer.assignment() or consumer.stale(batch):
-                continue
-            if batch.tp.topic == self.settings.signal_topic:
-                await self.detect(batch)
-            else:
+            batch = await self.fetched.get()
+            if batch.tp in consumer.assignment() and not consumer.stale(batch):
                 await self.ingest(batch)
 
-    # -- stage 1 --------------------------------------------------------------------------
     async def ingest(self, batch: faust_kafka.Batch) -> None:
         """Validate, deduplicate, count and summarise one partition's batch; send what it
         closed to stage 2, and dead-letter what is invalid."""
@@ -330,21 +317,19 @@ class StreamWorker:
             )
 
     # -- stage 2 --------------------------------------------------------------------------
-    async def detect(self, batch: faust_kafka.Batch) -> None:
-        """Stage 2 for one partition's batch of the internal topic, message by message."""
-        tp = batch.tp
-        unit = self._signal_unit(tp.partition)
-        for record in batch.records:
-            if not await self._admit(unit, record.offset, tp.topic):
+    async def _signal_agent(self, stream: faust.StreamT[bytes]) -> None:
+        async for event in cast(faust.Stream[bytes], stream).noack().events():
+            message = event.message
+            unit = self._signal_unit(message.partition)
+            if not await self._admit(unit, message.offset, self.settings.signal_topic):
                 continue
-            event = _event_of(self.app, tp, record)
-            unit.busy, unit.position = True, record.offset + 1
+            unit.busy, unit.position = True, message.offset + 1
             try:
-                await self._signal_message(tp.partition, unit.state, record.value, event)
+                await self._signal_message(message.partition, unit.state, message.value, event)
             finally:
                 unit.busy = False
             unit.last = event
-        await self._checkpoint_due(unit)
+            await self._checkpoint_due(unit)
 
     def _signal_unit(self, partition: int) -> Unit:
         tp = TP(self.settings.signal_topic, partition)
