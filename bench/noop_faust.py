@@ -1,17 +1,15 @@
 """A Faust worker that does nothing with its events: the framework's own cost per event.
 
-    ABUSEMON_BROKER=kafka://127.0.0.1:PORT ABUSEMON_METRICS_PORT=9465 python bench/noop_faust.py [--batches]
+    ABUSEMON_BROKER=kafka://127.0.0.1:PORT ABUSEMON_METRICS_PORT=9465 python bench/noop_faust.py
 
 The same `faust.App` as the worker (`streams.app.faust_app`: broker, consumer-group timing,
-offset reset), and `abusemon_events_consumed_total` on `/metrics`, so `bench/throughput.py`
-times it exactly as it times the worker. Without `--batches`, one agent per input topic that
-only iterates `stream.events()`, Faust's per-message path; with it, the input topics read a
-partition's fetch at a time, as the worker reads them (`streams.faust_kafka.App`).
+offset reset), one agent per input topic that only iterates `stream.events()` as the worker's
+ingest agents do, and `abusemon_events_consumed_total` on `/metrics`, so `bench/throughput.py`
+times it exactly as it times the worker.
 """
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import faust
@@ -19,14 +17,12 @@ import prometheus_client
 from prometheus_client import CollectorRegistry, Counter
 
 from streams.app import faust_app
-from streams.faust_kafka import Batch
 from streams.settings import Settings
 
 
 def main() -> None:
     settings = Settings()
     app = faust_app(settings)
-    batches = "--batches" in sys.argv[1:]
     registry = CollectorRegistry()
     consumed = Counter(
         "events_consumed",
@@ -35,8 +31,7 @@ def main() -> None:
         namespace="abusemon",
         registry=registry,
     )
-    names = (settings.content_topic, settings.report_topic, settings.labels_topic)
-    for name in names:
+    for name in (settings.content_topic, settings.report_topic, settings.labels_topic):
         topic = app.topic(
             name,
             partitions=settings.input_partitions,
@@ -44,22 +39,12 @@ def main() -> None:
             value_serializer="raw",
         )
         counter = consumed.labels(name)
-        if batches:
-            app.topics.add(topic)
-            continue
 
         async def noop(stream: Any, counter: Any = counter) -> None:
             async for _ in stream.events():
                 counter.inc()
 
         app.agent(topic, name=f"noop-{name}")(noop)
-    if batches:
-
-        async def count(batch: Batch) -> None:
-            consumed.labels(batch.tp.topic).inc(len(batch.records))
-
-        app.batch_topics = frozenset(names)
-        app.on_batch = count
     prometheus_client.start_http_server(
         settings.metrics_port, addr=settings.metrics_host, registry=registry
     )

@@ -9,7 +9,6 @@ One run, one machine, one embedded broker, the same pre-produced simulator event
 (b) `abuse-monitor worker` with every detector on, from its first message to its last;
 (c) a no-op Faust worker (`bench/noop_faust.py`: the worker's `faust.App`, one agent per
     input topic iterating `stream.events()` and nothing else), the framework's own cost;
-(c') the same app reading its input in batches, as the worker does (`--batches`);
 (f) `abuse-monitor evaluate` offline over the same file;
 (g) one worker process against two in one consumer group: the workers start on empty input
     topics, and once the group has settled (every input partition assigned) the same events
@@ -58,7 +57,6 @@ from streams.settings import Settings
 BENCH = Path(__file__).resolve().parent
 WORKER = [sys.executable, "-m", "streams.cli", "worker"]
 NOOP = [sys.executable, str(BENCH / "noop_faust.py")]
-NOOP_BATCHES = [*NOOP, "--batches"]
 QUIX_VERSION = "3.28.1"
 QUIX_VENV = Path.home() / ".cache" / "abuse-monitor" / f"bench-quixstreams-{QUIX_VERSION}"
 
@@ -311,11 +309,7 @@ def main() -> None:
             runs.setdefault("raw", []).append(
                 asyncio.run(raw_consume(broker.bootstrap, inputs, total))
             )
-            for name, cmd in (
-                ("noop_faust", NOOP),
-                ("noop_batches", NOOP_BATCHES),
-                ("worker", WORKER),
-            ):
+            for name, cmd in (("noop_faust", NOOP), ("worker", WORKER)):
                 if name == "worker" and i > 0 and args.hours >= 1:
                     continue  # the worker's run is long: once is enough at full size
                 env = worker_env(broker, f"bench-{name}-{i}", free_port())
@@ -370,7 +364,6 @@ def main() -> None:
     rows = [
         ("(a) raw consume + decode", "raw", ""),
         ("(c) no-op Faust agent", "noop_faust", f"c/a = {rate['noop_faust'] / rate['raw']:.3f}"),
-        ("(c') no-op, read in batches", "noop_batches", ""),
         ("(b) worker, all detectors", "worker", f"b/a = {rate['worker'] / rate['raw']:.4f}"),
         ("", "", f"b/c = {rate['worker'] / rate['noop_faust']:.3f}"),
         ("(f) evaluate, offline", "evaluate", ""),

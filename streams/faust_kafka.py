@@ -145,16 +145,20 @@ class LogEndConsumer(driver.Consumer):
         # A seek drops what the client had fetched from the old position, so a batch
         # returned now was fetched after every seek so far.
         records, active = await super()._wait_next_records(timeout)
-        self._fetched_after = self._seeks
+        seeks = self._fetched_after = self._seeks
         app = self.app
         if records and isinstance(app, App) and app.on_batch is not None:
             # Records of the topics read in batches leave here, one batch per partition,
-            # before Faust turns each into a message and awaits its delivery.
+            # before Faust turns each into a message and awaits its delivery. Each is
+            # marked with the seeks before its fetch: handing one over may wait, and a seek
+            # may come meanwhile.
             batches = [tp for tp in records if tp.topic in app.batch_topics]
             for tp in batches:
                 batch = cast(dict[TP, list[Any]], records).pop(tp)
                 if self.flow_active and (active is None or tp in active):
-                    await app.on_batch(Batch(TP(tp.topic, tp.partition), batch, self._seeks))
+                    await app.on_batch(Batch(TP(tp.topic, tp.partition), batch, seeks))
+                else:  # fetched again after the seek that comes with a stop of the flow
+                    log.info("batch of %s dropped: the flow stopped", tp)
         return records, active
 
     def stale(self, batch: Batch) -> bool:
