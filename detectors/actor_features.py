@@ -433,8 +433,8 @@ class ActorState:
     def kind_shares(self) -> list[float]:
         return self.numbers[KIND_SHARES:].tolist()
 
-    # Checkpoints pickle every actor's state: a flat tuple, arrays as their bytes, pickles
-    # about three times faster than the default (a dict of slots, arrays by constructor).
+    # A checkpoint holds every actor's state as this flat list, arrays as their bytes
+    # (detectors/codec.py checks them before `__setstate__`).
     def __getstate__(self) -> list[Any]:
         values = list(_SLOT_VALUES(self))
         for i, _ in _ARRAY_INDEXES:
