@@ -2,7 +2,7 @@
 with `detectors.codec` (what the worker writes) and with pickle (what it wrote before).
 
     python bench/checkpoints.py [--hours 1] [--rate 20] [--actors 20000] [--model quantile]
-                                [--repeat 3] [--big-actors 0] [--out FILE]
+                                [--repeat 3] [--big-actors 0] [--quick] [--out FILE]
 
 The simulator's traffic (all its scenarios) runs through `OfflinePipeline` with 4 input
 partitions per topic and 4 stage-2 partitions, as a worker holds them; then each unit of state
@@ -107,8 +107,11 @@ def main() -> None:
     parser.add_argument("--model", default="quantile", choices=["quantile", "hst", "svm"])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--big-actors", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="a quarter of an hour, once")
     parser.add_argument("--out", default="bench-checkpoints.json")
     args = parser.parse_args()
+    if args.quick:
+        args.hours, args.repeat = 0.25, 1
 
     states = units(args.hours, args.rate, args.actors, args.model)
     if args.big_actors:
