@@ -361,12 +361,20 @@ class Decoder:
             return FACTORIES[node]
         if type(node) is list and len(node) >= 2 and node[0] == "partial":
             func = self.factory(node[1])
-            if func is not None:
-                return functools.partial(func, *[Decoder().value(arg) for arg in node[2:]])
+            args = [Decoder().value(arg) for arg in node[2:]]
+            if func is not None and all(_plain(arg) for arg in args):
+                return functools.partial(func, *args)
         raise CodecError(f"a defaultdict factory not among FACTORIES: {str(node)[:80]!r}")
 
 
 _PENDING = object()
+
+
+def _plain(x: Any) -> bool:
+    """A scalar, or a tuple of them: what a defaultdict factory's arguments may be."""
+    return type(x) in _SCALARS or (type(x) is tuple and all(type(y) in _SCALARS for y in x))
+
+
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder()
 

@@ -229,6 +229,7 @@ def test_what_is_not_a_registered_state_is_refused_without_running_anything(
         ["SpikeDetector", 2, 1.0],  # too few fields
         ["dd", "os.system", "k", 1],  # a factory not among FACTORIES
         ["dd", ["partial", "eval", "1"], "k", 1],
+        ["dd", ["partial", "tuple", ["l", ["river.Zeros", 1, 0.0]]], "k", 1],  # no objects
         ["river.RsQuantile", 1, ["l"], b"\x00" * 3],  # a Rust state of the wrong size
         ["a", "O", b"x"],
         ["@", 5],
