@@ -26,15 +26,14 @@ import gc
 import itertools
 import multiprocessing
 import os
-import pickle
 import random
 import time
 import tracemalloc
-import zlib
 from pathlib import Path
 
 import orjson
 
+from detectors import codec
 from detectors.actor_features import ActivityCollector, ActorPartial
 from detectors.actors import ActorConfig, ActorProcessor
 from detectors.events import ContentEvent, parse_event
@@ -124,7 +123,7 @@ def checkpoint_cost(n: int, partials: list[ActorPartial]) -> dict[str, float]:
     blob = Checkpoints.encode(processor)
     encoded = time.perf_counter() - started
     started = time.perf_counter()
-    pickle.loads(zlib.decompress(blob))
+    codec.decode(blob)
     decoded = time.perf_counter() - started
     return {
         f"checkpoint_bytes_per_actor_at_{n}": round(len(blob) / n),

@@ -433,8 +433,8 @@ class ActorState:
     def kind_shares(self) -> list[float]:
         return self.numbers[KIND_SHARES:].tolist()
 
-    # Checkpoints pickle every actor's state: a flat tuple, arrays as their bytes, pickles
-    # about three times faster than the default (a dict of slots, arrays by constructor).
+    # A checkpoint holds every actor's state as this flat list, arrays as their bytes
+    # (detectors/codec.py checks them before `__setstate__`).
     def __getstate__(self) -> list[Any]:
         values = list(_SLOT_VALUES(self))
         for i, _ in _ARRAY_INDEXES:
@@ -443,8 +443,6 @@ class ActorState:
         return values
 
     def __setstate__(self, state: list[Any]) -> None:
-        if len(state) == len(_UNPACKED_SLOTS):
-            state = _packed(state)
         for i, code in _ARRAY_INDEXES:
             if state[i] is not None:
                 state[i] = array(code, state[i])[:]  # the copy is sized exactly
@@ -593,32 +591,6 @@ class ActorState:
 
 _SLOT_VALUES = operator.attrgetter(*ActorState.__slots__)
 _ARRAY_INDEXES = [(ActorState.__slots__.index(name), code) for name, code in _ARRAY_SLOTS.items()]
-
-# The slots of the unpacked layout before it, whose checkpoints still load.
-_UNPACKED_SLOTS = (
-    "created_at", "dup_share", "episode", "events_total", "first_t", "gap_mean", "gap_sq",
-    "gaps", "kind_shares", "last_event", "last_t", "link_share", "new_domains_1h",
-    "new_target_share", "rate_24h", "reasons", "recent_domains", "recent_reporters",
-    "recent_targets", "recent_texts", "reporters_24h", "reports_filed_1h", "ring_events",
-    "ring_index", "ring_targets", "sample_ids", "surface",
-)  # fmt: skip
-
-
-def _packed(unpacked: list[Any]) -> list[Any]:
-    """A pickled state of the unpacked layout in the packed one (arrays as bytes, both)."""
-    old = dict(zip(_UNPACKED_SLOTS, unpacked, strict=True))
-    state = ActorState()
-    for name, value in old.items():
-        if isinstance(vars(ActorState).get(name), _Number):
-            setattr(state, name, value)
-    state.numbers[KIND_SHARES:] = array("d", old["kind_shares"])
-    if old["ring_events"]:
-        state.ring = array("I", old["ring_events"] + old["ring_targets"])
-    for name in ("episode", "reasons", "recent_texts", "sample_ids", "surface"):
-        setattr(state, name, old[name])
-    for name in ("recent_domains", "recent_reporters", "recent_targets"):
-        setattr(state, name, old[name] or None)
-    return state.__getstate__()
 
 
 def _decay(elapsed: float, tau: float) -> float:

@@ -143,17 +143,6 @@ class SpikeDetector(base.AnomalyDetector):
         self.tails = [Rarity(horizon) for _ in range(5)] if horizon else []
         self.peak = 0.0
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        if "tails" not in state:
-            # Checkpointed before `anomaly` judged rarity: its evidence starts afresh, with the
-            # horizon `detectors.pipeline.rate_detector` gives (none to per-account series).
-            for old in ("two_sided", "calibrate", "evidence", "evidence_sq", "previous"):
-                state.pop(old, None)
-            horizon = state["horizon"] = HORIZON if state["season_slots"] else 0
-            state["lately"] = deque(maxlen=RECENT) if horizon else None
-            state["tails"] = [Rarity(horizon) for _ in range(5)] if horizon else []
-        self.__dict__.update(state)
-
     # -- the River interface ------------------------------------------------------------
     def learn_one(self, x: dict[Hashable, Any]) -> None:
         t, count = float(x["t"]), float(x["count"])

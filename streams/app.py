@@ -47,6 +47,7 @@ from faust.types import TP, EventT
 from faust.types.tuples import Message
 
 from detectors.alerts import Alert
+from detectors.codec import registered
 from detectors.coordination import CoordinationIndex, Coordinator
 from detectors.events import InvalidEvent, Label, format_rfc3339, parse_event
 from detectors.labels import LabelGate
@@ -75,6 +76,7 @@ MAX_REWINDS = 3
 REWIND_WAIT_S = 10.0
 
 
+@registered(version=1)  # in checkpoints (detectors/codec.py)
 @dataclass
 class SignalState:
     """What stage 2 holds for one partition of the signal topic; partition 0 also holds the
@@ -167,8 +169,12 @@ class StreamWorker:
         # Units of state, one per input partition and per signal partition, and their
         # checkpoints in two tables, one co-partitioned with each stage's input.
         self.checkpoints = {
-            "ingest": Checkpoints(self._state_table("ingest-state", settings.input_partitions)),
-            "signals": Checkpoints(self._state_table("signal-state", settings.partitions)),
+            "ingest": Checkpoints(
+                self._state_table("ingest-state", settings.input_partitions), metrics.state_refused
+            ),
+            "signals": Checkpoints(
+                self._state_table("signal-state", settings.partitions), metrics.state_refused
+            ),
         }
         self.units: dict[TP, Unit] = {}
         self.checkpointing = True  # not between a revocation and the assignment after it

@@ -403,6 +403,13 @@ class Metrics:
             namespace=ns,
             registry=registry,
         )
+        self.state_refused = Counter(
+            "state_refused",
+            "Checkpoints not restored, their unit started empty, per stage and reason: damaged (not whole, or a bad header), format (of another format, such as the pickles of earlier versions) or refused (by the codec: a type or version it does not rebuild, or data that is not a state).",
+            ["stage", "reason"],
+            namespace=ns,
+            registry=registry,
+        )
         self.replayed = Counter(
             "messages_replayed",
             "Messages read again after a restart or rebalance whose effect the state already held.",

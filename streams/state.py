@@ -5,7 +5,7 @@ rows and the event ids it has seen) and one per partition of the signal topic (t
 their spike detectors, the actors' baselines and population model, the coordination index, and
 on partition 0 the coordinator, the label gate and the alerts recently published). Every
 `checkpoint_s`, each unit is saved whole with the offset of the first message it has not
-seen: the pickled state in chunks, then a header naming them, as records of a Faust table
+seen: the state encoded by `detectors.codec` in chunks, then a header naming them, as records of a Faust table
 written to the changelog partition of the unit's own partition. The worker that gets that
 partition next, after a crash, a restart or a rebalance, has it back through Faust's table
 recovery (from RocksDB and the changelog's tail in production, from the changelog in tests).
@@ -20,6 +20,10 @@ dropped by the dedup on publish (`Published`).
 
 Headers and chunks alternate between two slots, so a checkpoint cut short by a crash leaves
 the previous one whole.
+
+Whoever can write to the changelog topics can write a checkpoint: `detectors.codec` builds
+only the types it lists, and a checkpoint it refuses, like one that is not whole, leaves its
+unit empty, logged and counted (`abusemon_state_refused_total`).
 """
 
 from __future__ import annotations
@@ -27,9 +31,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import pickle
 import weakref
-import zlib
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,12 +39,16 @@ from typing import Any
 
 import faust
 import orjson
+import prometheus_client
 from faust.streams import _current_event  # the event whose partition a table write goes to
 from faust.types import EventT
+
+from detectors import codec
 
 log = logging.getLogger("abuse_monitor")
 
 CHUNK_BYTES = 256 * 1024  # well under a topic's default 1 MiB record limit
+MAX_CHUNKS = codec.MAX_BYTES // CHUNK_BYTES  # a header naming more is refused
 PUBLISHED_PREFIX = b"published/"
 PUBLISHED_MAX = 50_000  # alert messages remembered for dedup on publish
 
@@ -93,8 +99,16 @@ class Published:
             self.keys.popitem(last=False)
         self.since_checkpoint.append(key)
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {"keys": self.keys, "since_checkpoint": []}
+
+def _published_put(published: Published, values: list[Any]) -> None:
+    (keys,) = values
+    if type(keys) is not OrderedDict:
+        raise codec.CodecError("Published: its keys are not an OrderedDict")
+    published.keys, published.since_checkpoint = keys, []
+
+
+# Those published since a checkpoint are in the table, not in the checkpoint.
+codec.register(codec.Type("Published", Published, 1, ("keys",), lambda p: [p.keys], _published_put))
 
 
 @contextlib.contextmanager
@@ -111,12 +125,15 @@ def attributed_to(event: EventT[Any]) -> Iterator[None]:
 class Checkpoints:
     """Save and load units of state as records of one Faust table."""
 
-    def __init__(self, table: faust.Table[bytes, bytes]) -> None:
+    def __init__(
+        self, table: faust.Table[bytes, bytes], refused: prometheus_client.Counter | None = None
+    ) -> None:
         self.table = table
+        self.refused = refused  # by stage and reason
 
     @staticmethod
     def encode(state: Any) -> bytes:
-        return zlib.compress(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL), 1)
+        return codec.encode(state)
 
     def save(self, unit: Unit, state: Any, event: EventT[Any]) -> int:
         """Write `state` as of `unit.position`; returns its size. The caller flushes the
@@ -128,6 +145,7 @@ class Checkpoints:
             "offset": unit.position,
             "slot": slot,
             "chunks": len(chunks),
+            "format": codec.FORMAT,
             "sha256": hashlib.sha256(blob).hexdigest(),
         }
         with attributed_to(event):
@@ -139,20 +157,45 @@ class Checkpoints:
 
     def load(self, unit: Unit) -> Any | None:
         """The unit's last checkpoint, with `unit` set to its offset and slot; None if there
-        is none, or if it is not whole (logged: the unit starts empty, as on first start)."""
+        is none, or if it is not one to restore (logged and counted: the unit starts empty, as
+        on first start): not whole, of another format, or refused by the codec."""
         raw = self.table.get(unit.key)
         if raw is None:
             return None
-        header = orjson.loads(raw)
-        slot, n = header["slot"], header["chunks"]
+        name = unit.key.decode(errors="replace")
+        try:
+            header = orjson.loads(raw)
+            slot, n, digest = header["slot"], header["chunks"], header["sha256"]
+            if type(slot) is not int or type(n) is not int or not 0 <= n <= MAX_CHUNKS:
+                raise ValueError("slot or chunks out of range")
+            offset = header["offset"]
+            if type(offset) is not int or offset < 0:
+                raise ValueError("offset out of range")
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            return self._refuse(unit, "damaged", f"checkpoint {name}: a bad header ({e})")
+        if header.get("format") != codec.FORMAT:
+            return self._refuse(
+                unit,
+                "format",
+                f"checkpoint {name} is of format {header.get('format')!r}, not {codec.FORMAT}",
+            )
         parts = [self.table.get(self._chunk(unit.key, slot, i)) for i in range(n)]
         blob = b"".join(part for part in parts if part is not None)
-        if None in parts or hashlib.sha256(blob).hexdigest() != header["sha256"]:
-            log.error("checkpoint %s is not whole: starting it empty", unit.key.decode())
-            return None
-        unit.position = unit.saved = header["offset"]
-        unit.slot = header["slot"]
-        return pickle.loads(zlib.decompress(blob))
+        if None in parts or hashlib.sha256(blob).hexdigest() != digest:
+            return self._refuse(unit, "damaged", f"checkpoint {name} is not whole")
+        try:
+            state = codec.decode(blob)
+        except codec.CodecError as e:
+            return self._refuse(unit, "refused", f"checkpoint {name} refused: {e}")
+        unit.position = unit.saved = offset
+        unit.slot = slot
+        return state
+
+    def _refuse(self, unit: Unit, reason: str, message: str) -> Any | None:
+        log.error("%s: starting it empty", message)
+        if self.refused is not None:
+            self.refused.labels(unit.stage, reason).inc()
+        return None
 
     def remember(self, key: bytes, event: EventT[Any]) -> None:
         with attributed_to(event):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import pickle
 import random
 import re
 import sys
@@ -13,8 +12,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from detectors import codec
 from detectors.actor_features import (
-    _UNPACKED_SLOTS,
     FEATURES,
     RECENT_TARGETS,
     Activity,
@@ -162,54 +161,21 @@ def test_the_last_ten_minutes_forget_older_windows() -> None:
     assert state.features(later + 60)["events_10m"] == 1
 
 
-def test_an_actor_state_pickles_and_resumes_identically() -> None:
+def test_an_actor_state_survives_a_checkpoint_and_resumes_identically() -> None:
     events = [
         content(i, T0 + 7 * i, text=f"{WORDS[i % 9]} {WORDS[i % 5]}", target_id=f"t{i % 4}")
         for i in range(80)
     ]
     events += [content(100 + i, T0 + 600 + i, links=[f"https://d{i}.example/x"]) for i in range(5)]
     state, end = state_after(events)
-    twin = pickle.loads(pickle.dumps(state))
-    assert twin.__getstate__() == state.__getstate__()
-    later = windows_of([content(200 + i, end + i, target_id=f"n{i}") for i in range(9)])[0][1]
-    for s in (state, twin):
-        s.update(end, end + 60, later)
-    assert twin.features(end + 60) == state.features(end + 60)
-    assert ActorState().__getstate__() == pickle.loads(pickle.dumps(ActorState())).__getstate__()
-
-
-def test_a_state_pickled_in_the_unpacked_layout_resumes_identically() -> None:
-    """Checkpoints from before the numbers were packed: a list of 27 slots, arrays as bytes."""
-    events = [
-        content(i, T0 + 7 * i, text=f"{WORDS[i % 9]} {WORDS[i % 5]}", target_id=f"t{i % 4}")
-        for i in range(80)
-    ]
-    events += [content(100 + i, T0 + 600 + i, links=[f"https://d{i}.example/x"]) for i in range(5)]
-    state, end = state_after(events)
-    assert state.ring is not None
-    size = len(state.ring) // 2
-    unpacked = {
-        **{name: getattr(state, name) for name in _UNPACKED_SLOTS if hasattr(state, name)},
-        "kind_shares": array("d", state.kind_shares).tobytes(),
-        "ring_events": state.ring[:size].tobytes(),
-        "ring_targets": state.ring[size:].tobytes(),
-    }
-    twin = pickle.loads(pickle.dumps(state))
-    twin.__setstate__([unpacked[name] for name in _UNPACKED_SLOTS])
+    twin = codec.decode(codec.encode(state))
     assert twin.__getstate__() == state.__getstate__()
     later = windows_of([content(200 + i, end + i, target_id=f"n{i}") for i in range(9)])[0][1]
     for s in (state, twin):
         s.update(end, end + 60, later)
     assert twin.features(end + 60) == state.features(end + 60)
     fresh = ActorState()
-    unpacked = {
-        **{name: getattr(fresh, name) for name in _UNPACKED_SLOTS if hasattr(fresh, name)},
-        "kind_shares": bytes(8 * 4),
-        "ring_events": b"",
-        "ring_targets": b"",
-    }
-    fresh.__setstate__([unpacked[name] for name in _UNPACKED_SLOTS])
-    assert fresh.__getstate__() == ActorState().__getstate__()
+    assert codec.decode(codec.encode(fresh)).__getstate__() == fresh.__getstate__()
 
 
 def test_reports_received_count_distinct_reporters_and_reasons() -> None:
@@ -343,9 +309,9 @@ def test_flagged_actors_are_not_learned() -> None:
 
 
 @pytest.mark.parametrize("kind", ["quantile", "hst", "svm"])
-def test_every_candidate_model_pickles_and_resumes_identically(kind: str) -> None:
+def test_every_candidate_model_survives_a_checkpoint_and_resumes_identically(kind: str) -> None:
     model = trained(kind, n=600)
-    twin = pickle.loads(pickle.dumps(model))
+    twin = codec.decode(codec.encode(model))
     rng_a, rng_b = random.Random(9), random.Random(9)
     for _ in range(200):
         a, b = model.step(ordinary(rng_a)), twin.step(ordinary(rng_b))

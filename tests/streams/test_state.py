@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import random
+import zlib
+from pathlib import Path
 from typing import Any, cast
 
 import faust
+import orjson
+from prometheus_client import CollectorRegistry, Counter
 
+from detectors import codec
 from detectors.pipeline import DetectionConfig, SignalProcessor
 from detectors.windows import Partial, Watermark
 from streams.state import CHUNK_BYTES, PUBLISHED_MAX, Checkpoints, Published, Unit
@@ -68,7 +74,7 @@ def test_published_messages_since_the_checkpoint_are_kept_in_the_table() -> None
     published.add(key)
     store.remember(key, cast(Any, Event()))
     assert store.published_since() == [key]
-    copy = pickle.loads(pickle.dumps(published))
+    copy = codec.decode(store.encode(published))
     assert key in copy and copy.since_checkpoint == []
     store.forget(published.since_checkpoint, cast(Any, Event()))
     assert store.published_since() == []
@@ -115,3 +121,51 @@ def test_a_signal_processor_survives_a_round_trip() -> None:
     fresh = SignalProcessor(config)
     fresh.add_watermark(Watermark("reports", "report-events:0", 1, 3600.0))
     assert reports(fresh, range(60, 90), random.Random(2)) != after, "the state mattered"
+
+
+class Payload:
+    """A pickle that writes a file when loaded: what a writer of the changelog could send."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (open, (self.path, "w"))
+
+
+def test_a_checkpoint_that_is_no_state_starts_the_unit_empty_and_runs_nothing(
+    tmp_path: Path,
+) -> None:
+    registry = CollectorRegistry()
+    refused = Counter("refused", "", ["stage", "reason"], registry=registry)
+    table: dict[bytes, bytes] = {}
+    store = Checkpoints(cast(faust.Table[bytes, bytes], table), refused)
+    marker = tmp_path / "ran"
+    blob = zlib.compress(pickle.dumps(Payload(str(marker))))
+    key = b"signals/0"
+
+    def written(header: dict[str, Any], blob: bytes = blob) -> Any:
+        table[key] = orjson.dumps(header)
+        table[key + b"#1#0"] = blob
+        unit = Unit("signals", key, "signals", 0)
+        state = store.load(unit)
+        assert unit.position == (0 if state is None else 9)
+        return state
+
+    digest = hashlib.sha256(blob).hexdigest()
+    # As the checkpoints of earlier versions were: pickles, with no format in the header.
+    assert written({"offset": 9, "slot": 1, "chunks": 1, "sha256": digest}) is None
+    # The same bytes claiming the format: the codec refuses them.
+    header = {"offset": 9, "slot": 1, "chunks": 1, "sha256": digest, "format": codec.FORMAT}
+    assert written(header) is None
+    assert written({**header, "chunks": 10**12}) is None
+    assert written({**header, "slot": "1"}) is None
+    assert not marker.exists()
+    count = registry.get_sample_value
+    assert count("refused_total", {"stage": "signals", "reason": "format"}) == 1
+    assert count("refused_total", {"stage": "signals", "reason": "refused"}) == 1
+    assert count("refused_total", {"stage": "signals", "reason": "damaged"}) == 2
+    # And a real one, for contrast.
+    good = codec.encode({"n": 1})
+    good_header = {**header, "sha256": hashlib.sha256(good).hexdigest()}
+    assert written(good_header, good) == {"n": 1}

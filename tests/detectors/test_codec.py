@@ -1,0 +1,265 @@
+"""Checkpoints' encoding: every unit of state comes back and behaves as before; nothing but
+the registered types comes out of it, whatever the bytes."""
+
+from __future__ import annotations
+
+import copy
+import os
+import pickle
+import random
+import zlib
+from collections import Counter, OrderedDict, defaultdict, deque
+from typing import Any
+
+import msgspec
+import orjson
+import pytest
+
+from detectors import codec
+from detectors.actor_model import ActorModel, ordinary
+from detectors.actors import ActorConfig
+from detectors.events import Event, parse_event
+from detectors.pipeline import DetectionConfig
+from detectors.spike import HORIZON, SpikeDetector
+from detectors.stages import OfflinePipeline
+from simulator import Labeler, LabelerConfig, SimConfig, generate, truth
+from streams.files import TOPIC_KEYS, partition_for
+
+PARTITIONS = 3
+SPLIT_S = 6000.0  # the checkpoint: the baselines learnt, in the middle of the spam wave
+
+CONFIG = SimConfig(
+    seed=11,
+    duration_s=3.5 * 3600.0,
+    rate=2.0,
+    actors=1500,
+    scenarios=("spam_wave",),
+    actor_scenarios=("bot_ring",),
+    group_scenarios=("copy_paste_campaign",),
+    first_attack_s=5400.0,
+)
+
+
+def round_trip(state: Any) -> Any:
+    return codec.decode(codec.encode(state))
+
+
+@pytest.fixture(scope="module")
+def stream() -> list[tuple[str, int, Event]]:
+    out = []
+    for topic, value in generate(CONFIG):
+        if topic == "labels":
+            continue
+        key = value[TOPIC_KEYS[topic]].encode()
+        out.append((topic, partition_for(key, PARTITIONS), parse_event(topic, orjson.dumps(value))))
+    return out
+
+
+def pipeline_of(stream: list[tuple[str, int, Event]], model: str) -> OfflinePipeline:
+    sources: dict[str, set[int]] = {}
+    for topic, partition, _ in stream:
+        sources.setdefault(topic, set()).add(partition)
+    config = DetectionConfig()
+    return OfflinePipeline(
+        config,
+        sources,
+        ActorConfig(window_s=config.window_s, warmup=100, model=model),
+        PARTITIONS,
+        lambda key, n: partition_for(key.encode(), n),
+    )
+
+
+def feed(pipeline: OfflinePipeline, events: list[tuple[str, int, Event]]) -> list[bytes]:
+    """The alert messages of these events, fed in batches of 400 per partition."""
+    out = []
+    for i in range(0, len(events), 400):
+        batches: dict[tuple[str, int], list[Event]] = {}
+        for topic, partition, event in events[i : i + 400]:
+            batches.setdefault((topic, partition), []).append(event)
+        for (topic, partition), batch in batches.items():
+            for alert in pipeline.feed(topic, partition, batch):
+                out.append(orjson.dumps(alert.to_record(emitted_at=0.0)))
+    return out
+
+
+def restored(pipeline: OfflinePipeline) -> OfflinePipeline:
+    """The pipeline with each unit of state through a checkpoint, as the worker saves them:
+    one per input partition, one per stage-2 partition, partition 0's with the coordinator
+    and the label gate."""
+    twin = copy.copy(pipeline)
+    twin.ingest = {key: round_trip(unit) for key, unit in pipeline.ingest.items()}
+    first, twin.coordinator, twin.gate = round_trip(
+        [pipeline.detect[0], pipeline.coordinator, pipeline.gate]
+    )
+    twin.detect = [first, *map(round_trip, pipeline.detect[1:])]
+    twin.outcomes = Counter(pipeline.outcomes)
+    return twin
+
+
+@pytest.mark.parametrize("model", ["quantile", "hst", "svm"])
+def test_every_unit_of_state_resumes_as_if_never_stopped(
+    stream: list[tuple[str, int, Event]], model: str
+) -> None:
+    start = stream[0][2].ts
+    before = [x for x in stream if x[2].ts < start + SPLIT_S]
+    after = stream[len(before) :]
+    pipeline = pipeline_of(stream, model)
+    alerts = feed(pipeline, before)
+    # Analysts' verdicts on the alerts so far: the label gate learns its priority model.
+    verdicts = Labeler(truth(CONFIG), LabelerConfig()).labels(map(orjson.loads, alerts))
+    assert verdicts, "the first attacks were alerted before the checkpoint"
+    for label in verdicts:
+        pipeline.feed("labels", 0, [parse_event("labels", orjson.dumps(label))])
+    assert pipeline.gate.prioritiser.n > 0
+    twin = restored(pipeline)
+
+    expected = feed(pipeline, after)
+    assert feed(twin, after) == expected
+    assert twin.outcomes == pipeline.outcomes
+    detectors = Counter(orjson.loads(a)["detector"] for a in expected)
+    assert {"volume_spike", "actor_anomaly", "content_campaign"} <= set(detectors), detectors
+    fresh = pipeline_of(stream, model)
+    assert feed(fresh, after) != expected, "the state mattered"
+
+
+@pytest.mark.parametrize("kind", ["quantile", "hst", "svm"])
+def test_an_actor_model_resumes_identically(kind: str) -> None:
+    rng = random.Random(3)
+    model = ActorModel(model=kind, warmup=100)
+    for _ in range(600):
+        model.step(ordinary(rng))
+    twin = round_trip(model)
+    spammer = {**ordinary(rng), "events_10m": 140.0, "new_targets_10m": 131.0}
+    spammer.update(new_target_share=0.95, dup_share=0.97, age_days=2.0)
+
+    def verdicts(model: ActorModel) -> list[object]:
+        rng = random.Random(9)
+        return [model.step(dict(spammer) if i % 50 == 49 else ordinary(rng)) for i in range(300)]
+
+    fresh = ActorModel(model=kind, warmup=100)
+    expected = verdicts(model)
+    assert verdicts(twin) == expected
+    assert sum(v is not None for v in expected) > 20
+    assert verdicts(fresh) != expected, "the state mattered"
+
+
+def test_shared_objects_stay_shared() -> None:
+    model = ActorModel(model="hst", warmup=10)
+    rng = random.Random(1)
+    for _ in range(100):
+        model.step(ordinary(rng))
+    twin = round_trip(model)
+    assert twin.pipeline is not None
+    trees = twin.pipeline._last_step_cached
+    assert trees._tree_nodes[0][0] is trees.trees[0]
+    scaler = twin.pipeline.steps["StandardScaler"]
+    assert twin.pipeline._plan[0][1] is scaler
+    state: dict[str, Any] = {"a": [1], "b": None}
+    state["b"] = state["a"]
+    state["self"] = state
+    back = round_trip(state)
+    assert back["a"] is back["b"] and back["self"] is back
+
+
+def test_containers_and_numbers_come_back_as_they_were() -> None:
+    from array import array
+
+    state = {
+        (1, "a"): [float("inf"), -float("inf"), 0.5, None, True, b"\x00\xff", "é"],
+        "sets": ({1, 2}, frozenset({"x"})),
+        "ordered": OrderedDict([("b", 1), ("a", 2)]),
+        "counter": Counter("abca"),
+        "default": defaultdict(float, {"x": 1.0}),
+        "recent": deque([1, 2, 3], maxlen=5),
+        "ring": array("I", [1, 2, 3]),
+        "big": 2**63 + 1,
+    }
+    back = round_trip(state)
+    assert back == state
+    assert type(back["ordered"]) is OrderedDict and back["recent"].maxlen == 5
+    assert back["default"]["y"] == 0.0 and back["ring"].typecode == "I"
+    assert round_trip(float("nan")) != round_trip(float("nan"))  # nan, still
+
+
+def test_a_change_of_layout_must_be_declared() -> None:
+    detector = SpikeDetector()
+    detector.extra = 1  # type: ignore[attr-defined]
+    with pytest.raises(codec.CodecError, match="new version"):
+        codec.encode(detector)
+    with pytest.raises(codec.CodecError, match="no encoding of"):
+        codec.encode({"f": lambda: 0})
+
+
+def test_a_type_of_an_older_version_is_migrated() -> None:
+    """Version 1 of SpikeDetector (tests/detectors/test_spike.py resumes one)."""
+    detector = SpikeDetector()
+    for m in range(50):
+        detector.step(m * 60.0, 100.0)
+    state = dict(vars(detector), two_sided=True, calibrate=0.01, evidence=None, evidence_sq=None)
+    layout = codec.TYPES["SpikeDetector"].layouts[1]
+    tree = ["SpikeDetector", 1, *codec.Encoder().items([state[f] for f in layout])]
+    resumed = codec.decode(packed(tree))
+    assert vars(resumed).keys() == vars(detector).keys()
+    assert resumed.n == 50 and resumed.horizon == HORIZON and len(resumed.tails) == 5
+    assert vars(round_trip(detector)).keys() == vars(detector).keys()  # version 2: as it is
+
+
+class Payload:
+    """What a writer of the changelog could put in a pickle: a call, on loading."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (open, (self.path, "w"))
+
+
+def packed(tree: Any) -> bytes:
+    return zlib.compress(msgspec.msgpack.encode(tree))
+
+
+def test_what_is_not_a_registered_state_is_refused_without_running_anything(
+    tmp_path: Any,
+) -> None:
+    marker = str(tmp_path / "ran")
+    crafted = [
+        ["os.system", 1, "touch " + marker],
+        ["posix.system", 1, "touch " + marker],
+        ["SpikeDetector", 99],  # a version this code does not read
+        ["SpikeDetector", 2, 1.0],  # too few fields
+        ["dd", "os.system", "k", 1],  # a factory not among FACTORIES
+        ["dd", ["partial", "eval", "1"], "k", 1],
+        ["dd", ["partial", "tuple", ["l", ["river.Zeros", 1, 0.0]]], "k", 1],  # no objects
+        ["river.RsQuantile", 1, ["l"], b"\x00" * 3],  # a Rust state of the wrong size
+        ["a", "O", b"x"],
+        ["@", 5],
+        {"t": "SpikeDetector", "v": 2},  # a map is no node
+        msgspec.msgpack.Ext(1, b"x"),
+    ]
+    for tree in crafted:
+        with pytest.raises(codec.CodecError):
+            codec.decode(packed(tree))
+    for blob in (pickle.dumps(Payload(marker)), zlib.compress(pickle.dumps(Payload(marker)))):
+        with pytest.raises(codec.CodecError):
+            codec.decode(blob)
+    assert not os.path.exists(marker)
+    with pytest.raises(codec.CodecError, match=r"unknown type 'os\.system'"):
+        codec.decode(packed(crafted[0]))
+
+
+def test_damaged_bytes_give_a_codec_error_and_nothing_else() -> None:
+    rng = random.Random(4)
+    model = ActorModel(model="hst", warmup=10)
+    for _ in range(50):
+        model.step(ordinary(rng))
+    raw = bytearray(msgspec.msgpack.encode(codec.Encoder().tree([model, SpikeDetector()])))
+    refused = 0
+    for _ in range(300):
+        damaged = bytearray(raw)
+        for _ in range(rng.randrange(1, 4)):
+            damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        try:
+            codec.decode(zlib.compress(bytes(damaged)))
+        except codec.CodecError:
+            refused += 1
+    assert refused
