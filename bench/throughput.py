@@ -16,6 +16,8 @@ One run, one machine, one embedded broker, the same pre-produced simulator event
 (q) the peer: a Quix Streams application counting events per key, in RocksDB-backed state
     and in a dict (bench/quix_peer.py), run with a Python of its own where Quix Streams is
     installed (`--quix-python`; by default a venv made once under ~/.cache);
+(b0), (f0) with `--baseline DIR`: (b) and (f) of another checkout (say, the commit before a
+    change), run in turn with this one's on the same events and broker;
 (d) the close-to-alert latency at a fixed offered rate (`--latency-rate`, 20k events/s): the
     alert's arrival on the alerts topic minus the wall-clock time its window closed (its end
     plus the lateness; events are stamped with the wall clock), with 10 s windows and 2 s of
@@ -59,6 +61,31 @@ WORKER = [sys.executable, "-m", "streams.cli", "worker"]
 NOOP = [sys.executable, str(BENCH / "noop_faust.py")]
 QUIX_VERSION = "3.28.1"
 QUIX_VENV = Path.home() / ".cache" / "abuse-monitor" / f"bench-quixstreams-{QUIX_VERSION}"
+
+
+def baseline_env(checkout: Path) -> dict[str, str]:
+    """The environment that runs another checkout's code (say, the commit before a change)."""
+    return {"PYTHONPATH": str(checkout.resolve())}
+
+
+def evaluate_elsewhere(checkout: Path, events: Path) -> float:
+    """Seconds `evaluate` of another checkout takes over the events, timed inside its
+    process as this checkout's is."""
+    code = (
+        "import sys, time; from streams.evaluate import evaluate; "
+        "from streams.settings import Settings; t = time.perf_counter(); "
+        "evaluate(sys.argv[1], Settings(input_partitions=4)); print(time.perf_counter() - t)"
+    )
+    env = os.environ | baseline_env(checkout)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(events)],
+        env=env,
+        cwd=checkout,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return float(out.split()[-1])
 
 
 async def create_input_topics(settings: Settings) -> None:
@@ -176,7 +203,11 @@ def run_processes(
     """Start the processes, call `before` (e.g. to produce), time their consumption, stop them."""
     procs = [
         subprocess.Popen(
-            cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=BENCH.parent
+            cmd,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=env.get("PYTHONPATH") or BENCH.parent,  # `-m` imports from the folder it runs in
         )
         for cmd, env in zip(commands, envs, strict=True)
     ]
@@ -288,6 +319,9 @@ def main() -> None:
     parser.add_argument("--skip-scaling", action="store_true", help="leave out (g)")
     parser.add_argument("--profile", type=Path, help="also profile the worker into this folder")
     parser.add_argument("--skip-quix", action="store_true", help="leave out (q)")
+    parser.add_argument(
+        "--baseline", type=Path, help="another checkout whose worker and evaluate run in turn"
+    )
     parser.add_argument("--quix-python", help="a Python with quixstreams installed")
     parser.add_argument("--latency-rate", type=float, default=20_000.0, help="(d), events/s")
     parser.add_argument("--skip-latency", action="store_true", help="leave out (d)")
@@ -309,10 +343,13 @@ def main() -> None:
             runs.setdefault("raw", []).append(
                 asyncio.run(raw_consume(broker.bootstrap, inputs, total))
             )
-            for name, cmd in (("noop_faust", NOOP), ("worker", WORKER)):
-                if name == "worker" and i > 0 and args.hours >= 1:
+            workers = [("noop_faust", NOOP, {}), ("worker", WORKER, {})]
+            if args.baseline:  # the other checkout's worker, in turn with this one's
+                workers.append(("baseline_worker", WORKER, baseline_env(args.baseline)))
+            for name, cmd, extra in workers:
+                if name.endswith("worker") and i > 0 and args.hours >= 1:
                     continue  # the worker's run is long: once is enough at full size
-                env = worker_env(broker, f"bench-{name}-{i}", free_port())
+                env = worker_env(broker, f"bench-{name}-{i}", free_port()) | extra
                 runs.setdefault(name, []).append(run_processes([cmd], [env], total))
         if not args.skip_quix:
             python = quix_python(args.quix_python)
@@ -337,6 +374,10 @@ def main() -> None:
         started = time.perf_counter()
         evaluate(events, Settings(input_partitions=4))
         runs.setdefault("evaluate", []).append(total / (time.perf_counter() - started))
+        if args.baseline:
+            runs.setdefault("baseline_evaluate", []).append(
+                total / evaluate_elsewhere(args.baseline, events)
+            )
 
     rate = {name: statistics.median(values) for name, values in runs.items()}
     results: dict[str, object] = {
@@ -366,7 +407,9 @@ def main() -> None:
         ("(c) no-op Faust agent", "noop_faust", f"c/a = {rate['noop_faust'] / rate['raw']:.3f}"),
         ("(b) worker, all detectors", "worker", f"b/a = {rate['worker'] / rate['raw']:.4f}"),
         ("", "", f"b/c = {rate['worker'] / rate['noop_faust']:.3f}"),
+        ("(b0) baseline worker", "baseline_worker", ""),
         ("(f) evaluate, offline", "evaluate", ""),
+        ("(f0) baseline evaluate", "baseline_evaluate", ""),
         (
             "(q) Quix Streams, count per key",
             "quix_state",

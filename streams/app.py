@@ -360,7 +360,8 @@ class StreamWorker:
                     )
                     state.gate = LabelGate(self.settings.labelling())
                     state.published = Published()
-                assert state.published is not None
+                if state.published is None:
+                    raise RuntimeError("partition 0's state has a label gate but no dedup")
                 # Published after the checkpoint: a replay from it would publish them again.
                 for key in self.checkpoints["signals"].published_since():
                     state.published.keys[key] = None
@@ -407,7 +408,10 @@ class StreamWorker:
         await self.partials.send(value=report, partition=0)
 
     async def _coordinate(self, report: records.SignalReport, event: EventT[Any]) -> None:
-        assert self.coordinator is not None and report.coordination_closed_until is not None
+        if self.coordinator is None or report.coordination_closed_until is None:
+            raise RuntimeError(
+                f"candidates from {report.source} reached a worker without partition 0"
+            )
         closed = self.coordinator.add(
             report.source,
             report.candidates,

@@ -180,7 +180,8 @@ def decode_signal_report(raw: bytes) -> SignalReport:
     label = data.get("label")
     if label is not None:
         parsed = parse_event("labels", label.encode())
-        assert isinstance(parsed, Label)
+        if not isinstance(parsed, Label):
+            raise TypeError(f"not a label: {type(parsed).__name__}")
         report.label = parsed
     closed = data.get("coordination_closed_until")
     if closed is not None:
