@@ -205,7 +205,7 @@ class SpikeDetector(base.AnomalyDetector):
     def step(self, t: float, count: float) -> Verdict:
         """Score the window starting at `t`, decide, then learn from it unless flagged."""
         expected = self.forecast(t)
-        noise = self._noise(t)
+        noise = self._noise(t, expected)
         score = (count - expected) / noise
         flagged = self.n >= self.warmup and score >= self.threshold and count >= self.min_count
         anomaly = self._anomaly(score, count)
@@ -256,10 +256,13 @@ class SpikeDetector(base.AnomalyDetector):
         return self.n
 
     # -- internals ------------------------------------------------------------------------
-    def _noise(self, t: float) -> float:
+    def _noise(self, t: float, expected: float | None = None) -> float:
+        """The noise at `t`; `expected` is the forecast at `t`, when known."""
         if self.counts:
             # Counts: at least Poisson noise, and one event.
-            variance = max(self.residuals.get(), self.forecast(t)) + 1.0
+            if expected is None:
+                expected = self.forecast(t)
+            variance = max(self.residuals.get(), expected) + 1.0
         else:
             # Any other real values: scale-free, a floor relative to their magnitude.
             floor = self.floor * self.magnitude.get()

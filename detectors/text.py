@@ -119,13 +119,11 @@ def _signature(words: str) -> bytes:
 
 def _shingle_hashes(words: str) -> list[int]:
     """The CRC-32 of each word and each pair of adjacent words."""
-    encoded = [word.encode() for word in words.split(" ")]
+    encoded = words.encode().split(b" ")  # a space is one byte of UTF-8, and in no other
     crc32 = zlib.crc32
-    hashes = [crc32(word) for word in encoded]
+    hashes = list(map(crc32, encoded))
     # CRC-32 continues from a prefix's: the hash of b"a b" is that of b" b" after b"a".
-    return hashes + [
-        crc32(b" " + word, h) for h, word in zip(hashes[:-1], encoded[1:], strict=True)
-    ]
+    return hashes + list(map(crc32, [b" " + word for word in encoded[1:]], hashes))
 
 
 def _minhash(texts: list[str]) -> list[bytes]:
