@@ -213,7 +213,9 @@ class ActivityCollector:
         self.open: dict[float, dict[str, Activity]] = {}
 
     def _activity(self, window_start: float, actor: str) -> Activity:
-        actors = self.open.setdefault(window_start, {})
+        actors = self.open.get(window_start)
+        if actors is None:  # not setdefault, which would make a dict each time
+            actors = self.open[window_start] = {}
         activity = actors.get(actor)
         if activity is None:
             activity = actors[actor] = Activity()
@@ -243,8 +245,9 @@ class ActivityCollector:
         a.events += 1
         if len(a.times) < MAX_TIMES:
             a.times.append(event.ts)
-        _add_count(a.kinds, event.kind)
-        _add_count(a.surfaces, event.surface)
+        kinds, surfaces = a.kinds, a.surfaces  # _add_count, inlined
+        kinds[event.kind] = kinds.get(event.kind, 0) + 1
+        surfaces[event.surface] = surfaces.get(event.surface, 0) + 1
         if event.target_id is not None:
             a.targeted += 1
             if len(a.targets) < MAX_TARGETS and event.target_id not in a.targets:
