@@ -36,6 +36,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 import operator
@@ -212,7 +213,9 @@ class ActivityCollector:
         self.open: dict[float, dict[str, Activity]] = {}
 
     def _activity(self, window_start: float, actor: str) -> Activity:
-        actors = self.open.setdefault(window_start, {})
+        actors = self.open.get(window_start)
+        if actors is None:  # not setdefault, which would make a dict each time
+            actors = self.open[window_start] = {}
         activity = actors.get(actor)
         if activity is None:
             activity = actors[actor] = Activity()
@@ -242,8 +245,9 @@ class ActivityCollector:
         a.events += 1
         if len(a.times) < MAX_TIMES:
             a.times.append(event.ts)
-        _add_count(a.kinds, event.kind)
-        _add_count(a.surfaces, event.surface)
+        kinds, surfaces = a.kinds, a.surfaces  # _add_count, inlined
+        kinds[event.kind] = kinds.get(event.kind, 0) + 1
+        surfaces[event.surface] = surfaces.get(event.surface, 0) + 1
         if event.target_id is not None:
             a.targeted += 1
             if len(a.targets) < MAX_TARGETS and event.target_id not in a.targets:
@@ -454,42 +458,62 @@ class ActorState:
         """Fold in the actor's activity of the window [start, end); windows come in order."""
         v = self.numbers  # by index rather than by name: the hot path
         window_s = end - start
-        elapsed = end - v[LAST_T] if v[LAST_T] > -math.inf else math.inf
-        v[RATE_24H] = v[RATE_24H] * _decay(elapsed, DAY) + a.events
-        v[NEW_DOMAINS_1H] *= _decay(elapsed, HOUR)
-        v[REPORTERS_24H] *= _decay(elapsed, DAY)
-        v[REPORTS_FILED_1H] = v[REPORTS_FILED_1H] * _decay(elapsed, HOUR) + a.reports_filed
-        v[FIRST_T] = min(v[FIRST_T], start)
+        events = a.events
+        if v[LAST_T] > -math.inf:
+            elapsed = end - v[LAST_T]
+            day, hour = _decay(elapsed, DAY), _decay(elapsed, HOUR)
+        else:
+            day = hour = 0.0
+        v[RATE_24H] = v[RATE_24H] * day + events
+        v[NEW_DOMAINS_1H] *= hour
+        v[REPORTERS_24H] *= day
+        v[REPORTS_FILED_1H] = v[REPORTS_FILED_1H] * hour + a.reports_filed
+        if start < v[FIRST_T]:
+            v[FIRST_T] = start
         v[LAST_T] = end
-        v[EVENTS_TOTAL] += a.events
+        v[EVENTS_TOTAL] += events
         if a.sample_ids:
             self.sample_ids = tuple(a.sample_ids)
         if a.created_at is not None:
             v[CREATED_AT] = a.created_at
 
-        self.recent_targets, new_targets = _remember(self.recent_targets, a.targets, RECENT_TARGETS)
-        self._ring(start, window_s, a.events, new_targets)
+        new_targets = 0
+        if a.targets:
+            self.recent_targets, new_targets = _remember(
+                self.recent_targets, a.targets, RECENT_TARGETS
+            )
+        self._ring(start, window_s, events, new_targets)
         if a.times:
             self._gaps(a.times)
         if a.targeted:
             v[NEW_TARGET_SHARE] = _blend(
                 v[NEW_TARGET_SHARE], min(1.0, new_targets / a.targeted), a.targeted
             )
-        for _, sig in a.texts:
-            v[DUP_SHARE] = _blend(v[DUP_SHARE], float(self._near_duplicate(sig)), 1, DUP_ALPHA)
-        if a.events:
-            v[LINK_SHARE] = _blend(v[LINK_SHARE], a.linked / a.events, a.events)
+        for _, sig in a.texts:  # _blend of one text, inlined
+            duplicate = float(self._near_duplicate(sig))
+            v[DUP_SHARE] = _DUP_KEEP * v[DUP_SHARE] + (1 - _DUP_KEEP) * duplicate
+        if events:
+            # _blend of each share, inlined: they all take `events` events.
+            keep = (1 - SHARE_ALPHA) ** events
+            v[LINK_SHARE] = keep * v[LINK_SHARE] + (1 - keep) * (a.linked / events)
+            kinds = a.kinds
             for i, kind in enumerate(KINDS, KIND_SHARES):
-                share = a.kinds.get(kind, 0) / a.events
-                v[i] = _blend(v[i], share, a.events)
-            if a.surfaces:
-                self.surface = sys.intern(max(sorted(a.surfaces), key=a.surfaces.__getitem__))
-        self.recent_domains, new_domains = _remember(self.recent_domains, a.domains, RECENT_DOMAINS)
-        v[NEW_DOMAINS_1H] += new_domains
-        self.recent_reporters, new_reporters = _remember(
-            self.recent_reporters, a.reporters, RECENT_REPORTERS
-        )
-        v[REPORTERS_24H] += new_reporters
+                v[i] = keep * v[i] + (1 - keep) * (kinds.get(kind, 0) / events)
+            surfaces = a.surfaces
+            if len(surfaces) == 1:
+                self.surface = sys.intern(next(iter(surfaces)))
+            elif surfaces:
+                self.surface = sys.intern(max(sorted(surfaces), key=surfaces.__getitem__))
+        if a.domains:
+            self.recent_domains, new_domains = _remember(
+                self.recent_domains, a.domains, RECENT_DOMAINS
+            )
+            v[NEW_DOMAINS_1H] += new_domains
+        if a.reporters:
+            self.recent_reporters, new_reporters = _remember(
+                self.recent_reporters, a.reporters, RECENT_REPORTERS
+            )
+            v[REPORTERS_24H] += new_reporters
         if a.reasons:
             reasons = self.reasons or {}
             for reason, n in a.reasons.items():
@@ -531,10 +555,18 @@ class ActorState:
     def _near_duplicate(self, sig: bytes) -> bool:
         width = len(sig)
         texts = self.recent_texts
-        duplicate = any(
-            similarity(sig, texts[i : i + width]) >= NEAR_DUPLICATE
-            for i in range(0, len(texts), width)
-        )
+        duplicate = False
+        if texts:
+            if len(texts) % width:
+                raise ValueError("signatures of different lengths")
+            # `similarity` of sig and each recent text, by the count of equal bytes it needs
+            # (`_equal_needed`): one XOR for all of them, whose zero bytes are the equal ones.
+            size = len(texts)
+            equal = (
+                int.from_bytes(texts, "big") ^ int.from_bytes(sig * (size // width), "big")
+            ).to_bytes(size, "big")
+            needed = _equal_needed(width)
+            duplicate = any(equal.count(0, i, i + width) >= needed for i in range(0, size, width))
         self.recent_texts = (texts + sig)[-RECENT_TEXTS * width :]
         return duplicate
 
@@ -552,7 +584,12 @@ class ActorState:
         stale = newest - ring_index
         if stale >= size:
             return 0
-        return sum(ring[base + (ring_index - i) % size] for i in range(size - max(stale, 0)))
+        # The slots from the newest back, size - stale of them: one or two runs of the ring.
+        last = base + ring_index % size + 1
+        first = last - size + max(stale, 0)
+        if first >= base:
+            return sum(ring[first:last])
+        return sum(ring[base:last]) + sum(ring[first + size : base + size])
 
     def gap_cv(self) -> float:
         """Coefficient of variation of the gaps between events: ~1 at random, ~0 scripted."""
@@ -593,8 +630,21 @@ _SLOT_VALUES = operator.attrgetter(*ActorState.__slots__)
 _ARRAY_INDEXES = [(ActorState.__slots__.index(name), code) for name, code in _ARRAY_SLOTS.items()]
 
 
+@functools.cache
+def _equal_needed(width: int) -> int:
+    """The fewest equal bytes of two signatures of `width` bytes whose `similarity` is at
+    least NEAR_DUPLICATE (width + 1 when none): the similarity grows with that count alone."""
+    for equal in range(width + 1):
+        if similarity(bytes(width), bytes(equal) + b"\x01" * (width - equal)) >= NEAR_DUPLICATE:
+            return equal
+    return width + 1
+
+
 def _decay(elapsed: float, tau: float) -> float:
     return math.exp(-elapsed / tau) if elapsed < math.inf else 0.0
+
+
+_DUP_KEEP = (1 - DUP_ALPHA) ** 1  # _blend's `keep` of one text
 
 
 def _blend(share: float, value: float, n: int, alpha: float = SHARE_ALPHA) -> float:

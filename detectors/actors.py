@@ -79,7 +79,9 @@ class ActorProcessor:
         """Add one source's summary; returns 1 if its window had closed. Idempotent per source."""
         if partial.window_start + self.config.window_s <= self.closed_until:
             return 1
-        window = self.pending.setdefault(partial.window_start, {})
+        window = self.pending.get(partial.window_start)
+        if window is None:  # not setdefault, which would make a dict each time
+            window = self.pending[partial.window_start] = {}
         tally = window.get(partial.actor)
         if tally is None:
             window[partial.actor] = _Pending(partial.activity, {partial.source})
@@ -127,6 +129,10 @@ class ActorProcessor:
             verdict = self.model.step(features)
             if verdict is not None:
                 closed.scores.append(verdict.score)
+            if verdict is None and state.episode is None:
+                # What _episode would do: with no score and no episode, the policy opens none.
+                self.open.discard(actor)
+                continue
             severity = _severity(verdict, features) if verdict and verdict.flagged else None
             self._episode(actor, state, start, end, verdict, severity, features, activity, closed)
         for actor in sorted(self.open - set(active)):

@@ -187,7 +187,9 @@ class SignalProcessor:
         g = self.groups[group(partial.signal)]
         if partial.window_start + self.config.window_s <= g.closed_until:
             return partial.count  # its source had been taken as idle
-        window = g.pending.setdefault(partial.window_start, {})
+        window = g.pending.get(partial.window_start)
+        if window is None:  # not setdefault, which would make a dict each time
+            window = g.pending[partial.window_start] = {}
         tally = window.get(partial.signal)
         if tally is None:
             window[partial.signal] = _Pending(partial.count, partial.sample_ids, {partial.source})

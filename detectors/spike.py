@@ -145,7 +145,12 @@ class SpikeDetector(base.AnomalyDetector):
 
     # -- the River interface ------------------------------------------------------------
     def learn_one(self, x: dict[Hashable, Any]) -> None:
-        t, count = float(x["t"]), float(x["count"])
+        self._learn(float(x["t"]), float(x["count"]))
+
+    def _learn(
+        self, t: float, count: float, expected: float | None = None, noise: float | None = None
+    ) -> None:
+        """`learn_one`, given when known the forecast and noise at `t` as they were before."""
         if self.first_t is None:
             self.first_t = t
         factor = self._factor(t)
@@ -155,11 +160,14 @@ class SpikeDetector(base.AnomalyDetector):
         if self.level is None:
             self.level = count / factor
         else:
-            expected = self.forecast(t)
+            if expected is None:
+                expected = self.forecast(t)  # nothing above changes it
             residual = count - expected
             if self.clip and self.n >= self.warmup:
+                if noise is None or not self.counts:
+                    noise = self._noise(t)  # of counts, nothing above changes it
                 # Winsorised: one outlier neither inflates the noise nor drags the level.
-                reach = self.clip * self._noise(t)
+                reach = self.clip * noise
                 residual = min(max(residual, -reach), reach)
                 count = expected + residual
             self.residuals.update(residual)
@@ -185,9 +193,8 @@ class SpikeDetector(base.AnomalyDetector):
 
     def step(self, t: float, count: float) -> Verdict:
         """Score the window starting at `t`, decide, then learn from it unless flagged."""
-        x: dict[Hashable, Any] = {"t": t, "count": count}
         expected = self.forecast(t)
-        noise = self._noise(t)
+        noise = self._noise(t, expected)
         score = (count - expected) / noise
         flagged = self.n >= self.warmup and score >= self.threshold and count >= self.min_count
         anomaly = self._anomaly(score, count)
@@ -197,7 +204,7 @@ class SpikeDetector(base.AnomalyDetector):
             self.shielded += 1
         if not flagged or self.shielded > self.max_shielded:
             self.shielded = 0 if not flagged else self.shielded
-            self.learn_one(x)
+            self._learn(float(t), float(count), expected, noise)
         else:
             # The daily profile still learns, from the count clipped to the band: a step that
             # recurs every day becomes expected within days, a one-off attack barely moves it.
@@ -238,10 +245,13 @@ class SpikeDetector(base.AnomalyDetector):
         return self.n
 
     # -- internals ------------------------------------------------------------------------
-    def _noise(self, t: float) -> float:
+    def _noise(self, t: float, expected: float | None = None) -> float:
+        """The noise at `t`; `expected` is the forecast at `t`, when known."""
         if self.counts:
             # Counts: at least Poisson noise, and one event.
-            variance = max(self.residuals.get(), self.forecast(t)) + 1.0
+            if expected is None:
+                expected = self.forecast(t)
+            variance = max(self.residuals.get(), expected) + 1.0
         else:
             # Any other real values: scale-free, a floor relative to their magnitude.
             floor = self.floor * self.magnitude.get()

@@ -39,7 +39,8 @@ _WORD = re.compile(r"[^\W_]+(?:['.-][^\W_]+)*")
 # in uint64 arithmetic (a_i h wraps around 2^64 as datasketch's does). Its parameters come from
 # datasketch, so the values are its own.
 _MINHASH = MinHash(num_perm=PERMUTATIONS, seed=1, hashfunc=zlib.crc32, scheme="legacy")
-_A, _B = (np.ascontiguousarray(row, dtype=np.uint64) for row in _MINHASH.permutations)
+# One column each (a permutation a row): a text's shingles are then contiguous in each row.
+_A, _B = (np.array(row, dtype=np.uint64)[:, None] for row in _MINHASH.permutations)
 _PRIME = np.uint64((1 << 61) - 1)
 _MAX_HASH = np.uint64(0xFFFFFFFF)
 # Distinct normalised texts whose signatures are kept: about 200 bytes each.
@@ -119,13 +120,11 @@ def _signature(words: str) -> bytes:
 
 def _shingle_hashes(words: str) -> list[int]:
     """The CRC-32 of each word and each pair of adjacent words."""
-    encoded = [word.encode() for word in words.split(" ")]
+    encoded = words.encode().split(b" ")  # a space is one byte of UTF-8, and in no other
     crc32 = zlib.crc32
-    hashes = [crc32(word) for word in encoded]
+    hashes = list(map(crc32, encoded))
     # CRC-32 continues from a prefix's: the hash of b"a b" is that of b" b" after b"a".
-    return hashes + [
-        crc32(b" " + word, h) for h, word in zip(hashes[:-1], encoded[1:], strict=True)
-    ]
+    return hashes + list(map(crc32, [b" " + word for word in encoded[1:]], hashes))
 
 
 def _minhash(texts: list[str]) -> list[bytes]:
@@ -141,13 +140,14 @@ def _minhash(texts: list[str]) -> list[bytes]:
         starts.append(len(hashes))
         hashes += _shingle_hashes(words)
         if len(hashes) >= CHUNK_SHINGLES or i == len(texts) - 1:
-            values = np.array(hashes, dtype=np.uint64)[:, None] * _A
+            values = np.array(hashes, dtype=np.uint64)[None, :] * _A  # a permutation a row
             values += _B
             values %= _PRIME
             values &= _MAX_HASH
-            # The conversion to uint8 keeps the low 8 bits.
-            mins = np.minimum.reduceat(values, starts, axis=0).astype(np.uint8)
-            out.extend(row.tobytes() for row in mins)
+            # A text a row; the conversion to uint8 keeps the low 8 bits.
+            mins = np.minimum.reduceat(values, starts, axis=1).T.astype(np.uint8, order="C")
+            flat = mins.tobytes()
+            out.extend(flat[i : i + PERMUTATIONS] for i in range(0, len(flat), PERMUTATIONS))
             hashes, starts = [], []
     return out
 

@@ -102,7 +102,9 @@ class PartitionCounter:
         start = self.window_of(ts)
         if start + self.window_s <= self.closed_until:
             return "late", []
-        tallies = self.open.setdefault(start, {})
+        tallies = self.open.get(start)
+        if tallies is None:  # not setdefault, which would make a dict each time
+            tallies = self.open[start] = {}
         for signal in signals:
             tally = tallies.get(signal)
             if tally is None:

@@ -15,6 +15,7 @@ import pytest
 from detectors import codec
 from detectors.actor_features import (
     FEATURES,
+    NEAR_DUPLICATE,
     RECENT_TARGETS,
     Activity,
     ActivityCollector,
@@ -25,7 +26,7 @@ from detectors.actor_model import ActorModel, ordinary
 from detectors.actors import ActorConfig, ActorProcessor
 from detectors.alerts import Alert
 from detectors.events import ContentEvent, ReportEvent, format_rfc3339
-from detectors.text import signature
+from detectors.text import signature, similarity
 
 T0 = 1795478400.0  # 2026-11-24T00:00Z
 WORDS = [
@@ -159,6 +160,35 @@ def test_the_last_ten_minutes_forget_older_windows() -> None:
     later = end + 3600
     state.update(later, later + 60, windows_of([content(99, later + 1)])[0][1])
     assert state.features(later + 60)["events_10m"] == 1
+
+
+def test_the_last_ten_minutes_are_the_sum_of_the_windows_in_them() -> None:
+    rng = random.Random(3)
+    for window_s in (60.0, 45.0, 120.0, 600.0, 900.0):
+        state, counts = ActorState(), {}
+        start = rng.randrange(50) * window_s
+        for _ in range(40):
+            start += rng.choice((1, 1, 2, 3, 7, 12)) * window_s
+            counts[start] = rng.randrange(10)
+            state.update(start, start + window_s, Activity(events=counts[start]))
+            for ahead in range(12):
+                now = start + window_s * (1 + ahead)
+                recent = sum(n for s, n in counts.items() if s + window_s > now - 600.0)
+                assert state.ring_sum(0, now, window_s) == recent, (window_s, start, now)
+
+
+def test_a_text_is_a_near_duplicate_at_the_similarity_threshold_and_not_below() -> None:
+    rng = random.Random(4)
+    for equal in range(33):
+        state = ActorState()
+        recent = [bytes(rng.randrange(1, 256) for _ in range(32)) for _ in range(3)]
+        for sig in recent:
+            state._near_duplicate(sig)
+        # The new text shares `equal` bytes with the second of the recent ones, none with the rest.
+        new = bytes(b if i < equal else 0 for i, b in enumerate(recent[1]))
+        expected = max(similarity(new, old) for old in recent) >= NEAR_DUPLICATE
+        assert state._near_duplicate(new) is expected, equal
+        assert expected is (equal >= 17)
 
 
 def test_an_actor_state_survives_a_checkpoint_and_resumes_identically() -> None:

@@ -118,6 +118,22 @@ def test_real_valued_series_are_scored_the_same_at_any_scale() -> None:
     assert scores[1.0][500] > 6
 
 
+@pytest.mark.parametrize("real", [False, True])
+def test_step_scores_and_learns_as_the_river_interface_does(real: bool) -> None:
+    rng = random.Random(9)
+    stepped = SpikeDetector(warmup=5, threshold=1e9)  # nothing flagged: every window learned
+    river = SpikeDetector(warmup=5, threshold=1e9)
+    for m in range(2 * 1440):
+        count = organic(rng, m) + (rng.random() if real else 0.0)  # real: no longer counts
+        if m % 97 == 0:
+            count *= 8  # beyond the clip: the noise sets the winsorised residual
+        x = {"t": m * 60.0, "count": count}
+        score = river.score_one(x)
+        river.learn_one(x)
+        assert stepped.step(m * 60.0, count).score == score, m
+    assert stepped.counts is river.counts is not real
+
+
 def test_the_anomaly_reports_an_episode_at_its_onset() -> None:
     rng = random.Random(7)
     detector = SpikeDetector(season_slots=0)

@@ -50,6 +50,15 @@ def test_signature_is_datasketchs_on_many_texts() -> None:
         assert signature(value) == reference_signature(value), value
 
 
+def test_signatures_of_a_batch_are_datasketchs_text_by_text() -> None:
+    rng = random.Random(8)
+    batch = [" ".join(rng.choices(WORDS, k=rng.randint(0, 30))) for _ in range(500)]
+    batch.append(" ".join(f"w{i:05d}z" for i in range(text.CHUNK_SHINGLES)))  # a chunk of its own
+    batch += [" ".join(rng.choices(WORDS, k=rng.randint(3, 30))) for _ in range(50)]
+    text._cached.clear()  # every text hashed in the batch's numpy steps
+    assert text.signatures(batch) == [reference_signature(value) for value in batch]
+
+
 @settings(max_examples=500, deadline=None)
 @given(st.text(max_size=300))
 def test_signature_is_datasketchs_on_any_text(value: str) -> None:
