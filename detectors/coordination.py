@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-import zlib
 from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any, NamedTuple
+from zlib import crc32
 
 from detectors.actor_features import domain_of
 from detectors.alerts import Alert, alert_id
@@ -107,13 +107,22 @@ class Row(NamedTuple):
 
     def owners(self, partitions: int) -> dict[int, tuple[str, ...]]:
         """The indexes owning some of the row's keys, each with its keys."""
-        # Routes made one at a time rather than listed: this runs for every row of every window.
+        # `index_for` of each route, without making the routes: this runs for every key of
+        # every row, and the CRC of "kind:" is the same for all of a row's keys.
         kind, keys = self.kind, self.keys
+        seed = _KIND_CRC.get(kind)
+        if seed is None:
+            seed = crc32(f"{kind}:".encode())
         if len(keys) == 1:
-            return {index_for(route(kind, keys[0]), partitions): keys}
+            return {crc32(keys[0].encode(), seed) % partitions: keys}
         owned: dict[int, list[str]] = {}
         for key in keys:
-            owned.setdefault(index_for(route(kind, key), partitions), []).append(key)
+            partition = crc32(key.encode(), seed) % partitions
+            found = owned.get(partition)
+            if found is None:
+                owned[partition] = [key]
+            else:
+                found.append(key)
         return {p: tuple(owned_keys) for p, owned_keys in owned.items()}
 
 
@@ -125,7 +134,11 @@ def route(kind: str, key: str) -> str:
 def index_for(route: str, partitions: int) -> int:
     """The index (partition of the repartitioned topic) that owns a routing key. Rows are
     many, so a cheap hash rather than Kafka's murmur2: any stable function would do."""
-    return zlib.crc32(route.encode()) % partitions
+    return crc32(route.encode()) % partitions
+
+
+# The CRC of each kind's route prefix, which `Row.owners` continues over the key.
+_KIND_CRC = {kind: crc32(f"{kind}:".encode()) for kind in ("text", "link", "report")}
 
 
 def bands(sig: bytes) -> list[str]:
@@ -280,9 +293,12 @@ class CoordinationIndex:
         returns 1 if the window had closed. Idempotent."""
         if start + self.config.window_s <= self.closed_until:
             return 1
-        pending = self.pending.setdefault(start, {})
+        pending = self.pending.get(start)
+        if pending is None:
+            pending = self.pending[start] = {}
+        kind, event_id = row.kind, row.event_id
         for key in row.keys if keys is None else keys:
-            pending[(f"{row.kind}:{key}", row.event_id)] = row
+            pending[(f"{kind}:{key}", event_id)] = row
         return 0
 
     def close(self, first: float, until: float) -> IndexClosed:
@@ -308,37 +324,49 @@ class CoordinationIndex:
         cfg = self.config
         closed.windows += 1
         rows = self.pending.pop(start, {})
-        touched: set[str] = set()
+        keys, max_keys, max_rows = self.keys, cfg.max_keys, cfg.max_rows
+        # The routes come in order, each once in a run: the keys touched, in order.
+        touched: list[str] = []
         for ident in sorted(rows):
             row = rows[ident]
             route = ident[0]
             if row.kind == "link" and not self._new_domain(route[5:], start):
                 continue
-            held = self.keys.get(route)
+            held = keys.get(route)
             if held is None:
-                closed.evicted += self._make_room()
-                self.keys[route] = [row]
+                if len(keys) >= max_keys:
+                    closed.evicted += self._make_room()
+                keys[route] = [row]
             else:
-                self.keys.move_to_end(route)
+                keys.move_to_end(route)
                 held.append(row)
-                if len(held) > 2 * cfg.max_rows:
-                    del held[: -cfg.max_rows]
-            touched.add(route)
-        for route in sorted(touched):
-            held = self.keys.get(route)
+                if len(held) > 2 * max_rows:
+                    del held[:-max_rows]
+            if not touched or touched[-1] != route:
+                touched.append(route)
+        # Per kind: the oldest row kept, and the rows that make a candidate.
+        horizons = {"report": end - cfg.brigade_window_s}
+        wanted = {"report": cfg.min_reporters}
+        for route in touched:
+            held = keys.get(route)
             if held is None:
                 continue  # evicted for a key that came after it in this window
-            horizon = end - self._keep_s(held[0].kind)
+            kind = held[0].kind
+            horizon = horizons.get(kind, end - cfg.campaign_window_s)
             if held[0].ts < horizon:
                 held[:] = [row for row in held if row.ts >= horizon]
-            candidate = self._candidate(route, held[-cfg.max_rows :], start) if held else None
-            if candidate is not None:
-                closed.candidates.append(candidate)
-        while self.keys:
-            route, held = next(iter(self.keys.items()))
-            if held and held[-1].ts >= end - self._keep_s(held[-1].kind):
+            # `_candidate` wants as many rows: most keys hold one, so ask it only then.
+            if held and len(held) >= wanted.get(kind, cfg.min_actors):
+                candidate = self._candidate(route, held[-max_rows:], start)
+                if candidate is not None:
+                    closed.candidates.append(candidate)
+        expired = []
+        for route, held in keys.items():
+            if held and held[-1].ts >= horizons.get(held[-1].kind, end - cfg.campaign_window_s):
                 break
-            del self.keys[route]
+            expired.append(route)
+        for route in expired:
+            del keys[route]
 
     def _keep_s(self, kind: str) -> float:
         cfg = self.config
