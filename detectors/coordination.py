@@ -278,7 +278,10 @@ class CoordinationIndex:
         # most keys hold one row, and an empty deque alone takes over 600 bytes.
         self.keys: OrderedDict[str, list[Row]] = OrderedDict()
         self.domains_seen: OrderedDict[str, float] = OrderedDict()  # domain -> first seen
-        self.pending: dict[float, dict[tuple[str, str], Row]] = {}
+        # Each open window's rows by route: the row, or rows by event id when several events
+        # share the route in the window (a bucket most often holds one event a window, and a
+        # row alone costs no allocation where a (route, event id) key would).
+        self.pending: dict[float, dict[str, Row | dict[str, Row]]] = {}
         self.closed_until = -math.inf
         self.first = -math.inf
 
@@ -298,7 +301,16 @@ class CoordinationIndex:
             pending = self.pending[start] = {}
         kind, event_id = row.kind, row.event_id
         for key in row.keys if keys is None else keys:
-            pending[(f"{kind}:{key}", event_id)] = row
+            route = f"{kind}:{key}"
+            found = pending.get(route)
+            if found is None:
+                pending[route] = row
+            elif isinstance(found, dict):
+                found[event_id] = row
+            elif found.event_id == event_id:
+                pending[route] = row
+            else:
+                pending[route] = {found.event_id: found, event_id: row}
         return 0
 
     def close(self, first: float, until: float) -> IndexClosed:
@@ -310,7 +322,7 @@ class CoordinationIndex:
         if self.closed_until == -math.inf:
             self.closed_until = self.first = first
         for start in [s for s in self.pending if s < self.closed_until]:
-            closed.late += len(self.pending.pop(start))
+            closed.late += sum(_rows(found) for found in self.pending.pop(start).values())
         self.closed_until = close_windows(
             self.closed_until,
             until,
@@ -325,25 +337,25 @@ class CoordinationIndex:
         closed.windows += 1
         rows = self.pending.pop(start, {})
         keys, max_keys, max_rows = self.keys, cfg.max_keys, cfg.max_rows
-        # The routes come in order, each once in a run: the keys touched, in order.
+        # The routes come in order: the keys touched, in order, with no set to sort.
         touched: list[str] = []
-        for ident in sorted(rows):
-            row = rows[ident]
-            route = ident[0]
-            if row.kind == "link" and not self._new_domain(route[5:], start):
-                continue
-            held = keys.get(route)
-            if held is None:
-                if len(keys) >= max_keys:
-                    closed.evicted += self._make_room()
-                keys[route] = [row]
-            else:
-                keys.move_to_end(route)
-                held.append(row)
-                if len(held) > 2 * max_rows:
-                    del held[:-max_rows]
-            if not touched or touched[-1] != route:
-                touched.append(route)
+        for route in sorted(rows):
+            found = rows[route]
+            for row in [found[i] for i in sorted(found)] if isinstance(found, dict) else (found,):
+                if row.kind == "link" and not self._new_domain(route[5:], start):
+                    continue
+                held = keys.get(route)
+                if held is None:
+                    if len(keys) >= max_keys:
+                        closed.evicted += self._make_room()
+                    keys[route] = [row]
+                else:
+                    keys.move_to_end(route)
+                    held.append(row)
+                    if len(held) > 2 * max_rows:
+                        del held[:-max_rows]
+                if not touched or touched[-1] != route:
+                    touched.append(route)
         # Per kind: the oldest row kept, and the rows that make a candidate.
         horizons = {"report": end - cfg.brigade_window_s}
         wanted = {"report": cfg.min_reporters}
@@ -454,6 +466,11 @@ class CoordinationIndex:
         reference = max(common, key=lambda a: (sum(similarity(a, b) for b in common), a))
         near = {sig for sig in {row.sig for row in rows} if similarity(reference, sig) >= COHERENT}
         return [row for row in rows if row.sig in near]
+
+
+def _rows(found: Row | dict[str, Row]) -> int:
+    """The rows of a route in a pending window."""
+    return len(found) if isinstance(found, dict) else 1
 
 
 def _span(times: list[float]) -> float:
