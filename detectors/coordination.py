@@ -356,33 +356,30 @@ class CoordinationIndex:
                         del held[:-max_rows]
                 if not touched or touched[-1] != route:
                     touched.append(route)
-        # Per kind: the oldest row kept, and the rows that make a candidate.
-        horizons = {"report": end - cfg.brigade_window_s}
-        wanted = {"report": cfg.min_reporters}
+        # Rows are kept for `brigade_window_s` (reports) or `campaign_window_s` (the others).
+        brigade_from, campaign_from = end - cfg.brigade_window_s, end - cfg.campaign_window_s
         for route in touched:
             held = keys.get(route)
             if held is None:
                 continue  # evicted for a key that came after it in this window
-            kind = held[0].kind
-            horizon = horizons.get(kind, end - cfg.campaign_window_s)
+            report = held[0].kind == "report"
+            horizon = brigade_from if report else campaign_from
             if held[0].ts < horizon:
                 held[:] = [row for row in held if row.ts >= horizon]
             # `_candidate` wants as many rows: most keys hold one, so ask it only then.
-            if held and len(held) >= wanted.get(kind, cfg.min_actors):
+            if held and len(held) >= (cfg.min_reporters if report else cfg.min_actors):
                 candidate = self._candidate(route, held[-max_rows:], start)
                 if candidate is not None:
                     closed.candidates.append(candidate)
         expired = []
         for route, held in keys.items():
-            if held and held[-1].ts >= horizons.get(held[-1].kind, end - cfg.campaign_window_s):
-                break
+            last = held[-1] if held else None
+            if last is not None:
+                if last.ts >= (brigade_from if last.kind == "report" else campaign_from):
+                    break
             expired.append(route)
         for route in expired:
             del keys[route]
-
-    def _keep_s(self, kind: str) -> float:
-        cfg = self.config
-        return cfg.brigade_window_s if kind == "report" else cfg.campaign_window_s
 
     def _make_room(self) -> int:
         evicted = 0
