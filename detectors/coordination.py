@@ -373,9 +373,9 @@ class CoordinationIndex:
                     closed.candidates.append(candidate)
         expired = []
         for route, held in keys.items():
-            last = held[-1] if held else None
-            if last is not None:
-                if last.ts >= (brigade_from if last.kind == "report" else campaign_from):
+            if held:
+                horizon = brigade_from if held[-1].kind == "report" else campaign_from
+                if held[-1].ts >= horizon:
                     break
             expired.append(route)
         for route in expired:
