@@ -148,7 +148,11 @@ def bands(sig: bytes) -> list[str]:
     ['0:00010203', '1:04050607']
     """
     digits = sig.hex()
-    return [f"{b}:{digits[2 * ROWS * b : 2 * ROWS * (b + 1)]}" for b in range(BANDS)]
+    return [f"{b}:{digits[i:j]}" for b, i, j in _BAND_DIGITS]
+
+
+# Each band and where its hex digits are in the signature's.
+_BAND_DIGITS = tuple((b, 2 * ROWS * b, 2 * ROWS * (b + 1)) for b in range(BANDS))
 
 
 class CoordinationCollector:
@@ -160,17 +164,26 @@ class CoordinationCollector:
 
     def add(self, event: Event, window_start: float, sig: bytes | None) -> None:
         """Add one counted event; `sig` is its text's signature, when it has one."""
-        rows = self.open.setdefault(window_start, [])
+        rows = self.open.get(window_start)
+        if rows is None:
+            rows = self.open[window_start] = []
         if isinstance(event, ContentEvent):
-            domains = tuple(sorted({domain_of(link) for link in event.links or ()}))[:4]
-            common = (event.ts, event.actor_id, event.event_id, event.actor_created_at)
-            device = (event.attrs or {}).get("device_hash", "")
+            links, attrs = event.links, event.attrs
+            domains = tuple(sorted({domain_of(link) for link in links}))[:4] if links else ()
+            if sig is None and not domains:
+                return
+            ts, actor, event_id, created = (
+                event.ts, event.actor_id, event.event_id, event.actor_created_at
+            )  # fmt: skip
+            device = attrs.get("device_hash", "") if attrs else ""
             if sig is not None:
                 sample = " ".join((event.text or "").split())[:SAMPLE_CHARS]
                 keys = tuple(bands(sig))
-                rows.append(Row("text", keys, *common, sample, domains, sig, device))
+                rows.append(
+                    Row("text", keys, ts, actor, event_id, created, sample, domains, sig, device)
+                )
             if domains:
-                rows.append(Row("link", domains, *common, "", (), b"", device))
+                rows.append(Row("link", domains, ts, actor, event_id, created, "", (), b"", device))
         elif isinstance(event, ReportEvent):
             rows.append(
                 Row(
