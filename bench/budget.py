@@ -37,6 +37,7 @@ STEPS: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("stage 1: Ingest.process", stages.Ingest.process),
     ("  of which text signatures (MinHash)", text.signatures),
     ("  of which window counts and dedup", windows.PartitionCounter.add),
+    ("  of which coordination rows made", coordination.CoordinationCollector.add),
     ("route to stage-2 partitions", stages.route),
     ("stage 2: Detect.process", stages.Detect.process),
     ("  of which signal windows, spike detectors", pipeline.SignalProcessor.add_watermark),

@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-import zlib
 from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any, NamedTuple
+from zlib import crc32
 
 from detectors.actor_features import domain_of
 from detectors.alerts import Alert, alert_id
@@ -107,13 +107,22 @@ class Row(NamedTuple):
 
     def owners(self, partitions: int) -> dict[int, tuple[str, ...]]:
         """The indexes owning some of the row's keys, each with its keys."""
-        # Routes made one at a time rather than listed: this runs for every row of every window.
+        # `index_for` of each route, without making the routes: this runs for every key of
+        # every row, and the CRC of "kind:" is the same for all of a row's keys.
         kind, keys = self.kind, self.keys
+        seed = _KIND_CRC.get(kind)
+        if seed is None:
+            seed = crc32(f"{kind}:".encode())
         if len(keys) == 1:
-            return {index_for(route(kind, keys[0]), partitions): keys}
+            return {crc32(keys[0].encode(), seed) % partitions: keys}
         owned: dict[int, list[str]] = {}
         for key in keys:
-            owned.setdefault(index_for(route(kind, key), partitions), []).append(key)
+            partition = crc32(key.encode(), seed) % partitions
+            found = owned.get(partition)
+            if found is None:
+                owned[partition] = [key]
+            else:
+                found.append(key)
         return {p: tuple(owned_keys) for p, owned_keys in owned.items()}
 
 
@@ -125,7 +134,11 @@ def route(kind: str, key: str) -> str:
 def index_for(route: str, partitions: int) -> int:
     """The index (partition of the repartitioned topic) that owns a routing key. Rows are
     many, so a cheap hash rather than Kafka's murmur2: any stable function would do."""
-    return zlib.crc32(route.encode()) % partitions
+    return crc32(route.encode()) % partitions
+
+
+# The CRC of each kind's route prefix, which `Row.owners` continues over the key.
+_KIND_CRC = {kind: crc32(f"{kind}:".encode()) for kind in ("text", "link", "report")}
 
 
 def bands(sig: bytes) -> list[str]:
@@ -135,7 +148,11 @@ def bands(sig: bytes) -> list[str]:
     ['0:00010203', '1:04050607']
     """
     digits = sig.hex()
-    return [f"{b}:{digits[2 * ROWS * b : 2 * ROWS * (b + 1)]}" for b in range(BANDS)]
+    return [f"{b}:{digits[i:j]}" for b, i, j in _BAND_DIGITS]
+
+
+# Each band and where its hex digits are in the signature's.
+_BAND_DIGITS = tuple((b, 2 * ROWS * b, 2 * ROWS * (b + 1)) for b in range(BANDS))
 
 
 class CoordinationCollector:
@@ -147,17 +164,26 @@ class CoordinationCollector:
 
     def add(self, event: Event, window_start: float, sig: bytes | None) -> None:
         """Add one counted event; `sig` is its text's signature, when it has one."""
-        rows = self.open.setdefault(window_start, [])
+        rows = self.open.get(window_start)
+        if rows is None:
+            rows = self.open[window_start] = []
         if isinstance(event, ContentEvent):
-            domains = tuple(sorted({domain_of(link) for link in event.links or ()}))[:4]
-            common = (event.ts, event.actor_id, event.event_id, event.actor_created_at)
-            device = (event.attrs or {}).get("device_hash", "")
+            links, attrs = event.links, event.attrs
+            domains = tuple(sorted({domain_of(link) for link in links}))[:4] if links else ()
+            if sig is None and not domains:
+                return
+            ts, actor, event_id, created = (
+                event.ts, event.actor_id, event.event_id, event.actor_created_at
+            )  # fmt: skip
+            device = attrs.get("device_hash", "") if attrs else ""
             if sig is not None:
                 sample = " ".join((event.text or "").split())[:SAMPLE_CHARS]
                 keys = tuple(bands(sig))
-                rows.append(Row("text", keys, *common, sample, domains, sig, device))
+                rows.append(
+                    Row("text", keys, ts, actor, event_id, created, sample, domains, sig, device)
+                )
             if domains:
-                rows.append(Row("link", domains, *common, "", (), b"", device))
+                rows.append(Row("link", domains, ts, actor, event_id, created, "", (), b"", device))
         elif isinstance(event, ReportEvent):
             rows.append(
                 Row(
@@ -265,7 +291,10 @@ class CoordinationIndex:
         # most keys hold one row, and an empty deque alone takes over 600 bytes.
         self.keys: OrderedDict[str, list[Row]] = OrderedDict()
         self.domains_seen: OrderedDict[str, float] = OrderedDict()  # domain -> first seen
-        self.pending: dict[float, dict[tuple[str, str], Row]] = {}
+        # Each open window's rows by route: the row, or rows by event id when several events
+        # share the route in the window (a bucket most often holds one event a window, and a
+        # row alone costs no allocation where a (route, event id) key would).
+        self.pending: dict[float, dict[str, Row | dict[str, Row]]] = {}
         self.closed_until = -math.inf
         self.first = -math.inf
 
@@ -280,9 +309,21 @@ class CoordinationIndex:
         returns 1 if the window had closed. Idempotent."""
         if start + self.config.window_s <= self.closed_until:
             return 1
-        pending = self.pending.setdefault(start, {})
+        pending = self.pending.get(start)
+        if pending is None:
+            pending = self.pending[start] = {}
+        kind, event_id = row.kind, row.event_id
         for key in row.keys if keys is None else keys:
-            pending[(f"{row.kind}:{key}", row.event_id)] = row
+            route = f"{kind}:{key}"
+            found = pending.get(route)
+            if found is None:
+                pending[route] = row
+            elif isinstance(found, dict):
+                found[event_id] = row
+            elif found.event_id == event_id:
+                pending[route] = row
+            else:
+                pending[route] = {found.event_id: found, event_id: row}
         return 0
 
     def close(self, first: float, until: float) -> IndexClosed:
@@ -294,7 +335,7 @@ class CoordinationIndex:
         if self.closed_until == -math.inf:
             self.closed_until = self.first = first
         for start in [s for s in self.pending if s < self.closed_until]:
-            closed.late += len(self.pending.pop(start))
+            closed.late += sum(_rows(found) for found in self.pending.pop(start).values())
         self.closed_until = close_windows(
             self.closed_until,
             until,
@@ -308,41 +349,50 @@ class CoordinationIndex:
         cfg = self.config
         closed.windows += 1
         rows = self.pending.pop(start, {})
-        touched: set[str] = set()
-        for ident in sorted(rows):
-            row = rows[ident]
-            route = ident[0]
-            if row.kind == "link" and not self._new_domain(route[5:], start):
-                continue
-            held = self.keys.get(route)
-            if held is None:
-                closed.evicted += self._make_room()
-                self.keys[route] = [row]
-            else:
-                self.keys.move_to_end(route)
-                held.append(row)
-                if len(held) > 2 * cfg.max_rows:
-                    del held[: -cfg.max_rows]
-            touched.add(route)
-        for route in sorted(touched):
-            held = self.keys.get(route)
+        keys, max_keys, max_rows = self.keys, cfg.max_keys, cfg.max_rows
+        # The routes come in order: the keys touched, in order, with no set to sort.
+        touched: list[str] = []
+        for route in sorted(rows):
+            found = rows[route]
+            for row in [found[i] for i in sorted(found)] if isinstance(found, dict) else (found,):
+                if row.kind == "link" and not self._new_domain(route[5:], start):
+                    continue
+                held = keys.get(route)
+                if held is None:
+                    if len(keys) >= max_keys:
+                        closed.evicted += self._make_room()
+                    keys[route] = [row]
+                else:
+                    keys.move_to_end(route)
+                    held.append(row)
+                    if len(held) > 2 * max_rows:
+                        del held[:-max_rows]
+                if not touched or touched[-1] != route:
+                    touched.append(route)
+        # Rows are kept for `brigade_window_s` (reports) or `campaign_window_s` (the others).
+        brigade_from, campaign_from = end - cfg.brigade_window_s, end - cfg.campaign_window_s
+        for route in touched:
+            held = keys.get(route)
             if held is None:
                 continue  # evicted for a key that came after it in this window
-            horizon = end - self._keep_s(held[0].kind)
+            report = held[0].kind == "report"
+            horizon = brigade_from if report else campaign_from
             if held[0].ts < horizon:
                 held[:] = [row for row in held if row.ts >= horizon]
-            candidate = self._candidate(route, held[-cfg.max_rows :], start) if held else None
-            if candidate is not None:
-                closed.candidates.append(candidate)
-        while self.keys:
-            route, held = next(iter(self.keys.items()))
-            if held and held[-1].ts >= end - self._keep_s(held[-1].kind):
-                break
-            del self.keys[route]
-
-    def _keep_s(self, kind: str) -> float:
-        cfg = self.config
-        return cfg.brigade_window_s if kind == "report" else cfg.campaign_window_s
+            # `_candidate` wants as many rows: most keys hold one, so ask it only then.
+            if held and len(held) >= (cfg.min_reporters if report else cfg.min_actors):
+                candidate = self._candidate(route, held[-max_rows:], start)
+                if candidate is not None:
+                    closed.candidates.append(candidate)
+        expired = []
+        for route, held in keys.items():
+            if held:
+                horizon = brigade_from if held[-1].kind == "report" else campaign_from
+                if held[-1].ts >= horizon:
+                    break
+            expired.append(route)
+        for route in expired:
+            del keys[route]
 
     def _make_room(self) -> int:
         evicted = 0
@@ -426,6 +476,11 @@ class CoordinationIndex:
         reference = max(common, key=lambda a: (sum(similarity(a, b) for b in common), a))
         near = {sig for sig in {row.sig for row in rows} if similarity(reference, sig) >= COHERENT}
         return [row for row in rows if row.sig in near]
+
+
+def _rows(found: Row | dict[str, Row]) -> int:
+    """The rows of a route in a pending window."""
+    return len(found) if isinstance(found, dict) else 1
 
 
 def _span(times: list[float]) -> float:

@@ -141,9 +141,13 @@ def route(ingested: Ingested, partitions: int, partitioner: Partitioner) -> dict
         report(partitioner(partial.signal, partitions)).partials.append(partial)
     for actor in ingested.actors:
         report(partitioner(actor.actor, partitions)).actors.append(actor)
+    owned: list[list[tuple[float, Row, tuple[str, ...]]]] = [[] for _ in range(partitions)]
     for start, row in ingested.rows:
         for partition, keys in row.owners(partitions).items():
-            report(partition).rows.append((start, row, keys))
+            owned[partition].append((start, row, keys))
+    for partition, rows in enumerate(owned):
+        if rows:
+            report(partition).rows = rows
     if ingested.mark is not None:
         for partition in range(partitions):
             found = report(partition)

@@ -473,3 +473,25 @@ def test_a_replay_of_closed_windows_is_late_everywhere_and_raises_nothing_again(
     assert again.candidates == [] and again.windows == 0
     replayed = coordinator.add("index:0", found.candidates, index.closed_until)
     assert replayed.alerts == [] and replayed.late == len(found.candidates)
+
+
+def test_an_open_window_holds_each_event_of_a_key_once_in_event_id_order() -> None:
+    index = CoordinationIndex(CoordinationConfig(min_reporters=3))
+    rows = [report_row(n, T0 + 10 - n, f"p{n}", "victim") for n in (3, 1, 2)]
+    rows.append(report_row(4, T0 + 5, "p4", "other"))
+    for _ in range(2):  # the same rows again before the window closes, as a replay sends them
+        for row in rows:
+            index.add(T0 - 60, row)  # a window before the first one closed: late
+            index.add(T0, row)
+    # A row of the same event with new values replaces the one held for that key.
+    index.add(T0, report_row(2, T0 + 30, "p2", "victim"))
+    closed = index.close(T0, T0 + 60)
+    assert closed.late == 4
+    assert [(row.event_id, row.ts) for row in index.keys["report:victim"]] == [
+        ("r000001", T0 + 9),
+        ("r000002", T0 + 30),
+        ("r000003", T0 + 7),
+    ]
+    assert [row.event_id for row in index.keys["report:other"]] == ["r000004"]
+    [candidate] = closed.candidates
+    assert (candidate.key, candidate.events, candidate.last_ts) == ("victim", 3, T0 + 30)
