@@ -50,6 +50,10 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 TOKEN = "browser-test-token"
 PSEUDONYM_KEY = "pseudonym-key-of-the-test"
 
+# How long the page may take to show a change: generous, for a loaded machine; a wait ends
+# as soon as the change shows.
+PAGE_WAIT_S = 60
+
 
 def chromium(profile: Path, width: int = 1500, height: int = 940) -> webdriver.Chrome:
     """Headless Chromium with a fresh profile and nothing fetched from the internet."""
@@ -111,7 +115,7 @@ def press(driver: webdriver.Chrome, key: str) -> None:
 def analyst_session(url: str, volume_id: str, tmp_path: Path) -> dict[str, Any]:
     """Open the page with the token, read the queue, label the volume spike abusive by `a`."""
     driver = chromium(tmp_path / "chromium-profile")
-    wait = WebDriverWait(driver, 15)
+    wait = WebDriverWait(driver, PAGE_WAIT_S)
     seen: dict[str, Any] = {}
     try:
         driver.get(url)
@@ -246,7 +250,7 @@ async def test_an_analyst_labels_an_alert_by_keyboard(
 def label_first_alert(url: str, tmp_path: Path) -> dict[str, Any]:
     """Open the page, label the alert at the top of the queue abusive by keyboard."""
     driver = chromium(tmp_path / "chromium-profile-worker")
-    wait = WebDriverWait(driver, 15)
+    wait = WebDriverWait(driver, PAGE_WAIT_S)
     try:
         driver.get(url)
         wait.until(lambda d: queue_ids(d) and selected_id(d))
@@ -316,7 +320,7 @@ def hostile_session(base: str, login_url: str, db: Path, bidi: str, gone: str) -
     """A token in the query string; attacker text with a bidi override; an alert whose detail
     cannot be loaded any more, selected while another is shown, then `a` pressed."""
     driver = chromium(db.parent / "chromium-profile-hostile")
-    wait = WebDriverWait(driver, 15)
+    wait = WebDriverWait(driver, PAGE_WAIT_S)
     seen: dict[str, Any] = {}
     try:
         driver.get(f"{base}?token={TOKEN}")  # as an old link, or a guess at the old way
