@@ -41,6 +41,7 @@ from typing import Any
 from river import anomaly, base, compose, preprocessing, stats
 
 from detectors.actor_features import FEATURES
+from detectors.alerts import required
 
 # Features where a low value is the unusual one, and those with no unusual direction.
 LOW_IS_UNUSUAL = frozenset({"gap_cv", "age_days"})
@@ -222,8 +223,8 @@ class ActorModel(base.AnomalyDetector):
         for name, value in x.items():
             excess = self._excess(name, value)
             if excess > 0:
-                median, edge = self.median[name].get(), self.edge[name].get()
-                assert median is not None and edge is not None
+                median = required(self.median[name].get(), f"the median of {name}")
+                edge = required(self.edge[name].get(), f"the edge of {name}")
                 drivers.append(Driver(name, value, median, edge, excess))
         drivers.sort(key=lambda d: (-d.excess, d.feature))
         return tuple(drivers[:top])

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from detectors.actor_features import Activity, ActorPartial, ActorState
 from detectors.actor_model import ActorModel, ActorVerdict, Driver
-from detectors.alerts import Alert, Episode, EpisodePolicy
+from detectors.alerts import Alert, Episode, EpisodePolicy, required
 from detectors.windows import close_windows, next_due
 
 DETECTOR = "actor_anomaly"
@@ -142,8 +142,8 @@ class ActorProcessor:
                 previous, DETECTOR, "actor", actor, start, end, 0.0, None
             )
             if action == "resolved":
-                assert previous is not None
-                closed.alerts.append(self._resolved(actor, previous, end))
+                ended = required(previous, "the episode that resolved")
+                closed.alerts.append(self._resolved(actor, ended, end))
                 self.open.discard(actor)
         closed.expired += self._expire(end)
 
@@ -171,10 +171,10 @@ class ActorProcessor:
             severity,
         )
         if action == "resolved":
-            assert previous is not None
-            closed.alerts.append(self._resolved(actor, previous, end))
+            ended = required(previous, "the episode that resolved")
+            closed.alerts.append(self._resolved(actor, ended, end))
         elif action is not None:
-            assert verdict is not None
+            verdict = required(verdict, "the verdict that raised the alert")
             closed.alerts.append(
                 self._alert(actor, state, verdict, features, activity, action, end)
             )
@@ -212,8 +212,7 @@ class ActorProcessor:
         action: str,
         end: float,
     ) -> Alert:
-        episode = state.episode
-        assert isinstance(episode, Episode)
+        episode = required(state.episode, "the actor's episode")
         evidence = {
             "actor": actor,
             "account_age_days": _round(state.age_days(end)),

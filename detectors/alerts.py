@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from detectors.events import format_rfc3339, parse_rfc3339
+
+T = TypeVar("T")
 
 SCHEMA_VERSION = 1
 SEVERITIES = ("info", "warning", "critical")
@@ -162,3 +164,15 @@ class Alert:
             evidence=record["evidence"],
             priority=record.get("priority"),
         )
+
+
+def required(value: T | None, what: str) -> T:
+    """`value`, which an invariant of the caller says is there. An explicit check rather than
+    an `assert`, which `python -O` would drop.
+
+    >>> required(3, "a count")
+    3
+    """
+    if value is None:
+        raise RuntimeError(f"invariant broken: {what} is missing")
+    return value

@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 from zlib import crc32
 
 from detectors.actor_features import domain_of
-from detectors.alerts import Alert, alert_id
+from detectors.alerts import Alert, alert_id, required
 from detectors.events import ContentEvent, Event, ReportEvent, format_rfc3339
 from detectors.text import similarity
 from detectors.windows import close_windows, next_due
@@ -778,7 +778,7 @@ class Coordinator:
         return self._alert(group, verdict, status, end)
 
     def _alert(self, group: _Group, verdict: Assessment, status: str, end: float) -> Alert:
-        assert group.fired is not None
+        fired = required(group.fired, "the group's alert id")
         entity_type, entity_id = _entity(group)
         latest = sorted(group.latest.values(), key=lambda c: (c.window_start, c.route))
         first = min(c.first_ts for c in latest)
@@ -791,7 +791,7 @@ class Coordinator:
             detector, threshold = BRIGADE, 1.0
             evidence, summary = self._brigade_evidence(group, latest[-1], verdict)
         return Alert(
-            alert_id=group.fired,
+            alert_id=fired,
             detector=detector,
             status=status,
             severity=group.severity,
@@ -894,12 +894,12 @@ class Coordinator:
         return evidence, f"{head}; looks like an organic wave: review the reported content."
 
     def _resolved(self, group: _Group, end: float) -> Alert:
-        assert group.fired is not None
+        fired = required(group.fired, "the group's alert id")
         entity_type, entity_id = _entity(group)
         detector = CAMPAIGN if group.kind == "campaign" else BRIGADE
         quiet = self.config.cooldown_s / 60
         return Alert(
-            alert_id=group.fired,
+            alert_id=fired,
             detector=detector,
             status="resolved",
             severity=group.severity,

@@ -12,7 +12,7 @@ import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from detectors.alerts import Alert, Episode, EpisodePolicy, severity_for
+from detectors.alerts import Alert, Episode, EpisodePolicy, required, severity_for
 from detectors.events import ContentEvent, Event, ReportEvent, format_rfc3339
 from detectors.signals import (
     CORE_SIGNALS,
@@ -259,8 +259,8 @@ class SignalProcessor:
                 previous, DETECTOR, "signal", signal, start, end, verdict.score, severity
             )
             if action == "resolved":
-                assert previous is not None
-                closed.alerts.append(self._resolved(signal, previous, verdict, end))
+                ended = required(previous, "the episode that resolved")
+                closed.alerts.append(self._resolved(signal, ended, verdict, end))
             elif action is not None:
                 closed.alerts.append(self._alert(signal, series, verdict, action, end))
             if signal in g.sparse:
@@ -298,8 +298,7 @@ class SignalProcessor:
                 oldest = next(s for s in g.dense if s not in CORE_SIGNALS)
                 del g.dense[oldest]
             evicted += 1
-        assert g.anchor is not None
-        elapsed = int((start - g.anchor) / cfg.window_s)
+        elapsed = int((start - required(g.anchor, "the group's first window")) / cfg.window_s)
         sparse = is_per_account(signal)
         detector = rate_detector(cfg, sparse, warmup=max(0, cfg.warmup_windows - elapsed))
         if signal in CORE_SIGNALS:
@@ -315,8 +314,7 @@ class SignalProcessor:
     def _alert(
         self, signal: str, series: _Series, verdict: Verdict, action: str, end: float
     ) -> Alert:
-        episode = series.episode
-        assert episode is not None
+        episode = required(series.episode, "the series' episode")
         cfg = self.config
         ratio = verdict.observed / verdict.expected if verdict.expected > 0 else None
         evidence = {
