@@ -107,6 +107,13 @@ def selected_id(driver: webdriver.Chrome) -> str | None:
     return selected
 
 
+def verdict_ready(driver: webdriver.Chrome) -> bool:
+    """Whether the alert shown can be labelled: its details are in and the verdict buttons on
+    (a verdict key before that labels nothing)."""
+    button = driver.find_element(By.CSS_SELECTOR, "[data-verdict='abusive']")
+    return bool(button.is_displayed() and button.is_enabled())
+
+
 def press(driver: webdriver.Chrome, key: str) -> None:
     """One key, sent to whatever has the focus, as a person types it."""
     ActionChains(driver).send_keys(key).perform()
@@ -254,6 +261,7 @@ def label_first_alert(url: str, tmp_path: Path) -> dict[str, Any]:
     try:
         driver.get(url)
         wait.until(lambda d: queue_ids(d) and selected_id(d))
+        wait.until(verdict_ready)
         first = selected_id(driver)
         labeler = driver.find_element(By.ID, "labeler")
         labeler.send_keys("ben")
