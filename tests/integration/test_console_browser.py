@@ -20,6 +20,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from pydantic import SecretStr
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
@@ -114,6 +115,16 @@ def verdict_ready(driver: webdriver.Chrome) -> bool:
     return bool(button.is_displayed() and button.is_enabled())
 
 
+def click(driver: webdriver.Chrome, selector: str) -> bool:
+    """Click what `selector` finds; False when the page redrew it between the finding and the
+    click (the queue refreshes itself), for `wait.until` to try again."""
+    try:
+        driver.find_element(By.CSS_SELECTOR, selector).click()
+    except StaleElementReferenceException:
+        return False
+    return True
+
+
 def press(driver: webdriver.Chrome, key: str) -> None:
     """One key, sent to whatever has the focus, as a person types it."""
     ActionChains(driver).send_keys(key).perform()
@@ -142,7 +153,7 @@ def analyst_session(url: str, volume_id: str, tmp_path: Path) -> dict[str, Any]:
         press(driver, "?")
         seen["help_hidden"] = not driver.find_element(By.ID, "help").is_displayed()
 
-        driver.find_element(By.CSS_SELECTOR, f'#queue li[data-alert-id="{volume_id}"]').click()
+        wait.until(lambda d: click(d, f'#queue li[data-alert-id="{volume_id}"]'))
         chart = wait.until(
             lambda d: d.find_elements(
                 By.CSS_SELECTOR, f'article[data-alert-id="{volume_id}"] svg.chart'
@@ -354,7 +365,7 @@ def hostile_session(base: str, login_url: str, db: Path, bidi: str, gone: str) -
 
         with sqlite3.connect(db) as other:  # the alert is gone after the queue was read
             other.execute("DELETE FROM alerts WHERE alert_id = ?", (gone,))
-        driver.find_element(By.CSS_SELECTOR, f'#queue li[data-alert-id="{gone}"]').click()
+        wait.until(lambda d: click(d, f'#queue li[data-alert-id="{gone}"]'))
         wait.until(lambda d: "could not be loaded" in d.find_element(By.ID, "detail").text)
         seen["selected"] = selected_id(driver)
         seen["detail_after"] = driver.find_element(By.ID, "detail").text
