@@ -237,13 +237,19 @@
 
   async function showAlert(alertId, queueItem) {
     state.shownId = alertId;
-    state.detail = null;
-    verdictEnabled(false);
+    // The alert on screen stays labellable while its own details are fetched again (a queue
+    // refresh that keeps it selected); another alert's verdict waits for its details.
+    if (!state.detail || state.detail.alert.alert_id !== alertId) {
+      state.detail = null;
+      verdictEnabled(false);
+    }
     let detail;
     try {
       detail = await api(`/api/alerts/${encodeURIComponent(alertId)}`);
     } catch (error) {
       if (state.shownId !== alertId) return;
+      state.detail = null;
+      verdictEnabled(false);
       $("detail").replaceChildren(h("p", { class: "empty error" }, `This alert could not be loaded: ${error.message}`));
       $("verdict").hidden = true;
       if (error.status !== 401) toast(`Alert: ${error.message}`, true);
