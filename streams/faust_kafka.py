@@ -101,6 +101,15 @@ async def _stop(consumer: aiokafka.AIOKafkaConsumer) -> None:
             raise
 
 
+async def _committed_offsets(thread: driver.AIOKafkaConsumerThread) -> dict[TP, int | None]:
+    """The group's committed offset of each assigned partition (run in the consumer's
+    thread)."""
+    consumer = thread._ensure_consumer()
+    return {
+        TP(tp.topic, tp.partition): await consumer.committed(tp) for tp in consumer.assignment()
+    }
+
+
 class LogEndConsumer(driver.Consumer):
     """Faust's Kafka consumer, with the end-offset check, commits as given, and no message
     read before a seek delivered after it.
@@ -111,7 +120,8 @@ class LogEndConsumer(driver.Consumer):
     messages fetched again from the new position, which were dropped: a resumed partition
     could skip the message at its committed offset. So the messages of a batch fetched
     before a partition's last seek are dropped, and the first one fetched after it is
-    delivered whatever the mark."""
+    delivered whatever the mark. For that, a partition is sought and marked in one step,
+    and one whose batch was fetched and then not handed over is sought back to it."""
 
     _seeks: int  # seeks so far
     _fetched_after: int  # the seeks done before the batch being delivered was fetched
@@ -137,9 +147,17 @@ class LogEndConsumer(driver.Consumer):
         self._sought_now([partition])
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
-        sought = await super().seek_to_committed()
-        self._sought_now(tp for tp, offset in sought.items() if offset and offset > 0)
-        return sought
+        # aiokafka's own seeks each partition as soon as its committed offset arrives and
+        # then asks for the next one: a batch fetched from a partition's new position in the
+        # meantime was taken for one from before the seek, and dropped. So the offsets come
+        # first, then each partition is sought and marked in one step.
+        thread = self._thread
+        committed: dict[TP, int | None] = await thread.call_thread(_committed_offsets, thread)
+        for tp, offset in committed.items():
+            if offset and offset > 0:
+                thread.seek(tp, offset)
+                self._sought_now([tp])
+        return cast(dict[TP, int], committed)  # Faust's type; None where there is none
 
     async def _wait_next_records(self, timeout: float) -> tuple[Any, Any]:
         # A seek drops what the client had fetched from the old position, so a batch
@@ -157,9 +175,18 @@ class LogEndConsumer(driver.Consumer):
                 batch = cast(dict[TP, list[Any]], records).pop(tp)
                 if self.flow_active and (active is None or tp in active):
                     await app.on_batch(Batch(TP(tp.topic, tp.partition), batch, seeks))
-                else:  # as Faust drops its own: read again after the seek that follows
-                    log.info("batch of %s dropped: flow stopped or partition paused", tp)
+                else:
+                    await self._read_again(TP(tp.topic, tp.partition), batch[0].offset, seeks)
         return records, active
+
+    async def _read_again(self, tp: TP, offset: int, seeks: int) -> None:
+        """A batch not handed over (flow stopped, or its partition paused, since the fetch):
+        its partition is sought back to it, unless a seek since then has moved it already or
+        the partition has gone to another worker."""
+        if self._sought.get(tp, 0) > seeks or tp not in self.assignment():
+            return
+        log.info("batch of %s from offset %d not handed over: read again", tp, offset)
+        await self.seek(tp, offset)
 
     def stale(self, batch: Batch) -> bool:
         """Whether the batch was fetched before its partition's last seek: the records are
