@@ -436,6 +436,7 @@ for _name, _cls in [
     ("Activity", actor_features.Activity),
     ("ActorConfig", actors.ActorConfig),
     ("actors.Pending", actors._Pending),
+    ("Alert", alerts.Alert),  # actor alerts the coordinator holds until their window closes
     ("Episode", alerts.Episode),
     ("EpisodePolicy", alerts.EpisodePolicy),
     ("CoordinationConfig", coordination.CoordinationConfig),

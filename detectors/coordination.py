@@ -591,7 +591,7 @@ class Coordinator:
             return closed
         window_s = self.config.window_s
         if self.closed_until == -math.inf:
-            self.closed_until = min([*self.pending, until])
+            self.closed_until = min([*self.pending, *self.actor_alerts, until])
         self.closed_until = close_windows(
             self.closed_until,
             until,

@@ -18,6 +18,8 @@ import pytest
 from detectors import codec
 from detectors.actor_model import ActorModel, ordinary
 from detectors.actors import ActorConfig
+from detectors.alerts import Alert
+from detectors.coordination import CoordinationConfig, Coordinator
 from detectors.events import Event, parse_event
 from detectors.pipeline import DetectionConfig
 from detectors.spike import HORIZON, SpikeDetector
@@ -120,6 +122,34 @@ def test_every_unit_of_state_resumes_as_if_never_stopped(
     assert {"volume_spike", "actor_anomaly", "content_campaign"} <= set(detectors), detectors
     fresh = pipeline_of(stream, model)
     assert feed(fresh, after) != expected, "the state mattered"
+
+
+def test_every_unit_of_state_can_be_saved_after_any_batch(
+    stream: list[tuple[str, int, Event]],
+) -> None:
+    """A checkpoint comes when it is due, whatever the state holds then."""
+    pipeline = pipeline_of(stream, "quantile")
+    for i in range(0, len(stream), 400):
+        feed(pipeline, stream[i : i + 400])
+        units = [*pipeline.ingest.values(), *pipeline.detect, pipeline.coordinator, pipeline.gate]
+        for unit in units:
+            codec.encode(unit)
+
+
+def test_a_coordinator_holding_actor_alerts_comes_back_with_them() -> None:
+    """Actor alerts wait in the coordinator until every index has closed their window: in
+    the worker, the indexes report at different times, and a checkpoint can come between."""
+    config = CoordinationConfig()
+    coordinator = Coordinator(config, sources=2)
+    alert = Alert("a1", "actor_anomaly", "firing", "warning", "actor", "u\u202e1", 600.0,
+                  540.0, 600.0, 7.5, 3.0, "an actor", {"events_10m": 40.0, "top": ["x", "y"]},
+                  0.4)  # fmt: skip
+    coordinator.add("index:0", [], 600.0, actor_alerts=[alert])
+    assert coordinator.actor_alerts == {540.0: [alert]}, "held: index:1 has not reported"
+    twin = round_trip(coordinator)
+    assert twin.actor_alerts == {540.0: [alert]}
+    closed = twin.add("index:1", [], 600.0)
+    assert [a.alert_id for a in closed.alerts] == ["a1"]
 
 
 @pytest.mark.parametrize("kind", ["quantile", "hst", "svm"])
