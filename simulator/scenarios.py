@@ -55,11 +55,30 @@ DURATIONS = {
     "brigade_ring": 60 * 60.0,
     "organic_meme": 12 * 3600.0,
     "viral_report_wave": 90 * 60.0,
+    "sustained_shift_1_5x": 30 * 60.0,
+    "sustained_shift_2x": 30 * 60.0,
+    "sustained_shift_3x": 30 * 60.0,
+    "organic_growth": 110 * 60.0,
+    "viral_post": 90 * 60.0,
 }
 KINDS = tuple(DURATIONS)
 # Decoys: organic behaviour that looks unusual and must not be alerted on. Their ground truth
 # lists the accounts, marked `"decoy": true`; an alert on one is a false positive.
-DECOYS = frozenset({"popular_account", "new_account", "organic_meme", "viral_report_wave"})
+DECOYS = frozenset(
+    {
+        "popular_account",
+        "new_account",
+        "organic_meme",
+        "viral_report_wave",
+        "organic_growth",
+        "viral_post",
+    }
+)
+# Sustained moderate shifts: a surface at a few times its rate, no window of it extreme. Not
+# in the default day; `SimConfig.scenarios` (or `simulate --scenarios`) lists them.
+SHIFTS = ("sustained_shift_1_5x", "sustained_shift_2x", "sustained_shift_3x")
+SHIFT_FACTORS = {"sustained_shift_1_5x": 1.5, "sustained_shift_2x": 2.0, "sustained_shift_3x": 3.0}
+SHIFT_FAMILY = (*SHIFTS, "organic_growth", "viral_post")
 # What a decoy may rightly cause: an organic report wave is a surge of reports against one
 # account (content to review), and a report_brigade alert that calls it organic (`info`).
 ALLOWED_ON_DECOYS = {
@@ -787,6 +806,113 @@ class ViralReportWave(Attack):
         return out
 
 
+# What each surface's shift or growth adds: (kind of content, addressed to an account).
+SHIFT_SURFACES = {"groups": ("post", False), "marketplace": ("post", False)}
+SHIFT_SURFACES["messenger"] = ("message", True)
+
+
+def shifted(ctx: Context, t: float, added: float, signals: tuple[str, ...]) -> list[str]:
+    """The signals among `signals` whose count `added` events a minute lift by one Poisson
+    standard deviation or more at `t`: enough for a sustained lift to be evidence."""
+    return [s for s in signals if added >= math.sqrt(ctx.per_minute(t) * content_share(s) + 1.0)]
+
+
+class SustainedShift(Attack):
+    """One surface at 1.5, 2 or 3 times its organic rate for half an hour, from tens of
+    established accounts: no single minute stands out, thirty in a row do. Its strength is
+    in its kind's name; `attack_scale` multiplies what it adds."""
+
+    def plan(self, rng: random.Random, ctx: Context) -> None:
+        self.surface = rng.choice(sorted(SHIFT_SURFACES))
+        self.kind_of, self.addressed = SHIFT_SURFACES[self.surface]
+        signal = f"content.surface:{self.surface}"
+        base = ctx.per_minute(self.start) * content_share(signal)
+        self.per_minute = (SHIFT_FACTORS[self.kind] - 1.0) * base * ctx.scale
+        self.accounts = [established(rng, ctx.pop, 30.0) for _ in range(rng.randint(20, 60))]
+        self.actors = sorted({a[0] for a in self.accounts})
+        lifted = (f"content.kind:{self.kind_of}", "content")
+        self.signals = [signal, *shifted(ctx, self.start, self.per_minute, lifted)]
+
+    def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
+        n = poisson(rng, self.per_minute * (self.end - self.start) / 60)
+        out: list[tuple[float, int, Any]] = []
+        for ts in self.times(rng, n):
+            target = ctx.pop.id(rng.randrange(ctx.pop.size)) if self.addressed else None
+            account = rng.choice(self.accounts)
+            text = organic_text(rng)
+            value = content_value(ts, account, self.kind_of, self.surface, text, target)
+            out.append((ts, CONTENT, value))
+        return out
+
+
+class OrganicGrowth(Attack):
+    """Decoy: one surface growing slowly from its organic rate to 1.5 to 2 times it over two
+    hours (a feature launch, a season), from many unrelated accounts, then back."""
+
+    def plan(self, rng: random.Random, ctx: Context) -> None:
+        self.surface = rng.choice(sorted(SHIFT_SURFACES))
+        self.kind_of, self.addressed = SHIFT_SURFACES[self.surface]
+        signal = f"content.surface:{self.surface}"
+        self.growth = rng.uniform(0.5, 1.0)
+        self.accounts = organic_like(rng, ctx, rng.randint(150, 300), self.start, 0.1)
+        self.actors = sorted(a[0] for a in self.accounts)
+        peak = self.growth * ctx.per_minute(self.end) * content_share(signal)
+        lifted = (signal, f"content.kind:{self.kind_of}", "content")
+        self.signals = shifted(ctx, self.end, peak, lifted) or [signal]
+
+    def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
+        out: list[tuple[float, int, Any]] = []
+        share = content_share(f"content.surface:{self.surface}")
+        length = self.end - self.start
+        t = self.start
+        while t < self.end:
+            # Added events a minute rise linearly from none to `growth` times the organic rate.
+            ramp = (t - self.start) / length
+            lam = self.growth * ramp * ctx.per_minute(t) * share
+            for ts in sorted(t + rng.random() * 60.0 for _ in range(poisson(rng, lam))):
+                target = ctx.pop.id(rng.randrange(ctx.pop.size)) if self.addressed else None
+                value = content_value(
+                    ts, rng.choice(self.accounts), self.kind_of, self.surface,
+                    organic_text(rng), target,
+                )  # fmt: skip
+                out.append((ts, CONTENT, value))
+            t += 60.0
+        return out
+
+
+class ViralPost(Attack):
+    """Decoy: a popular account's post goes viral; unrelated people comment on it and share
+    it, a few a minute at first, fading over the hour and a half."""
+
+    def plan(self, rng: random.Random, ctx: Context) -> None:
+        pop = ctx.pop
+        self.target = pop.id(pop.by_popularity[rng.randint(0, min(50, pop.size - 1))])
+        self.peak = rng.uniform(3.0, 6.0)  # added events a minute at the start
+        self.fade = rng.uniform(20.0, 40.0) * 60.0  # time constant of the decay, seconds
+        self.accounts = organic_like(rng, ctx, rng.randint(150, 300), self.start, 0.2)
+        self.actors = sorted(a[0] for a in self.accounts)
+        self.targets = [self.target]
+        lifted = ("content.kind:comment", "content.surface:feed", "content")
+        self.signals = [
+            f"content.target:{self.target}",
+            *shifted(ctx, self.start, self.peak, lifted),
+        ]
+
+    def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
+        out: list[tuple[float, int, Any]] = []
+        n = poisson(rng, self.peak * self.fade / 60.0)
+        for _ in range(n):
+            ts = self.start + rng.expovariate(1.0 / self.fade)
+            if ts >= self.end:
+                continue
+            comment = rng.random() < 0.7
+            kind, target = ("comment", self.target) if comment else ("share", None)
+            text = organic_text(rng)
+            value = content_value(ts, rng.choice(self.accounts), kind, "feed", text, target)
+            out.append((ts, CONTENT, value))
+        return out
+
+
 CLASSES: dict[str, type[Attack]] = {
     "spam_wave": SpamWave,
     "report_brigade": ReportBrigade,
@@ -803,6 +929,11 @@ CLASSES: dict[str, type[Attack]] = {
     "brigade_ring": BrigadeRing,
     "organic_meme": OrganicMeme,
     "viral_report_wave": ViralReportWave,
+    "sustained_shift_1_5x": SustainedShift,
+    "sustained_shift_2x": SustainedShift,
+    "sustained_shift_3x": SustainedShift,
+    "organic_growth": OrganicGrowth,
+    "viral_post": ViralPost,
 }
 
 

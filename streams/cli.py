@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -67,6 +68,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from simulator import SimConfig, generate, write_files
 
+    kinds: tuple[str, ...] | None = None
+    if args.scenarios is not None:
+        kinds = tuple(k.strip() for k in args.scenarios.split(",") if k.strip())
+        if not kinds:
+            raise UsageError("--scenarios: name at least one scenario kind")
     try:
         config = SimConfig(
             seed=args.seed,
@@ -76,6 +82,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             attack_every_s=args.attack_every * 60.0,
             attack_scale=args.attack_scale,
         )
+        if kinds is not None:  # these kinds alone, in place of the default day's
+            config = replace(config, scenarios=kinds, actor_scenarios=(), group_scenarios=())
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if args.out:
@@ -419,6 +427,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive(float),
         default=None,
         help="with --broker: messages per second",
+    )
+    p.add_argument(
+        "--scenarios",
+        default=None,
+        help="comma-separated scenario kinds to run in turn, in place of the default day's "
+        "(e.g. sustained_shift_1_5x,sustained_shift_2x,sustained_shift_3x,organic_growth,"
+        "viral_post)",
     )
     p.set_defaults(func=cmd_simulate)
 

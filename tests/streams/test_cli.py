@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 
 from streams.cli import main
@@ -70,6 +71,19 @@ def test_bad_options_are_argparse_errors(capsys: pytest.CaptureFixture[str]) -> 
         main(["simulate", "--out", "x", "--hours", "-1"])
     assert exit_info.value.code == 2
     assert "must be positive" in capsys.readouterr().err
+
+
+def test_simulate_runs_the_scenario_kinds_named(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "day.jsonl"
+    args = ["simulate", "--out", str(out), "--hours", "4", "--rate", "1", "--first-attack", "30"]
+    assert main([*args, "--scenarios", "sustained_shift_2x, viral_post"]) == 0
+    kinds = [orjson.loads(line)["kind"] for line in Path(f"{out}.truth.jsonl").read_text().split()]
+    assert kinds == ["sustained_shift_2x", "viral_post"]
+    for bad, says in (("nope", "unknown scenarios ['nope']"), (" , ", "name at least one")):
+        code, err = error_of(capsys, [*args, "--scenarios", bad])
+        assert code == 2 and says in err and err.count("\n") == 1
 
 
 def test_the_console_script_prints_no_traceback(tmp_path: Path) -> None:
