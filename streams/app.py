@@ -1,21 +1,22 @@
-"""The Faust application: topics, agents and the sinks they write to.
+"""The Faust application: topics, the two stages' tasks and the sinks they write to.
 
 Two stages, so that no signal funnels through one partition:
 
-    content-events / report-events / labels ─ingest agents─▶ <app>-signal-partials (by signal)
-         │ invalid ─▶ <topic>.dlq                          │        ▲ candidates, alerts and
-                                                  signal agent ──┘   labels, to partition 0
-                                     partition 0: label gate ──▶ alerts (keyed by entity id)
+    content-events / report-events / labels ─stage 1─▶ <app>-signal-partials (by signal)
+         │ invalid ─▶ <topic>.dlq                    │        ▲ candidates, alerts and
+                                              stage 2 ──┘   labels, to partition 0
+                                 partition 0: label gate ──▶ alerts (keyed by entity id)
 
-The ingest agents validate every message (bad ones go to the dead-letter topic with the
-original bytes and a reason), drop repeated event ids, count events per signal and summarise
-each actor's activity in event-time windows, one `PartitionCounter` and one
-`ActivityCollector` per input partition. When a partition's watermark passes a window, its
-partial counts go to the partition that owns each signal, its actor summaries to the
-partition that owns each actor, and a watermark mark to every partition. The signal agent
-adds the partials up, closes windows once every source partition has passed them, runs the
-spike detectors and the actor population model, and publishes alerts. Coordination rows
-(text buckets, new domains, reported accounts) go to the partition owning each key; when a
+Both stages read their topics a partition's fetch at a time (streams/faust_kafka.py), each
+in a task of its own. Stage 1 validates every message (bad ones go to the dead-letter topic
+with the original bytes and a reason), drops repeated event ids, counts events per signal and
+summarises each actor's activity in event-time windows, one `detectors.stages.Ingest` per
+input partition. When a partition's watermark passes a window, its partial counts go to the
+partition that owns each signal, its actor summaries to the partition that owns each actor,
+and a watermark mark to every partition. Stage 2 (`detectors.stages.Detect`) adds the
+partials up, closes windows once every source partition has passed them, runs the spike
+detectors and the actor population model, and publishes alerts. Coordination rows (text
+buckets, new domains, reported accounts) go to the partition owning each key; when a
 partition closes windows it sends its campaign and brigade candidates to partition 0, whose
 coordinator folds them into campaigns and brigades once every partition has closed a window.
 Every alert leaves through the label gate on partition 0, which also gets every label: it
@@ -113,7 +114,8 @@ def create_app(settings: Settings, metrics: Metrics) -> StreamWorker:
 
 
 def faust_app(settings: Settings) -> faust.App:
-    """The Faust app with the worker's broker, consumer and producer settings, no agents.
+    """The Faust app with the worker's broker, consumer and producer settings, no agents
+    (the stages read their topics in batches).
 
     Its Kafka transport is `streams.faust_kafka`'s, which keeps changelog-backed state
     across a crash (docs/state.md)."""
@@ -139,7 +141,8 @@ def faust_app(settings: Settings) -> faust.App:
 
 
 class StreamWorker:
-    """Holds the topics, the per-partition state and the agents of one worker process."""
+    """Holds the topics, the per-partition state and the stages' tasks of one worker
+    process."""
 
     def __init__(self, app: faust.App, settings: Settings, metrics: Metrics) -> None:
         self.app = app
@@ -197,38 +200,54 @@ class StreamWorker:
             open_store(settings.alert_store) if settings.alert_store else None
         )
         self.store_backlog: deque[tuple[str, dict[str, Any]]] = deque()
-        # Batches fetched and not yet processed: when full, the fetch loop waits.
+        # Batches fetched and not yet processed, of the input topics and of the internal one:
+        # when either is full, the fetch loop waits.
         self.fetched: asyncio.Queue[faust_kafka.Batch] = asyncio.Queue(maxsize=FETCHED_MAX)
+        self.fetched_signals: asyncio.Queue[faust_kafka.Batch] = asyncio.Queue(FETCHED_MAX)
+        # Stage 2 goes first: a window's alerts wait for its work, and new input can wait.
+        self.stage_two_idle = asyncio.Event()
 
     def _state_table(self, name: str, partitions: int) -> faust.Table[bytes, bytes]:
         table = self.app.Table(name, partitions=partitions, key_type=bytes, value_type=bytes)
         return cast(faust.Table[bytes, bytes], table)
 
     def register(self) -> None:
-        # The input topics are read in batches (streams/faust_kafka.py): subscribed as
-        # Faust's own, their records handed over a partition's fetch at a time.
+        # The topics are read in batches (streams/faust_kafka.py): subscribed as Faust's own,
+        # their records handed over a partition's fetch at a time, the input topics' to stage
+        # 1 and the internal topic's to stage 2, each with a task of its own.
         app = cast(faust_kafka.App, self.app)
-        for topic in self.inputs.values():
+        for topic in (*self.inputs.values(), self.partials):
             app.topics.add(topic)
-        app.batch_topics = frozenset(self.inputs)
-        app.on_batch = self.fetched.put
+        app.batch_topics = frozenset([*self.inputs, self.settings.signal_topic])
+        app.batch_first = frozenset([self.settings.signal_topic])
+        app.on_batch = self._fetched
         self.app.task(self._ingest_loop)
-        self.app.agent(self.partials, name="signals")(self._signal_agent)
+        self.app.task(self._signal_loop)
         self.app.timer(5.0)(self._periodic)
         self.app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
         self.app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
         if self.pusher is not None:
             self.app.task(self.pusher.run)  # cancelled, and so flushed, when the worker stops
 
+    async def _fetched(self, batch: faust_kafka.Batch) -> None:
+        internal = batch.tp.topic == self.settings.signal_topic
+        await (self.fetched_signals if internal else self.fetched).put(batch)
+
+    def _current(self, batch: faust_kafka.Batch) -> bool:
+        """Whether a fetched batch is still to be processed. One of a partition this worker
+        no longer owns, or fetched before the partition was sought elsewhere, is dropped: the
+        partition's owner reads it again from its checkpoint's offset."""
+        consumer = cast(faust_kafka.LogEndConsumer, self.app.consumer)
+        return batch.tp in consumer.assignment() and not consumer.stale(batch)
+
     # -- stage 1 --------------------------------------------------------------------------
     async def _ingest_loop(self) -> None:
-        """Stage 1: the batches the consumer fetched, in order. A batch of a partition this
-        worker no longer owns, or fetched before the partition was sought elsewhere, is
-        dropped: the partition's owner reads it again from its checkpoint's offset."""
-        consumer = cast(faust_kafka.LogEndConsumer, self.app.consumer)
+        """Stage 1: the batches of the input topics, in the order they were fetched, each
+        once stage 2 has nothing to do."""
         while True:
             batch = await self.fetched.get()
-            if batch.tp in consumer.assignment() and not consumer.stale(batch):
+            await self.stage_two_idle.wait()
+            if self._current(batch):
                 await self.ingest(batch)
 
     async def ingest(self, batch: faust_kafka.Batch) -> None:
@@ -323,19 +342,39 @@ class StreamWorker:
             )
 
     # -- stage 2 --------------------------------------------------------------------------
-    async def _signal_agent(self, stream: faust.StreamT[bytes]) -> None:
-        async for event in cast(faust.Stream[bytes], stream).noack().events():
-            message = event.message
-            unit = self._signal_unit(message.partition)
-            if not await self._admit(unit, message.offset, self.settings.signal_topic):
+    async def _signal_loop(self) -> None:
+        """Stage 2: the batches of the internal topic, in the order they were fetched. A
+        batch is taken in one turn of the event loop's work, not one turn or more for each
+        message: a window's close makes several hops through this topic, and each waited
+        behind stage 1's work once per message. While stage 2 has batches, stage 1 waits:
+        its work makes new windows, stage 2's finishes those that closed."""
+        while True:
+            if self.fetched_signals.empty():
+                self.stage_two_idle.set()
+            batch = await self.fetched_signals.get()
+            self.stage_two_idle.clear()
+            if self._current(batch):
+                await self.detect(batch)
+
+    async def detect(self, batch: faust_kafka.Batch) -> None:
+        """Stage 2 of one partition's batch of reports, one report at a time."""
+        started = time.perf_counter()
+        tp = batch.tp
+        unit = self._signal_unit(tp.partition)
+        for record in batch.records:
+            if not await self._admit(unit, record.offset, tp.topic):
                 continue
-            unit.busy, unit.position = True, message.offset + 1
+            event = _event_of(self.app, tp, record)
+            unit.busy, unit.position = True, record.offset + 1
             try:
-                await self._signal_message(message.partition, unit.state, message.value, event)
+                await self._signal_message(tp.partition, unit.state, record.value, event)
             finally:
                 unit.busy = False
             unit.last = event
             await self._checkpoint_due(unit)
+        metrics = self.metrics
+        metrics.child(metrics.batch_seconds, tp.topic).observe(time.perf_counter() - started)
+        metrics.child(metrics.batch_messages, tp.topic).observe(len(batch.records))
 
     def _signal_unit(self, partition: int) -> Unit:
         tp = TP(self.settings.signal_topic, partition)

@@ -171,6 +171,7 @@ class LogEndConsumer(driver.Consumer):
             # marked with the seeks before its fetch: handing one over may wait, and a seek
             # may come meanwhile.
             batches = [tp for tp in records if tp.topic in app.batch_topics]
+            batches.sort(key=lambda tp: tp.topic not in app.batch_first)
             for tp in batches:
                 batch = cast(dict[TP, list[Any]], records).pop(tp)
                 if self.flow_active and (active is None or tp in active):
@@ -186,7 +187,9 @@ class LogEndConsumer(driver.Consumer):
         if self._sought.get(tp, 0) > seeks or tp not in self.assignment():
             return
         log.info("batch of %s from offset %d not handed over: read again", tp, offset)
-        await self.seek(tp, offset)
+        # Not marked as a seek: the batches of the partition handed over before this one
+        # come before it, and stay to be processed.
+        await super().seek(tp, offset)
 
     def stale(self, batch: Batch) -> bool:
         """Whether the batch was fetched before its partition's last seek: the records are
@@ -265,6 +268,7 @@ class App(faust.App):
     flow control are Faust's."""
 
     batch_topics: frozenset[str] = frozenset()
+    batch_first: frozenset[str] = frozenset()  # of those, handed over first from a fetch
     on_batch: Callable[[Batch], Awaitable[None]] | None = None
 
     def _new_transport(self) -> TransportT:

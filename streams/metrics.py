@@ -76,7 +76,8 @@ class Metrics:
         )
         self.batch_seconds = Histogram(
             "batch_processing_seconds",
-            "Wall time to handle one batch of input messages (one partition's fetch).",
+            "Wall time to handle one batch of messages (one partition's fetch), per topic: "
+            "the input topics' (stage 1) and the internal one's (stage 2).",
             ["topic"],
             buckets=PROCESSING_BUCKETS,
             namespace=ns,
@@ -84,7 +85,7 @@ class Metrics:
         )
         self.batch_messages = Histogram(
             "batch_messages",
-            "Input messages in one batch.",
+            "Messages in one batch, per topic (the input topics and the internal one).",
             ["topic"],
             buckets=BATCH_BUCKETS,
             namespace=ns,

@@ -114,7 +114,7 @@ codec.register(codec.Type("Published", Published, 1, ("keys",), lambda p: [p.key
 @contextlib.contextmanager
 def attributed_to(event: EventT[Any]) -> Iterator[None]:
     """Table writes go to the changelog partition (and the RocksDB) of `event`'s partition,
-    also when written outside the agent that read it (a checkpoint taken by the timer)."""
+    also when written outside the task that read it (a checkpoint taken by the timer)."""
     token = _current_event.set(weakref.ref(event))
     try:
         yield

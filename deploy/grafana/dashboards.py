@@ -120,7 +120,7 @@ def overview() -> dict[str, Any]:
             [
                 panel("Consumer lag", ("abusemon:consumer_lag_messages:sum", "{{topic}}")),
                 panel(
-                    "Processing time per message, p99",
+                    "Time per batch, p99 (input topics: stage 1; signal-partials: stage 2)",
                     ("abusemon:batch_processing_seconds:p99_5m", "{{topic}}"),
                     unit="s",
                 ),

@@ -1,4 +1,5 @@
-"""The Faust agents in Faust's test context: no broker, topic sends captured."""
+"""The worker's stages on batches as the consumer hands them over: no broker, topic sends
+captured."""
 
 from __future__ import annotations
 
@@ -125,22 +126,21 @@ async def test_ingest_dead_letters_counts_and_emits_partials(worker: Any) -> Non
     )
 
 
-async def test_signal_agent_closes_windows_and_publishes_alerts(worker: Any) -> None:
+async def test_stage_two_closes_windows_and_publishes_alerts(worker: Any) -> None:
     stream_worker, sent = worker
-    agent = stream_worker.app.agents["signals"]
     source = "report-events:0"
-    async with agent.test_context() as test:
-        first = Ingested(source, mark=Watermark("reports", source, 1, 0.0))
-        for _, report in records.closed_reports(first, 1):
-            await test.put(report)
-        for minute in range(12):
-            count = 60 if minute == 10 else 2
-            partial = Partial(source, "reports.target:u9", minute * 60.0, count, ("r1",))
-            mark = Watermark("reports", source, 1, (minute + 1) * 60.0)
-            for _, report in records.closed_reports(
-                Ingested(source, partials=[partial], mark=mark), 1
-            ):
-                await test.put(report)
+    first = Ingested(source, mark=Watermark("reports", source, 1, 0.0))
+    reports = [report for _, report in records.closed_reports(first, 1)]
+    for minute in range(12):
+        count = 60 if minute == 10 else 2
+        partial = Partial(source, "reports.target:u9", minute * 60.0, count, ("r1",))
+        mark = Watermark("reports", source, 1, (minute + 1) * 60.0)
+        ingested = Ingested(source, partials=[partial], mark=mark)
+        reports.extend(report for _, report in records.closed_reports(ingested, 1))
+    # Two fetches of the internal topic's partition 0.
+    topic = stream_worker.settings.signal_topic
+    await stream_worker.detect(batch(topic, 0, *((b"", r) for r in reports[:5])))
+    await stream_worker.detect(batch(topic, 5, *((b"", r) for r in reports[5:])))
     alerts = [orjson.loads(s["value"]) for s in sent["alerts"]]
     assert [a["status"] for a in alerts] == ["firing"]
     assert alerts[0]["entity"] == {"type": "signal", "id": "reports.target:u9"}
