@@ -53,7 +53,6 @@ from streams.broker import EmbeddedBroker, free_port
 from streams.files import TOPIC_KEYS, partition_for
 from streams.settings import Settings
 
-INPUT_PARTITIONS = 4  # of each input topic (`group_topics`)
 REPORTERS = 20  # per brigade; the coordinator needs 15 distinct reporters
 BURST_S = 1.0  # the brigade's reports are spread over this long
 
@@ -86,6 +85,7 @@ class Run:
     # acknowledgement of the partition's first event at or after the window's end plus the
     # lateness, by that moment's event time, then by (topic, partition).
     passed: dict[float, dict[tuple[str, int], float]] = field(default_factory=dict)
+    input_partitions: int = 0  # of the two input topics together
     lag_at_end: float = 0.0
     caught_up_s: float | None = None
     histogram: dict[str, float] = field(default_factory=dict)
@@ -241,7 +241,7 @@ def measure(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    run = Run(rate)
+    run = Run(rate, input_partitions=2 * settings.input_partitions)
     run.brigades = [
         Brigade(f"{prefix}-victim-{i}", 3.0 + i * burst_every)
         for i in range(int(bursts_s // burst_every))
@@ -284,18 +284,17 @@ def quantile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
-def summary(run: Run, window: float, lateness: float, input_partitions: int) -> dict[str, Any]:
+def summary(run: Run, window: float, lateness: float) -> dict[str, Any]:
     got = [b for b in run.brigades if b.alert_read is not None]
     from_last = [b.alert_read - b.last_acked for b in got if b.alert_read]
     closes = [(b.last_ts // window + 1) * window + lateness for b in got]
     close = [b.alert_read - c for b, c in zip(got, closes, strict=True) if b.alert_read]
     # From the moment the last input partition's watermark passed the window's close; none
     # where a partition's watermark did not pass it (an idle partition closes by time).
-    partitions = 2 * input_partitions
     from_mark = [
         b.alert_read - max(run.passed[c].values())
         for b, c in zip(got, closes, strict=True)
-        if b.alert_read and len(run.passed.get(c, {})) == partitions
+        if b.alert_read and len(run.passed.get(c, {})) == run.input_partitions
     ]
     worker = [b.alert_latency for b in got if b.alert_latency is not None]
     return {
@@ -349,7 +348,7 @@ def main() -> None:
             run = measure(
                 broker, rate, args.window, args.lateness, args.bursts, args.burst_every, pool
             )
-            results.append(summary(run, args.window, args.lateness, INPUT_PARTITIONS))
+            results.append(summary(run, args.window, args.lateness))
     print(
         f"window {args.window:g} s, lateness {args.lateness:g} s; latency in seconds "
         "(p50 / p99, nearest rank over the brigades)\n"

@@ -367,7 +367,7 @@ def main() -> None:
 
             pool = latency.organic_pool(60_000)
             run = latency.measure(broker, args.latency_rate, 10.0, 2.0, 30.0, 2.0, pool)
-            close_to_alert = latency.summary(run, 10.0, 2.0, latency.INPUT_PARTITIONS)
+            close_to_alert = latency.summary(run, 10.0, 2.0)
         if args.profile:
             profile(broker, total, args.profile)
 
