@@ -69,7 +69,8 @@ log = logging.getLogger("abuse_monitor")
 # Alert and label writes kept while the store fails, retried every 5 s; the oldest are dropped
 # beyond this many.
 STORE_BACKLOG_MAX = 10_000
-# Batches of input records held between the fetch and stage 1.
+# Batches of input records held between the fetch and stage 1: beyond this many, the input
+# partitions stop being fetched until stage 1 is down to half of it.
 FETCHED_MAX = 16
 # A resumed partition that skipped past its state's offset is read again from there: up to
 # this many times, each given this long to bring the message back.
@@ -200,10 +201,12 @@ class StreamWorker:
             open_store(settings.alert_store) if settings.alert_store else None
         )
         self.store_backlog: deque[tuple[str, dict[str, Any]]] = deque()
-        # Batches fetched and not yet processed, of the input topics and of the internal one:
-        # when either is full, the fetch loop waits.
-        self.fetched: asyncio.Queue[faust_kafka.Batch] = asyncio.Queue(maxsize=FETCHED_MAX)
+        # Batches fetched and not yet processed, of the input topics and of the internal one.
+        # When the internal one's is full, the fetch loop waits; the input topics' never makes
+        # it wait in normal work (its bound is a backstop): their partitions are held instead.
+        self.fetched: asyncio.Queue[faust_kafka.Batch] = asyncio.Queue(4 * FETCHED_MAX)
         self.fetched_signals: asyncio.Queue[faust_kafka.Batch] = asyncio.Queue(FETCHED_MAX)
+        self.held: set[TP] = set()  # input partitions not fetched while stage 1 catches up
         # Stage 2 goes first: a window's alerts wait for its work, and new input can wait.
         self.stage_two_idle = asyncio.Event()
 
@@ -230,8 +233,29 @@ class StreamWorker:
             self.app.task(self.pusher.run)  # cancelled, and so flushed, when the worker stops
 
     async def _fetched(self, batch: faust_kafka.Batch) -> None:
-        internal = batch.tp.topic == self.settings.signal_topic
-        await (self.fetched_signals if internal else self.fetched).put(batch)
+        if batch.tp.topic == self.settings.signal_topic:
+            await self.fetched_signals.put(batch)
+            return
+        # The fetch loop must not wait for stage 1: the internal topic's batches, and with
+        # them every window's close, would wait behind it. A partition arriving at a full
+        # queue is held instead: Faust's consumer leaves it out of its fetches (as for a full
+        # stream buffer), and aiokafka keeps what it has read ahead of it.
+        if self.fetched.qsize() >= FETCHED_MAX:
+            self.app.consumer.on_buffer_full(batch.tp)
+            self.held.add(batch.tp)
+        await self.fetched.put(batch)
+
+    async def _next_input(self) -> faust_kafka.Batch:
+        """The next input batch; once stage 1 is down to half its queue, the held partitions
+        (those still assigned) are fetched again."""
+        batch = await self.fetched.get()
+        if self.held and self.fetched.qsize() <= FETCHED_MAX // 2:
+            consumer = self.app.consumer
+            assigned = consumer.assignment()
+            for tp in self.held & assigned:
+                consumer.on_buffer_drop(tp)
+            self.held.clear()
+        return batch
 
     def _current(self, batch: faust_kafka.Batch) -> bool:
         """Whether a fetched batch is still to be processed. One of a partition this worker
@@ -245,7 +269,7 @@ class StreamWorker:
         """Stage 1: the batches of the input topics, in the order they were fetched, each
         once stage 2 has nothing to do."""
         while True:
-            batch = await self.fetched.get()
+            batch = await self._next_input()
             await self.stage_two_idle.wait()
             if self._current(batch):
                 await self.ingest(batch)

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 from detectors.stages import Ingested
 from detectors.windows import Partial, Watermark
 from streams import records
-from streams.app import StreamWorker, create_app
+from streams.app import FETCHED_MAX, StreamWorker, create_app
 from streams.faust_kafka import Batch
 from streams.files import partition_for
 from streams.metrics import Metrics
@@ -190,3 +190,35 @@ async def test_a_resumed_partition_that_skipped_past_its_state_is_read_again(
     unit = Unit("ingest", b"ingest/t/0", "t", 0, position=10, resuming=True, rewinds=3)
     assert await stream_worker._admit(unit, 12, "t")  # rewinds spent: a gap of 2
     assert sample(registry, "abusemon_state_gap_messages_total", topic="t") == 2
+
+
+async def test_a_full_input_queue_holds_partitions_and_never_the_internal_topic(
+    worker: Any,
+) -> None:
+    stream_worker, _ = worker
+    held: list[TP] = []
+    dropped: list[TP] = []
+    content = stream_worker.settings.content_topic
+    signal_topic = stream_worker.settings.signal_topic
+    assigned = {TP(content, 0), TP(content, 1), TP(signal_topic, 0)}
+    stream_worker.app.consumer = SimpleNamespace(
+        on_buffer_full=held.append, on_buffer_drop=dropped.append, assignment=lambda: assigned
+    )
+    full = FETCHED_MAX
+    for i in range(full):
+        await stream_worker._fetched(batch(content, i, (b"k", event(i, 1))))
+    assert held == []
+    # Beyond the bound: the batch is queued (the fetch loop does not wait) and its partition
+    # is left out of the fetches; a partition revoked since is not fetched again.
+    await stream_worker._fetched(Batch(TP(content, 1), [], seeks=0))
+    await stream_worker._fetched(Batch(TP(content, 2), [], seeks=0))
+    assert held == [TP(content, 1), TP(content, 2)]
+    assert stream_worker.fetched.qsize() == full + 2
+    await stream_worker._fetched(batch(signal_topic, 0, (b"k", b"{}")))
+    assert stream_worker.fetched_signals.qsize() == 1 and len(held) == 2
+    # Stage 1 takes batches; at half the bound, the held partitions are fetched again.
+    while stream_worker.fetched.qsize() > full // 2 + 1:
+        await stream_worker._next_input()
+    assert dropped == []
+    await stream_worker._next_input()
+    assert dropped == [TP(content, 1)] and not stream_worker.held
