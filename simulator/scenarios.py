@@ -1113,7 +1113,7 @@ class SlowPileOn(Attack):
         return out
 
 
-# A scheduled account's post: an opener, a topic, an ending, each a few words.
+# A scheduled account's post: an opener, a topic, a tail and an ending, each a few words.
 CANNED_OPENERS = (
     "good morning friends",
     "daily reminder",
@@ -1129,7 +1129,7 @@ CANNED_OPENERS = (
     "heads up",
 )
 CANNED_TOPICS = (
-    "drink more water today",
+    "drink more water",
     "stretch your back every hour",
     "save a little every week",
     "the market opens higher",
@@ -1145,25 +1145,38 @@ CANNED_TOPICS = (
     "learn one new word",
     "tidy desk tidy mind",
     "sunsets are free therapy",
+    "stay curious",
+    "check your tire pressure",
+    "cook at home tonight",
+    "back up your photos",
 )
-CANNED_ENDINGS = (
-    "",
-    "#daily",
-    "#motivation",
-    "#tips",
-    "#mondaymood",
-    "#life",
-    "stay tuned",
-    "have a great one",
-    "see you soon",
-    "✨",
-    "💪",
-    "☕",
+CANNED_TAILS = (
+    "it really works",
+    "trust me on this",
+    "no excuses",
+    "you will thank me later",
+    "for a better week",
+    "even on busy days",
+    "worth it every time",
+    "starting right now",
+    "keep going",
+    "little by little",
+    "as simple as that",
+    "more tomorrow",
+    "share if you agree",
+    "who is with me",
+    "link coming soon",
 )
+CANNED_ENDINGS = ("", "", "#daily", "#motivation", "#tips", "#life", "✨", "💪", "☕", "🙌")
 
 
 def canned_text(rng: random.Random) -> str:
-    parts = (rng.choice(CANNED_OPENERS), rng.choice(CANNED_TOPICS), rng.choice(CANNED_ENDINGS))
+    parts = (
+        rng.choice(CANNED_OPENERS),
+        rng.choice(CANNED_TOPICS),
+        rng.choice(CANNED_TAILS),
+        rng.choice(CANNED_ENDINGS),
+    )
     return " ".join(p for p in parts if p)
 
 

@@ -95,6 +95,22 @@ def near_duplicate_share(values: list[dict[str, Any]]) -> float:
     return sum(similarity(a, b) >= NEAR_DUPLICATE for a, b in pairs) / len(pairs)
 
 
+def most_near_duplicates(values: list[dict[str, Any]]) -> int:
+    """The most other texts near-identical to one text within half an hour of it."""
+    texts = [(seconds(v["ts"]), signature(v["text"])) for v in values]
+    signed = [(t, s) for t, s in texts if s is not None]
+    return max(
+        sum(abs(t - u) < 1800 and similarity(s, r) >= NEAR_DUPLICATE for u, r in signed) - 1
+        for t, s in signed
+    )
+
+
+def assert_words_of_their_own(values: list[dict[str, Any]]) -> None:
+    """Texts of their own: hardly any pair near-identical, no text with many near-copies."""
+    assert near_duplicate_share(values) < 0.02
+    assert most_near_duplicates(values) <= 6
+
+
 def test_each_kind_has_its_ground_truth() -> None:
     assert set(records()) == set(KINDS)
     assert {"slow_brigade", "slow_pile_on", "low_rate_automation"} <= set(QUIET_FAMILIES)
@@ -152,7 +168,7 @@ def test_a_slow_pile_on_is_many_senders_in_words_of_their_own(kind: str) -> None
     assert {m["kind"] for m in messages} == {"message", "comment"}
     lines = [line.lower() for line in PILE_ON_LINES]
     assert all(any(line in m["text"].lower() for line in lines) for m in messages)
-    assert near_duplicate_share(messages) < 0.05
+    assert_words_of_their_own(messages)
     times = sorted(seconds(m["ts"]) for m in messages)
     assert times[-1] - times[0] >= 0.8 * (end - start)
     assert busiest_ten_minutes(messages) <= max(6, 2 * len(messages) * 600 / (end - start))
@@ -167,13 +183,13 @@ def test_low_rate_automation_posts_on_one_shared_schedule(kind: str) -> None:
     assert {by(p) for p in posts} == accounts
     assert 0.85 * nominal - 1 <= len(accounts) <= 1.15 * nominal + 1
     assert not any(p.get("links") for p in posts) and {p["kind"] for p in posts} == {"post"}
-    assert near_duplicate_share(posts) < 0.05
+    assert_words_of_their_own(posts)
     # No account posts twice in ten minutes.
     for account in accounts:
         times = sorted(seconds(p["ts"]) for p in posts if by(p) == account)
         assert min(b - a for a, b in pairwise(times)) > 600
     # Slots: posts more than a minute apart start a new one. Each slot is a few seconds
-    # wide, most accounts post in it, and slots follow one period of 15 to 20 minutes.
+    # wide, most accounts post in most of them, and slots follow one period of 15 to 20 minutes.
     times = sorted(seconds(p["ts"]) for p in posts)
     slots: list[list[float]] = [[times[0]]]
     for t in times[1:]:
@@ -182,7 +198,8 @@ def test_low_rate_automation_posts_on_one_shared_schedule(kind: str) -> None:
         slots[-1].append(t)
     assert len(slots) >= 9  # three hours or more
     assert all(slot[-1] - slot[0] <= 12 for slot in slots)
-    assert all(len(slot) >= 0.5 * len(accounts) for slot in slots)
+    assert all(len(slot) >= 0.25 * len(accounts) for slot in slots)
+    assert statistics.median(len(slot) for slot in slots) >= 0.5 * len(accounts)
     gaps = [b[0] - a[0] for a, b in pairwise(slots)]
     assert min(gaps) >= 15 * 60 - 12 and max(gaps) <= 20 * 60 + 12
     assert max(gaps) - min(gaps) <= 12
