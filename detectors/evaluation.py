@@ -24,6 +24,11 @@ Matching:
   as the false positives they are. Its optional `"allowed"` list names what it may rightly
   cause (`{"detector": ..., "severity": ...}`, severity optional, matched against the alert's
   highest): such alerts are expected, counted apart and neither true nor false positives.
+
+Families: `score` may be given families of scenario kinds (e.g. quiet attacks at several
+strengths and the decoys that resemble them). A family whose attacks are in the truth gets a
+`FamilyScore`, and `format_report` a table of its own for it: its kinds' figures, and the
+alerts its decoys drew. Its kinds are then left out of the table per scenario kind.
 """
 
 from __future__ import annotations
@@ -92,6 +97,16 @@ class KindScore:
 
 
 @dataclass(frozen=True)
+class FamilyScore:
+    """One family of scenario kinds: its attacks per kind (in the family's order), and its
+    decoys, each with the alerts it drew."""
+
+    family: str
+    kinds: tuple[KindScore, ...]
+    decoys: tuple[DecoyScore, ...]
+
+
+@dataclass(frozen=True)
 class Report:
     """Overall figures, then per detector, per scenario kind and per scenario (input order)."""
 
@@ -106,6 +121,7 @@ class Report:
     kinds: tuple[KindScore, ...]
     scenarios: tuple[ScenarioScore, ...]
     decoys: tuple[DecoyScore, ...] = ()
+    families: tuple[FamilyScore, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dicts, lists, strings, numbers, booleans and None, ready for `orjson.dumps`."""
@@ -311,11 +327,14 @@ def score(
     alerts: Iterable[Mapping[str, Any]],
     truth: Iterable[Mapping[str, Any]],
     duration_s: float | None = None,
+    families: Mapping[str, Sequence[str]] | None = None,
 ) -> Report:
     """Score alert messages against ground-truth records.
 
     `duration_s` is the span of event time the alerts were drawn from, for false positives per
     day; without it the span from the earliest to the latest alert or scenario time is used.
+    `families` names families of kinds (family -> kinds, attacks and decoys); each family with
+    an attack in the truth is scored apart too.
     A malformed alert message or truth record raises `ValueError` naming it.
 
     >>> truth = [{"scenario_id": "brigade-1", "kind": "report_brigade",
@@ -405,6 +424,28 @@ def score(
             )
         )
 
+    decoy_scores = tuple(
+        DecoyScore(
+            scenario_id=d.scenario_id,
+            kind=d.kind,
+            start=format_rfc3339(d.start),
+            alerts=len(by),
+            detectors=tuple(sorted({a.detector for a in by})),
+            expected=n,
+        )
+        for d, by, n in zip(decoys, on_decoys, expected, strict=True)
+    )
+    by_kind = {k.kind: k for k in per_kind}
+    per_family = tuple(
+        FamilyScore(
+            family=family,
+            kinds=tuple(by_kind[kind] for kind in kinds if kind in by_kind),
+            decoys=tuple(d for d in decoy_scores if d.kind in kinds),
+        )
+        for family, kinds in (families or {}).items()
+        if any(kind in by_kind for kind in kinds)
+    )
+
     tp = sum(1 for found in hits if found)
     fp = len(merged) - tp
     detected = sum(1 for s in per_scenario if s.detected)
@@ -420,17 +461,8 @@ def score(
         detectors=tuple(per_detector),
         kinds=tuple(per_kind),
         scenarios=tuple(per_scenario),
-        decoys=tuple(
-            DecoyScore(
-                scenario_id=d.scenario_id,
-                kind=d.kind,
-                start=format_rfc3339(d.start),
-                alerts=len(by),
-                detectors=tuple(sorted({a.detector for a in by})),
-                expected=n,
-            )
-            for d, by, n in zip(decoys, on_decoys, expected, strict=True)
-        ),
+        decoys=decoy_scores,
+        families=per_family,
     )
 
 
@@ -459,8 +491,26 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str) -> 
     ]
 
 
+def _kind_table(kinds: Sequence[KindScore]) -> list[str]:
+    return _table(
+        ["kind", "scenarios", "detected", "recall", "median time to detect (s)"],
+        [
+            [
+                k.kind,
+                str(k.scenarios),
+                str(k.detected),
+                _pct(k.recall),
+                _secs(k.median_time_to_detect_s),
+            ]
+            for k in kinds
+        ],
+        "lrrrr",
+    )
+
+
 def format_report(report: Report) -> str:
-    """The report as text: per detector, per scenario kind, per scenario, then overall.
+    """The report as text: per detector, per scenario kind (each family of kinds in a table
+    of its own), per scenario, then overall.
 
     >>> truth = [{"scenario_id": "s1", "kind": "spam_wave", "start": "2026-11-24T10:00:00Z",
     ...           "end": "2026-11-24T10:10:00Z", "signals": ["content"]}]
@@ -498,21 +548,32 @@ def format_report(report: Report) -> str:
         ],
         "lrrrrr",
     )
-    lines += ["", "Per scenario kind"]
-    lines += _table(
-        ["kind", "scenarios", "detected", "recall", "median time to detect (s)"],
-        [
-            [
-                k.kind,
-                str(k.scenarios),
-                str(k.detected),
-                _pct(k.recall),
-                _secs(k.median_time_to_detect_s),
-            ]
-            for k in report.kinds
-        ],
-        "lrrrr",
-    )
+    in_families = {k.kind for f in report.families for k in f.kinds}
+    kinds = [k for k in report.kinds if k.kind not in in_families]
+    if kinds or not report.families:
+        lines += ["", "Per scenario kind"]
+        lines += _kind_table(kinds)
+    for family in report.families:
+        lines += ["", f"Family {family.family}"]
+        lines += _kind_table(family.kinds)
+        decoys: dict[str, list[DecoyScore]] = defaultdict(list)
+        for d in family.decoys:
+            decoys[d.kind].append(d)
+        if decoys:
+            lines += _table(
+                ["decoy", "decoys", "alerts", "detectors", "expected alerts"],
+                [
+                    [
+                        kind,
+                        str(len(ds)),
+                        str(sum(d.alerts for d in ds)),
+                        ", ".join(sorted({a for d in ds for a in d.detectors})) or "-",
+                        str(sum(d.expected for d in ds)),
+                    ]
+                    for kind, ds in decoys.items()
+                ],
+                "lrrlr",
+            )
     lines += ["", "Per scenario"]
     lines += _table(
         ["scenario", "kind", "start", "detected", "time to detect (s)", "detectors"],

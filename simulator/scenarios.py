@@ -60,6 +60,17 @@ DURATIONS = {
     "sustained_shift_3x": 30 * 60.0,
     "organic_growth": 110 * 60.0,
     "viral_post": 90 * 60.0,
+    "slow_brigade_20": 120 * 60.0,
+    "slow_brigade_40": 120 * 60.0,
+    "slow_brigade_80": 120 * 60.0,
+    "slow_report_wave": 4 * 3600.0,
+    "slow_pile_on_20": 75 * 60.0,
+    "slow_pile_on_40": 75 * 60.0,
+    "slow_pile_on_80": 75 * 60.0,
+    "low_rate_automation_10": 4 * 3600.0,
+    "low_rate_automation_25": 4 * 3600.0,
+    "low_rate_automation_50": 4 * 3600.0,
+    "night_shift": 6 * 3600.0,
 }
 KINDS = tuple(DURATIONS)
 # Decoys: organic behaviour that looks unusual and must not be alerted on. Their ground truth
@@ -72,6 +83,8 @@ DECOYS = frozenset(
         "viral_report_wave",
         "organic_growth",
         "viral_post",
+        "slow_report_wave",
+        "night_shift",
     }
 )
 # Sustained moderate shifts: a surface at a few times its rate, no window of it extreme. Not
@@ -79,6 +92,27 @@ DECOYS = frozenset(
 SHIFTS = ("sustained_shift_1_5x", "sustained_shift_2x", "sustained_shift_3x")
 SHIFT_FACTORS = {"sustained_shift_1_5x": 1.5, "sustained_shift_2x": 2.0, "sustained_shift_3x": 3.0}
 SHIFT_FAMILY = (*SHIFTS, "organic_growth", "viral_post")
+# Slow attacks: tens of accounts, each acting once or twice, paced over an hour or more so
+# that no minute or ten minutes of them passes a detector's gate. Their strength (how many
+# accounts, before the seeded spread of +-15%) is in their kind's name. Not in the default day.
+SLOW_BRIGADES = {"slow_brigade_20": 20, "slow_brigade_40": 40, "slow_brigade_80": 80}
+SLOW_PILE_ONS = {"slow_pile_on_20": 20, "slow_pile_on_40": 40, "slow_pile_on_80": 80}
+LOW_RATE_AUTOMATION = {
+    "low_rate_automation_10": 10,
+    "low_rate_automation_25": 25,
+    "low_rate_automation_50": 50,
+}
+BRIGADE_FAMILY = (*SLOW_BRIGADES, "slow_report_wave")
+PILE_ON_FAMILY = (*SLOW_PILE_ONS, "viral_post")
+# The night shift first: run from midnight, it falls at night.
+AUTOMATION_FAMILY = ("night_shift", *LOW_RATE_AUTOMATION, "organic_meme")
+# Each family of quiet attacks with its decoys: `evaluate` reports each in a table of its own.
+QUIET_FAMILIES = {
+    "sustained_shift": SHIFT_FAMILY,
+    "slow_brigade": BRIGADE_FAMILY,
+    "slow_pile_on": PILE_ON_FAMILY,
+    "low_rate_automation": AUTOMATION_FAMILY,
+}
 # What a decoy may rightly cause: an organic report wave is a surge of reports against one
 # account (content to review), and a report_brigade alert that calls it organic (`info`).
 ALLOWED_ON_DECOYS = {
@@ -87,6 +121,7 @@ ALLOWED_ON_DECOYS = {
         {"detector": "report_brigade", "severity": "info"},
     ],
 }
+ALLOWED_ON_DECOYS["slow_report_wave"] = ALLOWED_ON_DECOYS["viral_report_wave"]
 
 
 def lift_needed(base: float) -> float:
@@ -913,6 +948,307 @@ class ViralPost(Attack):
         return out
 
 
+def strength(rng: random.Random, ctx: Context, nominal: int) -> int:
+    """How many accounts an attack of `nominal` strength brings: within 15% of it, scaled."""
+    return max(2, round(nominal * rng.uniform(0.85, 1.15) * ctx.scale))
+
+
+def crowd(
+    rng: random.Random, ctx: Context, n: int, young_share: float, exclude: str, at: float
+) -> list[Account]:
+    """`n` distinct accounts as a crowd rallied online: `young_share` of them (about) created
+    in the month before `at`, one device each from many countries, the rest established
+    organic accounts; never the account `exclude`."""
+    young = sum(rng.random() < young_share for _ in range(n))
+    accounts: list[Account] = []
+    for _ in range(young):
+        created = (at - 30 * DAY, at - 1 * DAY)
+        device = [f"{rng.getrandbits(64):016x}"]
+        accounts += ctx.fresh_accounts(rng, 1, created, [rng.choice(COUNTRY_NAMES)], device)
+    chosen = {exclude}
+    while len(accounts) < n:
+        account = established(rng, ctx.pop, 30.0)
+        if account[0] not in chosen:
+            chosen.add(account[0])
+            accounts.append(account)
+    rng.shuffle(accounts)
+    return accounts
+
+
+def victim(rng: random.Random, ctx: Context) -> str:
+    """An ordinary, not abusive account with some following (popularity rank 20 to 2000)."""
+    pop = ctx.pop
+    lo = min(20, pop.size - 1)
+    while True:
+        number = pop.by_popularity[rng.randint(lo, max(lo, min(2000, pop.size - 1)))]
+        if number not in pop.abusive_set:
+            return pop.id(number)
+
+
+def paced(rng: random.Random, start: float, low_min: float, high_min: float, end: float) -> float:
+    """The end of an attack paced over `low_min` to `high_min` minutes, within its slot."""
+    return min(end, start + rng.uniform(low_min, high_min) * 60.0)
+
+
+class SlowBrigade(Attack):
+    """Tens of accounts, some young and most established, each reporting one account once
+    (a few twice) over one to two hours, mostly for one reason: a call to report it spread
+    in a group chat, answered by each member when they see it."""
+
+    def plan(self, rng: random.Random, ctx: Context) -> None:
+        self.end = paced(rng, self.start, 60.0, 120.0, self.end)
+        self.target = victim(rng, ctx)
+        n = strength(rng, ctx, SLOW_BRIGADES[self.kind])
+        self.reporters = crowd(rng, ctx, n, rng.uniform(0.15, 0.35), self.target, self.start)
+        self.reason = rng.choices(BRIGADE_REASONS, weights=BRIGADE_REASON_WEIGHTS)[0]
+        self.actors = [a[0] for a in self.reporters]
+        self.targets = [self.target]
+        self.signals = [f"reports.target:{self.target}"]
+
+    def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
+        out: list[tuple[float, int, Any]] = []
+        for reporter in self.reporters:
+            for ts in self.times(rng, 2 if rng.random() < 0.15 else 1):
+                # Most give the reason asked for; some pick what seems closest to them.
+                reason = self.reason if rng.random() < 0.8 else rng.choice(BRIGADE_REASONS)
+                out.append((ts, REPORT, (reporter, self.target, reason)))
+        return out
+
+
+class SlowReportWave(Attack):
+    """Decoy: genuinely abusive content found by many unrelated people over hours, each
+    reporting it for the reason they see in it, fewer as the hours pass. Content to review."""
+
+    def plan(self, rng: random.Random, ctx: Context) -> None:
+        self.reporters = organic_like(rng, ctx, rng.randint(60, 150), self.start, 0.3)
+        self.target = ctx.pop.id(rng.randrange(ctx.pop.size))
+        self.fade = rng.uniform(1.0, 2.0) * HOUR  # time constant of the decay
+        # A decoy may overlap attacks: it lasts its hours, cut by the run's end.
+        self.end = min(self.start + rng.uniform(3.0, 4.0) * HOUR, ctx.until)
+        self.actors = sorted(a[0] for a in self.reporters)
+        self.targets = [self.target]
+        self.signals = [f"reports.target:{self.target}"]
+
+    def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
+        out: list[tuple[float, int, Any]] = []
+        for reporter in self.reporters:
+            ts = self.start + rng.expovariate(1.0 / self.fade)
+            if ts < self.end:
+                reason = rng.choices(VIRAL_REASONS, weights=VIRAL_REASON_WEIGHTS)[0]
+                out.append((ts, REPORT, (reporter, self.target, reason)))
+        return out
+
+
+# A pile-on's message: an opener (or none), two of the lines, an ending (or none).
+PILE_ON_OPENERS = (
+    "",
+    "",
+    "lol",
+    "wow",
+    "honestly",
+    "imagine",
+    "seriously",
+    "ok so",
+    "bro",
+    "yikes",
+)
+PILE_ON_LINES = (
+    *HARASSMENT,
+    "you really thought this was a good take",
+    "nobody asked for your opinion",
+    "this is the dumbest thing I have read all week",
+    "go back to lurking",
+    "you are a joke and everyone sees it",
+    "keep embarrassing yourself",
+    "your followers should unfollow you",
+    "how are you this clueless",
+    "ratio plus nobody cares",
+    "you ruin every thread you touch",
+    "take the L and leave",
+    "what a clown",
+    "you are the reason people hate this site",
+    "touch grass for once",
+    "imagine being this wrong in public",
+    "you should never post again",
+    "people like you make me sick",
+    "we are not going to stop until you are gone",
+    "hope your boss sees this",
+    "screenshot saved, you can't hide it",
+)
+PILE_ON_ENDINGS = ("", "", "", "🤡", "😂", "💀", "!!", "...", "lmao", "bye")
+
+
+def hostile_text(rng: random.Random) -> str:
+    first, second = rng.sample(PILE_ON_LINES, 2)
+    text = " ".join(w for w in (rng.choice(PILE_ON_OPENERS), first) if w)
+    text = f"{text}{rng.choice((', ', '. ', ' '))}{second} {rng.choice(PILE_ON_ENDINGS)}".strip()
+    return text.upper() if rng.random() < 0.1 else text
+
+
+class SlowPileOn(Attack):
+    """A pile-on paced over an hour: tens of accounts, most established, each sending one
+    person one or two hostile messages or replies, in words of their own."""
+
+    def plan(self, rng: random.Random, ctx: Context) -> None:
+        self.end = paced(rng, self.start, 45.0, 75.0, self.end)
+        self.target = victim(rng, ctx)
+        n = strength(rng, ctx, SLOW_PILE_ONS[self.kind])
+        self.accounts = crowd(rng, ctx, n, rng.uniform(0.1, 0.3), self.target, self.start)
+        self.messages = rng.uniform(0.3, 0.7)  # share in direct messages, the rest replies
+        self.actors = [a[0] for a in self.accounts]
+        self.targets = [self.target]
+        self.signals = [f"content.target:{self.target}"]
+
+    def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
+        out: list[tuple[float, int, Any]] = []
+        for account in self.accounts:
+            for ts in self.times(rng, 2 if rng.random() < 0.25 else 1):
+                kind, surface = (
+                    ("message", "messenger")
+                    if rng.random() < self.messages
+                    else ("comment", "feed")
+                )
+                value = content_value(ts, account, kind, surface, hostile_text(rng), self.target)
+                out.append((ts, CONTENT, value))
+        return out
+
+
+# A scheduled account's post: an opener, a topic, a tail and an ending, each a few words.
+CANNED_OPENERS = (
+    "good morning friends",
+    "daily reminder",
+    "quick tip",
+    "thought of the day",
+    "hey everyone",
+    "new update",
+    "did you know",
+    "weekend vibes",
+    "motivation check",
+    "fun fact",
+    "just posted",
+    "heads up",
+)
+CANNED_TOPICS = (
+    "drink more water",
+    "stretch your back every hour",
+    "save a little every week",
+    "the market opens higher",
+    "our fall collection is in stores",
+    "coffee tastes better with friends",
+    "read ten pages before bed",
+    "walk after lunch",
+    "plants love the morning sun",
+    "sleep is the best recovery",
+    "small steps add up",
+    "smile at a stranger",
+    "call your parents",
+    "learn one new word",
+    "tidy desk tidy mind",
+    "sunsets are free therapy",
+    "stay curious",
+    "check your tire pressure",
+    "cook at home tonight",
+    "back up your photos",
+)
+CANNED_TAILS = (
+    "it really works",
+    "trust me on this",
+    "no excuses",
+    "you will thank me later",
+    "for a better week",
+    "even on busy days",
+    "worth it every time",
+    "starting right now",
+    "keep going",
+    "little by little",
+    "as simple as that",
+    "more tomorrow",
+    "share if you agree",
+    "who is with me",
+    "link coming soon",
+)
+CANNED_ENDINGS = ("", "", "#daily", "#motivation", "#tips", "#life", "✨", "💪", "☕", "🙌")
+
+
+def canned_text(rng: random.Random) -> str:
+    parts = (
+        rng.choice(CANNED_OPENERS),
+        rng.choice(CANNED_TOPICS),
+        rng.choice(CANNED_TAILS),
+        rng.choice(CANNED_ENDINGS),
+    )
+    return " ".join(p for p in parts if p)
+
+
+class LowRateAutomation(Attack):
+    """A set of aged accounts run by one scheduler for hours: each posts once per slot of
+    one shared schedule (every 15 to 20 minutes, all at the same second give or take a few),
+    short canned texts without links. No account posts twice in ten minutes."""
+
+    def plan(self, rng: random.Random, ctx: Context) -> None:
+        n = strength(rng, ctx, LOW_RATE_AUTOMATION[self.kind])
+        countries = rng.sample(COUNTRY_NAMES, rng.randint(1, 3))
+        devices = [f"{rng.getrandbits(64):016x}" for _ in range(max(2, n // 4))]
+        created = (self.start - 120 * DAY, self.start - 20 * DAY)
+        self.accounts = ctx.fresh_accounts(rng, n, created, countries, devices)
+        self.surfaces = {a[0]: rng.choice(("feed", "feed", "groups")) for a in self.accounts}
+        self.period = rng.uniform(15.0, 20.0) * 60.0
+        self.jitter = rng.uniform(2.0, 6.0)  # seconds either side of the slot
+        self.turnout = rng.uniform(0.75, 0.95)  # share of accounts posting in each slot
+        # An attack may overlap others: it runs its hours, cut by the run's end.
+        self.end = min(self.start + rng.uniform(3.0, 5.0) * HOUR, ctx.until)
+        self.actors = [a[0] for a in self.accounts]
+        burst = self.turnout * n  # posts in the minute of a slot
+        feed = sum(s == "feed" for s in self.surfaces.values()) / n
+        self.signals = lifted(ctx, self.start, burst, ("content", "content.kind:post"))
+        self.signals += lifted(ctx, self.start, burst * feed, ("content.surface:feed",))
+        self.signals += lifted(ctx, self.start, burst * (1 - feed), ("content.surface:groups",))
+
+    def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
+        out: list[tuple[float, int, Any]] = []
+        slot = self.start + self.jitter
+        while slot + self.jitter < self.end:
+            for account in self.accounts:
+                if rng.random() < self.turnout:
+                    ts = slot + rng.uniform(-self.jitter, self.jitter)
+                    surface = self.surfaces[account[0]]
+                    out.append(
+                        (ts, CONTENT, content_value(ts, account, "post", surface, canned_text(rng)))
+                    )
+            slot += self.period
+        return out
+
+
+class NightShift(Attack):
+    """Decoy: one to three people on a night shift posting and chatting at a steady pace
+    through the night, for five to seven hours: regular, but as people are, not to the
+    second. Listed where its slot falls at night (first, in a run from midnight)."""
+
+    def plan(self, rng: random.Random, ctx: Context) -> None:
+        self.accounts = organic_like(rng, ctx, rng.randint(1, 3), self.start, 0.0)
+        self.gaps = {a[0]: rng.uniform(5.0, 12.0) * 60.0 for a in self.accounts}
+        self.friends = [ctx.pop.id(rng.randrange(ctx.pop.size)) for _ in range(10)]
+        # A decoy may overlap attacks: the shift lasts its hours, cut by the run's end.
+        self.end = min(self.start + rng.uniform(5.0, 7.0) * HOUR, ctx.until)
+        self.actors = [a[0] for a in self.accounts]
+
+    def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
+        out: list[tuple[float, int, Any]] = []
+        for account in self.accounts:
+            gap = self.gaps[account[0]]
+            ts = self.start + rng.uniform(0, gap)
+            while ts < self.end:
+                if rng.random() < 0.5:
+                    kind, target = "comment", rng.choice(self.friends)
+                else:
+                    kind, target = "post", None
+                surface = rng.choice(("feed", "groups"))
+                value = content_value(ts, account, kind, surface, organic_text(rng), target)
+                out.append((ts, CONTENT, value))
+                ts += max(60.0, rng.gauss(gap, 0.3 * gap))
+        return out
+
+
 CLASSES: dict[str, type[Attack]] = {
     "spam_wave": SpamWave,
     "report_brigade": ReportBrigade,
@@ -934,6 +1270,11 @@ CLASSES: dict[str, type[Attack]] = {
     "sustained_shift_3x": SustainedShift,
     "organic_growth": OrganicGrowth,
     "viral_post": ViralPost,
+    **dict.fromkeys(SLOW_BRIGADES, SlowBrigade),
+    "slow_report_wave": SlowReportWave,
+    **dict.fromkeys(SLOW_PILE_ONS, SlowPileOn),
+    **dict.fromkeys(LOW_RATE_AUTOMATION, LowRateAutomation),
+    "night_shift": NightShift,
 }
 
 

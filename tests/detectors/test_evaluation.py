@@ -542,3 +542,39 @@ def test_alerts_on_a_decoy_are_false_positives_and_listed_under_it() -> None:
         ("actor_anomaly",),
     )
     assert "popular_account-1  popular_account" in format_report(report)
+
+
+def test_a_family_of_kinds_gets_a_table_of_its_own() -> None:
+    families = {
+        "slow": ("slow_brigade_20", "slow_brigade_80", "slow_wave"),
+        "absent": ("shift", "slow_wave"),
+    }
+    truth = [
+        scenario("b20", kind="slow_brigade_20", actors=("r1",), targets=("v1",), signals=()),
+        scenario("b80", 3600.0, 4200.0, kind="slow_brigade_80", actors=("r2",), targets=("v2",)),
+        scenario("spam", kind="spam_wave", actors=("s1",), targets=(), signals=("content",)),
+        {**scenario("w1", kind="slow_wave", actors=("o1",), targets=(), signals=()), "decoy": True},
+    ]
+    alerts = [
+        alert("a1", 3600.0, 3660.0, entity=("target", "v2"), detector="report_brigade"),
+        alert("a2", 60.0, 120.0, entity=("actor", "o1"), detector="actor_anomaly"),
+        alert("a3", 60.0, 120.0, entity=("signal", "content")),
+    ]
+    report = score(alerts, truth, duration_s=86400.0, families=families)
+    [family] = report.families  # one with none of its attacks in the truth is left out
+    assert family.family == "slow"
+    assert [(k.kind, k.detected, k.median_time_to_detect_s) for k in family.kinds] == [
+        ("slow_brigade_20", 0, None),
+        ("slow_brigade_80", 1, 60.0),
+    ]
+    assert [(d.scenario_id, d.alerts) for d in family.decoys] == [("w1", 1)]
+    text = format_report(report)
+    per_kind = text.split("Per scenario kind\n")[1].split("\n\n")[0]
+    assert "spam_wave" in per_kind and "slow_brigade" not in per_kind
+    table = text.split("Family slow\n")[1].split("\n\n")[0].splitlines()
+    assert table[1].split() == ["slow_brigade_20", "1", "0", "0.0%", "-"]
+    assert table[2].split() == ["slow_brigade_80", "1", "1", "100.0%", "60.0"]
+    assert table[4].split() == ["slow_wave", "1", "1", "actor_anomaly", "0"]
+    # Without families, the same report as before.
+    plain = format_report(score(alerts, truth, duration_s=86400.0))
+    assert "Family" not in plain and "slow_brigade_80" in plain.split("Per scenario kind")[1]

@@ -86,6 +86,34 @@ def test_simulate_runs_the_scenario_kinds_named(
         assert code == 2 and says in err and err.count("\n") == 1
 
 
+def test_simulate_runs_slow_attacks_and_evaluate_reports_each_family_apart(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "slow.jsonl"
+    named = "slow_brigade_40,slow_pile_on_20,low_rate_automation_10,slow_report_wave,night_shift"
+    args = ["simulate", "--out", str(out), "--hours", "3.5", "--rate", "1", "--attack-every", "30"]
+    assert main([*args, "--scenarios", named]) == 0
+    truth = Path(f"{out}.truth.jsonl")
+    kinds = [orjson.loads(line)["kind"] for line in truth.read_text().split("\n") if line]
+    assert kinds == named.split(",")
+    # No events to alert on: every slow attack is missed, each listed under its family.
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"topic": "content-events", "value": {"event_id": "x"}}\n')
+    alerts = str(tmp_path / "alerts.jsonl")
+    capsys.readouterr()
+    assert (
+        main(["evaluate", "--events", str(events), "--truth", str(truth), "--alerts-out", alerts])
+        == 0
+    )
+    printed = capsys.readouterr().out
+    families = [line for line in printed.splitlines() if line.startswith("Family ")]
+    assert families == ["Family slow_brigade", "Family slow_pile_on", "Family low_rate_automation"]
+    assert "Per scenario kind" not in printed
+    brigades = printed.split("Family slow_brigade\n")[1].split("\n\n")[0].splitlines()
+    assert brigades[1].split() == ["slow_brigade_40", "1", "0", "0.0%", "-"]
+    assert brigades[3].split() == ["slow_report_wave", "1", "0", "-", "0"]
+
+
 def test_the_console_script_prints_no_traceback(tmp_path: Path) -> None:
     result = subprocess.run(
         [
