@@ -320,8 +320,8 @@ def fast_event(model: type[Event], raw: bytes) -> Event | None:
         for name in fast.timestamps:
             if values[name] is not None:
                 values[name] = parse_rfc3339(values[name])
-    except ValueError:  # msgspec's errors, UTF-8 that is not, a timestamp that is not
-        return None
+    except Exception:  # msgspec's errors, UTF-8 that is not, a timestamp that is not, ...
+        return None  # the models decide
     # A JSON string holds a control character only through an escape (a backslash), or as
     # DEL or a C1 character (0xC2 0x80-0x9F in UTF-8); an id with one is refused and free
     # text loses it: rare, so left to the models.

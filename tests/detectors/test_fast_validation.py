@@ -50,7 +50,8 @@ def outcome(topic: str, raw: bytes, now: float | None = None, future: float = 86
     except InvalidEvent as error:
         return ("rejected", error.reason, error.detail)
     fields = [(name, type(value), value) for name, value in event.__dict__.items()]
-    return (type(event), fields, event.model_dump(), event.model_fields_set)
+    hidden = (event.__pydantic_extra__, event.__pydantic_private__)
+    return (type(event), fields, event.model_dump(), event.model_fields_set, hidden)
 
 
 def assert_agree(topic: str, raw: bytes, now: float | None = None, future: float = 86400.0) -> Any:
@@ -215,6 +216,15 @@ def test_valid_messages_take_the_fast_path_and_build_the_models_event(data: st.D
         assert expected == (type(event), *outcome(topic, raw)[1:])
 
 
+def test_the_models_have_nothing_the_fast_path_would_not_set() -> None:
+    for model in MIRRORS:
+        assert model.model_config.get("extra") == "ignore" and not model.__private_attributes__
+        assert not model.__pydantic_post_init__
+        assert all(
+            f.alias is None and f.validation_alias is None for f in model.model_fields.values()
+        )
+
+
 def test_the_mirrors_have_the_models_fields() -> None:
     for model, mirror in MIRRORS.items():
         mirrored = {field.name: field.required for field in msgspec.structs.fields(mirror)}
@@ -295,6 +305,9 @@ def test_duplicate_keys_the_last_wins() -> None:
         (report().replace(b'"u1"', b'"u\\t"'), "invalid_value"),
         (report().replace(b'"u1"', b'"u\xc2\x85"'), "invalid_value"),
         (report().replace(b'"u1"', b'"u\x7f"'), "invalid_value"),
+        # control characters as such in a string: not JSON
+        (report().replace(b'"u1"', b'"u\x01"'), "invalid_json"),
+        (report().replace(b'"spam"', b'"sp\tam"'), "invalid_json"),
         # missing fields, unknown fields
         (report().replace(b'"reason": "spam"', b'"x": 1'), "missing_field"),
         (report(b', "extra": {"deep": [1, 2.5, null, true]}'), None),
