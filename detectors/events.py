@@ -242,7 +242,7 @@ class _ContentMirror(_Mirror):
     attrs: dict[str, str] | UnsetType | None = UNSET
 
 
-class _ReportMirror(_Mirror, kw_only=True):
+class _ReportMirror(_Mirror, kw_only=True):  # keyword-only: in the model's order
     event_id: _MirrorId
     ts: str
     reporter_id: _MirrorId

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, get_args
 from unittest import mock
 
 import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic.fields import FieldInfo
 
 from detectors import events
 from detectors.events import (
@@ -23,6 +24,8 @@ from detectors.events import (
     InvalidEvent,
     Label,
     ReportEvent,
+    check_id,
+    clean_text,
     fast_event,
     parse_event,
     parse_rfc3339,
@@ -223,6 +226,29 @@ def test_the_models_have_nothing_the_fast_path_would_not_set() -> None:
         assert all(
             f.alias is None and f.validation_alias is None for f in model.model_fields.values()
         )
+
+
+def validators(field: FieldInfo) -> set[object]:
+    """The functions of a model field's validators, however deep in its type."""
+    found = {meta.func for meta in field.metadata if hasattr(meta, "func")}
+    types = [field.annotation]
+    while types:
+        kind = types.pop()
+        found |= {meta.func for meta in getattr(kind, "__metadata__", ()) if hasattr(meta, "func")}
+        types += get_args(kind)
+    return found
+
+
+def test_the_fast_path_knows_what_each_field_is() -> None:
+    expected = {check_id: {"id"}, parse_rfc3339: {"timestamp"}, clean_text: {"text", "texts"}}
+    for model in MIRRORS:
+        for name, field in model.model_fields.items():
+            functions = validators(field)
+            assert len(functions) <= 1, name
+            for function in functions:
+                assert events._KINDS.get(name) in expected[function], name
+            if not functions:
+                assert name not in events._KINDS, name
 
 
 def test_the_mirrors_have_the_models_fields() -> None:
