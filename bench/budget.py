@@ -33,7 +33,7 @@ BUDGET_US = 1e6 / 40_000
 # (step, function) whose cumulative time is the step's.
 STEPS: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("read the file (orjson)", files.read_lines),
-    ("validate (pydantic)", events_module.parse_event),
+    ("validate (msgspec; pydantic for rejects)", events_module.parse_event),
     ("stage 1: Ingest.process", stages.Ingest.process),
     ("  of which text signatures (MinHash)", text.signatures),
     ("  of which window counts and dedup", windows.PartitionCounter.add),

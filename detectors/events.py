@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
+import msgspec
+from msgspec import UNSET, UnsetType
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -212,6 +214,129 @@ def _reason(error: Any) -> str:
     return "invalid_value"
 
 
+# The fast path. Valid messages are decoded by msgspec into these mirrors of the models and
+# become the model pydantic would have built; anything the mirrors or the checks after them
+# refuse, pydantic validates, so a reject's reason and detail are the models'. Where the two
+# JSON parsers differ, the mirrors refuse: unknown fields (msgspec skips them unchecked: bad
+# UTF-8, numbers and nesting beyond pydantic's limits), and `re`'s `$`, which matches before a
+# final newline where pydantic's does not, is `\Z`.
+_MirrorId = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+_MirrorWord = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_-]{0,63}\Z")]
+
+
+class _Mirror(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+class _ContentMirror(_Mirror):
+    event_id: _MirrorId
+    ts: str
+    actor_id: _MirrorId
+    kind: _MirrorWord
+    surface: _MirrorWord | UnsetType = UNSET
+    content_id: _MirrorId | UnsetType | None = UNSET
+    text: str | UnsetType | None = UNSET
+    target_id: _MirrorId | UnsetType | None = UNSET
+    links: list[str] | UnsetType | None = UNSET
+    actor_created_at: str | UnsetType | None = UNSET
+    attrs: dict[str, str] | UnsetType | None = UNSET
+
+
+class _ReportMirror(_Mirror, kw_only=True):  # keyword-only: in the model's order
+    event_id: _MirrorId
+    ts: str
+    reporter_id: _MirrorId
+    target_actor_id: _MirrorId
+    target_content_id: _MirrorId | UnsetType | None = UNSET
+    reason: _MirrorWord
+    reporter_created_at: str | UnsetType | None = UNSET
+
+
+class _LabelMirror(_Mirror):
+    label_id: _MirrorId
+    ts: str
+    subject_type: Literal["alert", "actor", "content", "campaign"]
+    subject_id: _MirrorId
+    verdict: Literal["abusive", "benign", "unsure"]
+    labeler: _MirrorId
+    policy: str | UnsetType | None = UNSET
+    note: str | UnsetType | None = UNSET
+
+
+MIRRORS: dict[type[Event], type[_Mirror]] = {
+    ContentEvent: _ContentMirror,
+    ReportEvent: _ReportMirror,
+    Label: _LabelMirror,
+}
+# What the models' validators check (ids) or convert (timestamps, free text), by field.
+_KINDS = {
+    **dict.fromkeys(["event_id", "actor_id", "content_id", "target_id", "reporter_id"], "id"),
+    **dict.fromkeys(["target_actor_id", "target_content_id", "label_id", "subject_id"], "id"),
+    "labeler": "id",
+    **dict.fromkeys(["ts", "actor_created_at", "reporter_created_at"], "timestamp"),
+    **dict.fromkeys(["text", "policy", "note"], "text"),
+    "links": "texts",
+    "attrs": "texts",
+}
+
+
+class _Fast(NamedTuple):
+    decoder: msgspec.json.Decoder[Any]
+    defaults: dict[str, Any]  # every field, in the model's order (None where required)
+    timestamps: tuple[str, ...]
+
+
+_FAST = {
+    model: _Fast(
+        msgspec.json.Decoder(mirror),
+        {name: field.get_default() for name, field in model.model_fields.items()},
+        tuple(name for name in model.model_fields if _KINDS.get(name) == "timestamp"),
+    )
+    for model, mirror in MIRRORS.items()
+}
+_set = object.__setattr__
+
+
+def _control_characters(given: dict[str, Any]) -> bool:
+    """Whether an id holds a control character, or a text one the model removes."""
+    ids, texts = [], []
+    for name, value in given.items():
+        kind = _KINDS.get(name)
+        if kind == "id" and value is not None:
+            ids.append(value)
+        elif kind == "text" and value is not None:
+            texts.append(value)
+        elif kind == "texts" and value is not None:  # a list, or a dict's keys and values
+            texts += [*value, *value.values()] if isinstance(value, dict) else value
+    return bool(_CONTROL.search("".join(ids)) or _TEXT_CONTROL.search("".join(texts)))
+
+
+def fast_event(model: type[Event], raw: bytes) -> Event | None:
+    """The event `model.model_validate_json(raw)` gives, or None where this is not sure."""
+    fast = _FAST[model]
+    try:
+        given = msgspec.to_builtins(fast.decoder.decode(raw))  # the fields present
+        values = fast.defaults | given
+        for name in fast.timestamps:
+            if values[name] is not None:
+                values[name] = parse_rfc3339(values[name])
+    except Exception:  # msgspec's errors, UTF-8 that is not, a timestamp that is not, ...
+        return None  # the models decide
+    # A JSON string holds a control character only through an escape (a backslash), or as
+    # DEL or a C1 character (0xC2 0x80-0x9F in UTF-8); an id with one is refused and free
+    # text loses it: rare, so left to the models.
+    if (b"\\" in raw or b"\x7f" in raw or b"\xc2" in raw) and _control_characters(given):
+        return None
+    # What `model_construct` does for these models (no aliases, extras or private attributes),
+    # without its loop over the fields.
+    event = model.__new__(model)
+    _set(event, "__dict__", values)
+    _set(event, "__pydantic_fields_set__", set(given))
+    _set(event, "__pydantic_extra__", None)
+    _set(event, "__pydantic_private__", None)
+    return event
+
+
 MAX_FUTURE_SECONDS = 86400.0
 
 
@@ -229,8 +354,10 @@ def parse_event(
         raise InvalidEvent("unknown_topic", f"no schema for {kind!r}")
     if len(raw) > MAX_MESSAGE_BYTES:
         raise InvalidEvent("too_large", f"{len(raw)} bytes > {MAX_MESSAGE_BYTES}")
+    event = fast_event(model, raw)
     try:
-        event = model.model_validate_json(raw)
+        if event is None:
+            event = model.model_validate_json(raw)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(part) for part in first["loc"])
