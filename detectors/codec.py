@@ -53,6 +53,7 @@ from river.tree import padded
 from river.utils import VectorDict
 
 from detectors import (
+    accumulate,
     actor_features,
     actor_model,
     actors,
@@ -431,7 +432,6 @@ for _name, _cls in [
     ("DetectionConfig", pipeline.DetectionConfig),
     ("pipeline.Series", pipeline._Series),
     ("pipeline.Pending", pipeline._Pending),
-    ("pipeline.Group", pipeline._Group),
     ("windows.Tally", windows._Tally),
     ("Activity", actor_features.Activity),
     ("ActorConfig", actors.ActorConfig),
@@ -449,7 +449,6 @@ for _name, _cls in [
 own("Row", coordination.Row, coordination.Row._fields)
 
 for _name, _cls, _attrs in [
-    ("Ingest", stages.Ingest, "collector counter first rows source"),
     ("Detect", stages.Detect, "actors index processor"),
     ("PartitionCounter", windows.PartitionCounter,
      "closed_until dedup_horizon_s dedup_max_ids group lateness_s max_ts open seen source "
@@ -474,6 +473,29 @@ for _name, _cls, _attrs in [
     ("Rarity", spike.Rarity, spike.Rarity.__slots__),
 ]:  # fmt: skip
     own(_name, _cls, _attrs)
+
+# pipeline.Group: version 1 is the layout before first contacts (detectors/accumulate.py).
+_GROUP = own("pipeline.Group", pipeline._Group, version=2)
+_GROUP.layouts[1] = tuple(f for f in _GROUP.fields if f != "population")
+_GROUP.upgrades[1] = lambda state: {**state, "population": None}
+own("Population", accumulate.Population, "at horizon limit mean memory n ring total weight")
+
+# Ingest: version 1 is the layout before first contacts were counted (detectors/accumulate.py).
+_INGEST = own("Ingest", stages.Ingest, "collector contacts counter first rows source", version=2)
+_INGEST.layouts[1] = tuple(sorted(set(_INGEST.fields) - {"contacts"}))
+
+
+def _ingest_v1_to_v2(state: dict[str, Any]) -> dict[str, Any]:
+    """First contacts are counted from here on, each pair as new once."""
+    state["contacts"] = accumulate.FirstContacts(state["counter"].dedup_horizon_s)
+    return state
+
+
+_INGEST.upgrades[1] = _ingest_v1_to_v2
+own("FirstContacts", accumulate.FirstContacts, "horizon_s max_pairs seen")
+own("Accumulator", accumulate.Accumulator,
+    "at horizon horizon_s last_flag max_flagged max_flagged_s mean memory memory_s min_total n "
+    "prior_windows ratio ring run threshold total warmup weight window_s")  # fmt: skip
 
 # SpikeDetector: version 1 is the layout before `anomaly` judged rarity (no horizon, no tails).
 _SPIKE_V2 = (

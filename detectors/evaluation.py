@@ -16,7 +16,9 @@ Matching:
   the scenario's start does not overlap it, nor does one starting exactly 5 minutes after its
   end. A zero-length window is the instant a, which overlaps when start <= a < end + 5 min.
 - The entity must be one of the scenario's `signals` (type `signal`), `actors` (`actor`),
-  `targets` (`target`), or a `campaign` whose members include one of its actors.
+  `targets` (`target`), or a `campaign` whose members include one of its actors. A signal of
+  a per-account family (`content.target:u1`, `reports.reporters:u1`, ...) also matches a
+  scenario whose `targets` hold its account.
 - An alert that detects no scenario is a false positive; one that detects several is still
   one true positive.
 - A truth record marked `"decoy": true` is organic behaviour that must not be alerted on: it
@@ -40,6 +42,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from detectors.events import format_rfc3339, parse_rfc3339
+from detectors.signals import is_per_account
 
 GRACE_S = 300.0
 """How long after a scenario's end an alert still counts as detecting it."""
@@ -295,6 +298,9 @@ def _matches(alerts: Sequence[_Alert], scenarios: Sequence[_Scenario]) -> list[l
             keys = [("campaign", member) for member in alert.members]
         elif alert.entity_type in _NAMED:
             keys = [(alert.entity_type, alert.entity_id)]
+            if alert.entity_type == "signal" and is_per_account(alert.entity_id):
+                # A per-account series is about the account it counts (as a target).
+                keys.append(("target", alert.entity_id.partition(":")[2]))
         else:
             keys = []
         candidates = sorted({i for key in keys for i in index.get(key, ())})

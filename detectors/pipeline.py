@@ -12,6 +12,8 @@ import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from detectors import accumulate
+from detectors.accumulate import Accumulator, Population
 from detectors.alerts import Alert, Episode, EpisodePolicy, required, severity_for
 from detectors.events import ContentEvent, Event, ReportEvent, format_rfc3339
 from detectors.signals import (
@@ -56,6 +58,11 @@ class DetectionConfig:
     max_series: int = 50_000
     dedup_horizon_s: float = 3600.0
     dedup_max_ids: int = 200_000
+    # Accumulated evidence (detectors/accumulate.py): distinct accounts turning to one account.
+    accumulate_horizon_s: float = 3600.0
+    accumulate_min: float = 15.0
+    accumulate_ratio: float = 4.0
+    accumulate_ttl_s: float = 86400.0
 
 
 def rate_detector(
@@ -74,6 +81,25 @@ def rate_detector(
         season_slots=0 if sparse else 96,
         prior_level=0.0 if sparse else None,
         horizon=0 if sparse else HORIZON,
+    )
+
+
+def accumulator(config: DetectionConfig, elapsed: int) -> Accumulator:
+    """The detector of a per-account series of first contacts, created `elapsed` windows
+    after its group's first. Created once the first horizon and one more have passed, the
+    series' account had no such contact for `accumulate_ttl_s` (or it would have a series),
+    or lost it to the cap on series: its baseline starts from an hour of that. Created earlier, its history is unknown: it learns a horizon
+    of baseline before it flags."""
+    horizon = max(1, round(config.accumulate_horizon_s / config.window_s))
+    cold = elapsed < 2 * horizon
+    return Accumulator(
+        window_s=config.window_s,
+        horizon_s=horizon * config.window_s,
+        min_total=config.accumulate_min,
+        ratio=config.accumulate_ratio,
+        threshold=config.spike_threshold,
+        warmup=2 * horizon - elapsed if cold else 0,
+        prior_windows=0 if cold else horizon,
     )
 
 
@@ -98,7 +124,7 @@ class Closed:
 
 @dataclass
 class _Series:
-    detector: SpikeDetector
+    detector: SpikeDetector | Accumulator
     ttl: float
     last_active: float
     next_window: float  # the window the detector expects next
@@ -125,6 +151,8 @@ class _Group:
     # zero windows caught up then. Ordered by last activity, so the idle ones come first.
     sparse: OrderedDict[str, _Series] = field(default_factory=OrderedDict)
     open_sparse: set[str] = field(default_factory=set)
+    # How busy the hour is for the first-contact series (detectors/accumulate.py).
+    population: Population | None = None
 
 
 class SignalProcessor:
@@ -235,9 +263,16 @@ class SignalProcessor:
         end = start + cfg.window_s
         counts = g.pending.pop(start, {})
         closed.windows += 1
+        contacts = 0
         for signal in counts:
             if signal not in g.dense and signal not in g.sparse:
                 closed.evicted += self._create(g, signal, start)
+            if signal.startswith(accumulate.FAMILIES):
+                contacts += counts[signal].count
+        if g.population is None:
+            horizon = max(1, round(cfg.accumulate_horizon_s / cfg.window_s))
+            g.population = Population(horizon, memory=round(accumulate.DAY / cfg.window_s))
+        scale = g.population.step(contacts)
         due = list(g.dense.items())
         due += [(s, g.sparse[s]) for s in sorted(g.open_sparse.union(counts)) if s in g.sparse]
         for signal, series in due:
@@ -247,11 +282,17 @@ class SignalProcessor:
                 series.sample_ids = tally.sample_ids
                 if signal in g.sparse:
                     g.sparse.move_to_end(signal)
-            while series.next_window < start:  # zero windows of an idle per-account series
-                series.detector.step(series.next_window, 0)
-                series.next_window += cfg.window_s
+            detector = series.detector
+            count = tally.count if tally else 0
+            if isinstance(detector, Accumulator):  # its idle windows at once
+                detector.skip(round((start - series.next_window) / cfg.window_s), scale)
+                verdict = detector.step(start, count, scale)
+            else:
+                while series.next_window < start:  # zero windows of an idle per-account series
+                    detector.step(series.next_window, 0)
+                    series.next_window += cfg.window_s
+                verdict = detector.step(start, count)
             series.next_window = end
-            verdict = series.detector.step(start, tally.count if tally else 0)
             closed.results.append(WindowResult(signal, start, verdict))
             severity = severity_for(verdict.score, cfg.spike_threshold) if verdict.flagged else None
             previous = series.episode
@@ -300,9 +341,15 @@ class SignalProcessor:
             evicted += 1
         elapsed = int((start - required(g.anchor, "the group's first window")) / cfg.window_s)
         sparse = is_per_account(signal)
-        detector = rate_detector(cfg, sparse, warmup=max(0, cfg.warmup_windows - elapsed))
+        detector: SpikeDetector | Accumulator
+        if family(signal) in accumulate.FAMILIES:
+            detector = accumulator(cfg, elapsed)
+        else:
+            detector = rate_detector(cfg, sparse, warmup=max(0, cfg.warmup_windows - elapsed))
         if signal in CORE_SIGNALS:
             ttl = max(CORE_SERIES_TTL_S, cfg.dimension_series_ttl_s)
+        elif isinstance(detector, Accumulator):  # kept through a quiet night, with its baseline
+            ttl = cfg.accumulate_ttl_s
         elif sparse:
             ttl = cfg.account_series_ttl_s
         else:
@@ -330,6 +377,8 @@ class SignalProcessor:
             "baseline_windows": series.detector.learned_windows,
             "sample_event_ids": list(series.sample_ids),
         }
+        if isinstance(series.detector, Accumulator):  # observed and expected: over the horizon
+            evidence["horizon_seconds"] = series.detector.horizon * cfg.window_s
         return Alert(
             alert_id=episode.alert_id,
             detector=DETECTOR,
@@ -342,7 +391,7 @@ class SignalProcessor:
             window_end=episode.end,
             score=verdict.score,
             threshold=cfg.spike_threshold,
-            summary=summarize(signal, verdict, end, cfg.window_s),
+            summary=summarize(signal, verdict, end, cfg.window_s, cfg.accumulate_horizon_s),
             evidence=evidence,
         )
 
@@ -391,17 +440,29 @@ def describe(signal: str) -> str:
         "reports": "All reports",
         "reports.reason": f"Reports for reason {value}",
         "reports.target": f"Reports against account {value}",
+        "content.contacts": f"Accounts addressing account {value} (each counted once)",
+        "reports.reporters": f"Accounts reporting account {value} (each counted once)",
     }.get(fam, signal)
 
 
-def summarize(signal: str, verdict: Verdict, end: float, window_s: float) -> str:
-    """One sentence for on-call.
+def summarize(
+    signal: str, verdict: Verdict, end: float, window_s: float, horizon_s: float = 3600.0
+) -> str:
+    """One sentence for on-call; `horizon_s` is the span of accumulated evidence.
 
     >>> v = Verdict(observed=467, expected=249.2, lower=111, upper=387.4, score=9.0, flagged=True)
     >>> summarize("content", v, 2460.0, 60.0)
     'All content: 467 events in the 60 s to 00:41 UTC, 1.9x the expected 249 (normal up to 387).'
+    >>> v = Verdict(observed=27, expected=1.6, lower=0, upper=15, score=10.8, flagged=True)
+    >>> summarize("content.contacts:u7", v, 2460.0, 60.0)
+    'Accounts addressing account u7 (each counted once): 27 in the 60 min to 00:41 UTC, usually 2 (alert line 15).'
     """
     clock = format_rfc3339(end)[11:16]
+    if family(signal) in accumulate.FAMILIES:
+        return (
+            f"{describe(signal)}: {int(verdict.observed)} in the {horizon_s / 60:.0f} min to "
+            f"{clock} UTC, usually {verdict.expected:.0f} (alert line {verdict.upper:.0f})."
+        )
     head = (
         f"{describe(signal)}: {int(verdict.observed)} events in the {window_s:.0f} s to {clock} UTC"
     )

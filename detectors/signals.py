@@ -20,8 +20,9 @@ NEW_ACTOR_SECONDS = 7 * 86400.0
 
 # Signals whose series exist from the start and never expire.
 CORE_SIGNALS = ("content", "content.new_actors", "reports")
-# Families with one series per account, created on demand and kept out of metric labels.
-PER_ACCOUNT_FAMILIES = ("content.target", "reports.target")
+# Families with one series per account, created on demand and kept out of metric labels. The
+# last two count distinct accounts (detectors/accumulate.py), added in stage 1.
+PER_ACCOUNT_FAMILIES = ("content.target", "reports.target", "content.contacts", "reports.reporters")
 
 
 def content_signals(event: ContentEvent) -> tuple[str, ...]:

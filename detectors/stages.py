@@ -32,6 +32,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from detectors.accumulate import FirstContacts
 from detectors.actor_features import ActivityCollector, ActorPartial
 from detectors.actors import ActorConfig, ActorProcessor, ActorsClosed
 from detectors.alerts import Alert
@@ -94,6 +95,7 @@ class Ingest:
         self.source = self.counter.source
         self.collector = ActivityCollector(self.source)
         self.rows = CoordinationCollector(self.source)
+        self.contacts = FirstContacts(config.accumulate_horizon_s)
         self.first = True  # no watermark sent yet
 
     def process(self, events: Sequence[Event]) -> Ingested:
@@ -101,8 +103,10 @@ class Ingest:
         counter = self.counter
         out = Ingested(self.source)
         counted: list[tuple[Event, float]] = []
+        contacts = self.contacts
         for event in events:
-            status, emitted = counter.add(event.event_id, event.ts, signals_of(event))
+            signals = signals_of(event) + contacts.signals(event)
+            status, emitted = counter.add(event.event_id, event.ts, signals)
             out.outcomes[status] += 1
             if status == "counted":
                 counted.append((event, counter.window_of(event.ts)))

@@ -169,6 +169,22 @@ class Settings(BaseSettings):
         ge=10,
         description="most series per stage-2 partition (least recently active evicted)",
     )
+    accumulate_horizon_s: float = Field(
+        3600.0,
+        gt=0,
+        description="span over which distinct accounts turning to one account are summed",
+    )
+    accumulate_min: float = Field(
+        15.0, ge=1, description="fewest distinct accounts in that span that are ever flagged"
+    )
+    accumulate_ratio: float = Field(
+        4.0, gt=1, description="times an account's usual number over that span that is flagged"
+    )
+    accumulate_ttl_s: float = Field(
+        86400.0,
+        gt=0,
+        description="idle time after which an account's first-contact series and baseline expire",
+    )
 
     # Actor anomaly detection.
     actor_model: str = Field(
@@ -453,6 +469,10 @@ class Settings(BaseSettings):
             max_series=self.max_series,
             dedup_horizon_s=self.dedup_horizon_s,
             dedup_max_ids=self.dedup_max_ids,
+            accumulate_horizon_s=self.accumulate_horizon_s,
+            accumulate_min=self.accumulate_min,
+            accumulate_ratio=self.accumulate_ratio,
+            accumulate_ttl_s=self.accumulate_ttl_s,
         )
 
     def actor_detection(self) -> ActorConfig:

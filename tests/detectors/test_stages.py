@@ -103,6 +103,7 @@ def test_an_event_behind_the_watermark_its_own_batch_moved_is_late() -> None:
         ("reports", 0.0, 1),
         ("reports.reason:spam", 0.0, 1),
         ("reports.target:t1", 0.0, 1),
+        ("reports.reporters:t1", 0.0, 1),  # u1's first report of t1
     }
     assert [(a.actor, a.window_start) for a in got.actors] == [("t1", 0.0), ("u1", 0.0)]
     reports = route(got, 2, lambda key, n: len(key) % n)
