@@ -19,7 +19,7 @@ of them to stand out, but the hour does. Two parts:
   thirty new people an hour needs more than a hundred and twenty to be flagged; an account
   that hears from one or two needs `min_total`.
 
->>> acc = Accumulator(window_s=60.0, horizon_s=600.0, min_total=5, ratio=4.0)
+>>> acc = Accumulator(window_s=60.0, horizon_s=600.0, min_total=5, ratio=4.0, prior_windows=1440)
 >>> [acc.step(60.0 * i, 1).flagged for i in range(6)]
 [False, False, False, False, True, True]
 >>> v = acc.step(360.0, 0)
@@ -29,9 +29,11 @@ of them to stand out, but the hour does. Two parts:
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Any
+from zlib import crc32
 
 from river import base
 
@@ -52,7 +54,8 @@ class FirstContacts:
     def __init__(self, horizon_s: float = 3600.0, max_pairs: int = 200_000) -> None:
         self.horizon_s = horizon_s
         self.max_pairs = max_pairs
-        self.seen: OrderedDict[str, float] = OrderedDict()  # "family\x1ftarget\x1fauthor"
+        # A 64-bit digest of (family, target, author) -> the pair's last event time.
+        self.seen: OrderedDict[int, float] = OrderedDict()
 
     def signals(self, event: Event) -> tuple[str, ...]:
         """The signal the event adds if it is its author's first contact with its target in
@@ -67,7 +70,8 @@ class FirstContacts:
         else:
             return ()
         ts, seen = event.ts, self.seen
-        pair = f"{fam}\x1f{target}\x1f{author}"
+        raw = f"{fam}\x1f{target}\x1f{author}".encode()
+        pair = crc32(raw) << 32 | crc32(raw, 0x9E3779B9)  # stable across processes, unlike hash
         last = seen.pop(pair, None)
         seen[pair] = ts if last is None else max(ts, last)
         horizon = self.horizon_s
@@ -140,8 +144,17 @@ class Accumulator(base.AnomalyDetector):
 
     # -- decide and explain ---------------------------------------------------------------
     def line(self, scale: float = 1.0) -> float:
-        """The alert line: the sum over the horizon at and above which a window is flagged."""
-        return max(float(self.min_total), self.ratio * self.mean * self.horizon * scale)
+        """The alert line: the sum over the horizon at and above which a window is flagged.
+
+        `ratio` times the usual sum, taken high by what little the baseline may have seen:
+        the events it learnt from (`mean` times its windows), plus two of their standard
+        deviations and four more, as a Poisson count's upper bound. An account seen for an
+        hour with three contacts might usually get ten; one seen quiet for a day, hardly any.
+        """
+        weight = max(self.weight, 1.0)
+        seen = self.mean * weight
+        usual = (seen + 2 * math.sqrt(seen) + 4) / weight * self.horizon * scale
+        return max(float(self.min_total), self.ratio * usual)
 
     def step(self, t: float, count: float, scale: float = 1.0) -> Verdict:
         """Add the window starting at `t`, judge the horizon's sum, and learn the window that

@@ -87,9 +87,9 @@ def rate_detector(
 def accumulator(config: DetectionConfig, elapsed: int) -> Accumulator:
     """The detector of a per-account series of first contacts, created `elapsed` windows
     after its group's first. Created once the first horizon and one more have passed, the
-    series' account had no such contact for `accumulate_ttl_s` (or it would have a series),
-    or lost it to the cap on series: its baseline starts from an hour of that. Created earlier, its history is unknown: it learns a horizon
-    of baseline before it flags."""
+    series' account had no such contact for `accumulate_ttl_s` (or it would have a series,
+    unless the cap on series dropped it): its baseline starts from that. Created earlier,
+    its history is unknown: it learns a horizon of baseline before it flags."""
     horizon = max(1, round(config.accumulate_horizon_s / config.window_s))
     cold = elapsed < 2 * horizon
     return Accumulator(
@@ -99,7 +99,7 @@ def accumulator(config: DetectionConfig, elapsed: int) -> Accumulator:
         ratio=config.accumulate_ratio,
         threshold=config.spike_threshold,
         warmup=2 * horizon - elapsed if cold else 0,
-        prior_windows=0 if cold else horizon,
+        prior_windows=0 if cold else round(config.accumulate_ttl_s / config.window_s),
     )
 
 

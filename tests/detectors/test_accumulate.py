@@ -106,7 +106,7 @@ def steady(detector: Accumulator, start: int, windows: int, rate: float, rng: ra
 
 
 def test_a_quiet_account_is_flagged_once_the_hour_holds_min_total() -> None:
-    detector = Accumulator(min_total=15, ratio=4.0, prior_windows=60)
+    detector = Accumulator(min_total=15, ratio=4.0, prior_windows=1440)  # quiet for a day
     verdicts = [detector.step(w * 60.0, 1 if w % 3 == 0 else 0) for w in range(60)]
     flagged = [w for w, v in enumerate(verdicts) if v.flagged]
     assert flagged and flagged[0] == 42  # the 15th account, in the 43rd minute

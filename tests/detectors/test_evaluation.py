@@ -134,6 +134,12 @@ def test_zero_length_window_is_an_instant() -> None:
         (("target", "r1"), False),
         (("signal", "victim"), False),
         (("unknown-type", "victim"), False),
+        # A per-account series is about its account: it matches the scenario's targets.
+        (("signal", "reports.reporters:victim"), True),
+        (("signal", "content.contacts:victim"), True),
+        (("signal", "content.target:victim"), True),
+        (("signal", "content.contacts:r1"), False),  # an actor, not a target
+        (("signal", "content.surface:victim"), False),  # not a per-account family
     ],
 )
 def test_entity_matching(entity: tuple[str, str], expected: bool) -> None:
