@@ -476,8 +476,8 @@ for _name, _cls, _attrs in [
 
 # pipeline.Group: version 1 is the layout before first contacts (detectors/accumulate.py).
 _GROUP = own("pipeline.Group", pipeline._Group, version=2)
-_GROUP.layouts[1] = tuple(f for f in _GROUP.fields if f != "population")
-_GROUP.upgrades[1] = lambda state: {**state, "population": None}
+_GROUP.layouts[1] = tuple(f for f in _GROUP.fields if f not in ("lasting", "population"))
+_GROUP.upgrades[1] = lambda state: {**state, "lasting": OrderedDict(), "population": None}
 own("Population", accumulate.Population, "at horizon limit mean memory n ring total weight")
 
 # Ingest: version 1 is the layout before first contacts were counted (detectors/accumulate.py).

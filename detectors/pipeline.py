@@ -150,9 +150,16 @@ class _Group:
     # Per-account series, mostly idle: stepped when they have events or an open alert, their
     # zero windows caught up then. Ordered by last activity, so the idle ones come first.
     sparse: OrderedDict[str, _Series] = field(default_factory=OrderedDict)
-    open_sparse: set[str] = field(default_factory=set)
-    # How busy the hour is for the first-contact series (detectors/accumulate.py).
+    open_sparse: set[str] = field(default_factory=set)  # of `sparse` and `lasting`
+    # Per-account first-contact series (detectors/accumulate.py), as `sparse` but kept a day,
+    # with their baselines; apart, so that each dict expires from its front.
+    lasting: OrderedDict[str, _Series] = field(default_factory=OrderedDict)
+    # How busy the hour is for the first-contact series.
     population: Population | None = None
+
+    def per_account(self, signal: str) -> OrderedDict[str, _Series]:
+        """The dict of a per-account series."""
+        return self.lasting if signal.startswith(accumulate.FAMILIES) else self.sparse
 
 
 class SignalProcessor:
@@ -200,11 +207,11 @@ class SignalProcessor:
         return now - self.born >= self.idle_s
 
     def live_series(self) -> int:
-        return sum(len(g.dense) + len(g.sparse) for g in self.groups.values())
+        return sum(len(g.dense) + len(g.sparse) + len(g.lasting) for g in self.groups.values())
 
     def series_ids(self, group_name: str) -> set[str]:
         g = self.groups[group_name]
-        return {*g.dense, *g.sparse}
+        return {*g.dense, *g.sparse, *g.lasting}
 
     def add_partial(self, partial: Partial) -> int:
         """Add one source's count; returns how many events came too late to be counted.
@@ -253,7 +260,7 @@ class SignalProcessor:
             target,
             self.config.window_s,
             lambda start, _: self._close(g, start, closed),
-            lambda start: next_due(start, bool(g.dense or g.sparse), g.pending),
+            lambda start: next_due(start, bool(g.dense or g.sparse or g.lasting), g.pending),
         )
         return closed
 
@@ -265,23 +272,27 @@ class SignalProcessor:
         closed.windows += 1
         contacts = 0
         for signal in counts:
-            if signal not in g.dense and signal not in g.sparse:
+            lasting = signal.startswith(accumulate.FAMILIES)
+            if signal not in g.dense and signal not in (g.lasting if lasting else g.sparse):
                 closed.evicted += self._create(g, signal, start)
-            if signal.startswith(accumulate.FAMILIES):
+            if lasting:
                 contacts += counts[signal].count
         if g.population is None:
             horizon = max(1, round(cfg.accumulate_horizon_s / cfg.window_s))
             g.population = Population(horizon, memory=round(accumulate.DAY / cfg.window_s))
         scale = g.population.step(contacts)
         due = list(g.dense.items())
-        due += [(s, g.sparse[s]) for s in sorted(g.open_sparse.union(counts)) if s in g.sparse]
+        for s in sorted(g.open_sparse.union(counts)):
+            found = g.per_account(s).get(s)
+            if found is not None:
+                due.append((s, found))
         for signal, series in due:
             tally = counts.get(signal)
             if tally is not None:
                 series.last_active = start
                 series.sample_ids = tally.sample_ids
-                if signal in g.sparse:
-                    g.sparse.move_to_end(signal)
+                if signal not in g.dense:
+                    g.per_account(signal).move_to_end(signal)
             detector = series.detector
             count = tally.count if tally else 0
             if isinstance(detector, Accumulator):  # its idle windows at once
@@ -304,7 +315,7 @@ class SignalProcessor:
                 closed.alerts.append(self._resolved(signal, ended, verdict, end))
             elif action is not None:
                 closed.alerts.append(self._alert(signal, series, verdict, action, end))
-            if signal in g.sparse:
+            if signal not in g.dense:
                 if series.episode is None:
                     g.open_sparse.discard(signal)
                 else:
@@ -319,21 +330,24 @@ class SignalProcessor:
         ]
         for signal in gone:
             del g.dense[signal]
-        while g.sparse:
-            signal, series = next(iter(g.sparse.items()))
-            if series.episode is not None or end - series.last_active <= series.ttl:
-                break
-            del g.sparse[signal]
-            gone.append(signal)
+        for per_account in (g.sparse, g.lasting):  # each in order of last activity
+            while per_account:
+                signal, series = next(iter(per_account.items()))
+                if series.episode is not None or end - series.last_active <= series.ttl:
+                    break
+                del per_account[signal]
+                gone.append(signal)
         return len(gone)
 
     def _create(self, g: _Group, signal: str, start: float) -> int:
         """Start a series for `signal`; returns how many least-recently-active were evicted."""
         cfg = self.config
         evicted = 0
-        while len(g.dense) + len(g.sparse) >= cfg.max_series:
-            if g.sparse:
-                oldest, _ = g.sparse.popitem(last=False)
+        while len(g.dense) + len(g.sparse) + len(g.lasting) >= cfg.max_series:
+            if g.sparse or g.lasting:  # the least recently active of the two
+                fronts = [d for d in (g.sparse, g.lasting) if d]
+                first = min(fronts, key=lambda d: next(iter(d.values())).last_active)
+                oldest, _ = first.popitem(last=False)
                 g.open_sparse.discard(oldest)
             else:
                 oldest = next(s for s in g.dense if s not in CORE_SIGNALS)
@@ -355,7 +369,7 @@ class SignalProcessor:
         else:
             ttl = cfg.dimension_series_ttl_s
         series = _Series(detector, ttl=ttl, last_active=start, next_window=start)
-        (g.sparse if sparse else g.dense)[signal] = series
+        (g.per_account(signal) if sparse else g.dense)[signal] = series
         return evicted
 
     def _alert(
