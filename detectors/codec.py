@@ -63,6 +63,7 @@ from detectors import (
     pipeline,
     spike,
     stages,
+    synchrony,
     windows,
 )
 
@@ -439,8 +440,6 @@ for _name, _cls in [
     ("Alert", alerts.Alert),  # actor alerts the coordinator holds until their window closes
     ("Episode", alerts.Episode),
     ("EpisodePolicy", alerts.EpisodePolicy),
-    ("CoordinationConfig", coordination.CoordinationConfig),
-    ("Candidate", coordination.Candidate),
     ("coordination.Group", coordination._Group),
     ("LabelConfig", labels.LabelConfig),
     ("labels.Seen", labels._Seen),
@@ -480,9 +479,13 @@ _GROUP.layouts[1] = tuple(f for f in _GROUP.fields if f not in ("lasting", "popu
 _GROUP.upgrades[1] = lambda state: {**state, "lasting": OrderedDict(), "population": None}
 own("Population", accumulate.Population, "at horizon limit mean memory n ring total weight")
 
-# Ingest: version 1 is the layout before first contacts were counted (detectors/accumulate.py).
-_INGEST = own("Ingest", stages.Ingest, "collector contacts counter first rows source", version=2)
-_INGEST.layouts[1] = tuple(sorted(set(_INGEST.fields) - {"contacts"}))
+# Ingest: version 1 is the layout before first contacts were counted (detectors/accumulate.py),
+# version 2 before authors' schedules were kept (detectors/synchrony.py).
+_INGEST = own(
+    "Ingest", stages.Ingest, "collector contacts counter first rows schedules source", version=3
+)
+_INGEST.layouts[2] = tuple(sorted(set(_INGEST.fields) - {"schedules"}))
+_INGEST.layouts[1] = tuple(sorted(set(_INGEST.layouts[2]) - {"contacts"}))
 
 
 def _ingest_v1_to_v2(state: dict[str, Any]) -> dict[str, Any]:
@@ -491,7 +494,32 @@ def _ingest_v1_to_v2(state: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
+def _ingest_v2_to_v3(state: dict[str, Any]) -> dict[str, Any]:
+    """Schedules are kept from here on, with the default settings and the partition's
+    windows: an author's schedule is known once they have kept it again for long enough."""
+    window_s = state["counter"].window_s
+    state["schedules"] = stages.new_schedules(coordination.CoordinationConfig(window_s=window_s))
+    return state
+
+
 _INGEST.upgrades[1] = _ingest_v1_to_v2
+_INGEST.upgrades[2] = _ingest_v2_to_v3
+own("Schedules", synchrony.Schedules,
+    "horizon_s max_authors min_slots open slot_s times window_s")  # fmt: skip
+own("synchrony.Active", synchrony.Active)
+
+# CoordinationConfig and Candidate: version 1 is the layout before synchronised accounts.
+_COORDINATION = own("CoordinationConfig", coordination.CoordinationConfig, version=2)
+_SYNCHRONY_SETTINGS = {
+    f.name: f.default
+    for f in dataclasses.fields(coordination.CoordinationConfig)
+    if f.name.startswith(("synchrony_", "min_synchronised", "max_schedules"))
+}
+_COORDINATION.layouts[1] = tuple(f for f in _COORDINATION.fields if f not in _SYNCHRONY_SETTINGS)
+_COORDINATION.upgrades[1] = lambda state: {**state, **_SYNCHRONY_SETTINGS}
+_CANDIDATE = own("Candidate", coordination.Candidate, version=2)
+_CANDIDATE.layouts[1] = tuple(f for f in _CANDIDATE.fields if f != "schedule")
+_CANDIDATE.upgrades[1] = lambda state: {**state, "schedule": ()}
 own("FirstContacts", accumulate.FirstContacts, "horizon_s max_pairs seen")
 own("Accumulator", accumulate.Accumulator,
     "at horizon horizon_s last_flag max_flagged max_flagged_s mean memory memory_s min_total n "

@@ -36,9 +36,11 @@ from itertools import chain
 from typing import Any, NamedTuple
 from zlib import crc32
 
+from detectors import synchrony
 from detectors.actor_features import domain_of
 from detectors.alerts import Alert, alert_id, required
 from detectors.events import ContentEvent, Event, ReportEvent, format_rfc3339
+from detectors.synchrony import SCHEDULE
 from detectors.text import similarity
 from detectors.windows import close_windows, next_due
 
@@ -84,19 +86,29 @@ class CoordinationConfig:
     organic_reporters: int = 30  # reporters for an alert on a wave that does not look coordinated
     max_keys: int = 200_000  # per index: buckets, domains and targets held
     max_rows: int = 500  # per key
+    # Synchronised accounts (detectors/synchrony.py).
+    synchrony_horizon_s: float = 10800.0  # how far back an author's activity times are kept
+    synchrony_slot_s: float = 30.0  # times in one slot are taken as simultaneous
+    synchrony_min_slots: int = 5  # distinct slots in the horizon for an author's schedule
+    min_synchronised: int = 5  # accounts keeping one schedule to propose a group
+    synchrony_similarity: float = 0.5  # Jaccard similarity of slots to the group's schedule
+    synchrony_cooldown_s: float = 3600.0  # a group resolves after this long out of step
+    max_schedules: int = 200_000  # per input partition: authors whose times are kept
 
 
 class Row(NamedTuple):
     """One event and the keys it is grouped by (all of them in stage 1; those an index owns
     once routed). One row object serves all its keys."""
 
-    kind: str  # "text" (keys: LSH buckets), "link" (keys: domains) or "report" (key: target)
+    # "text" (keys: LSH buckets), "link" (keys: domains), "report" (key: target) or "schedule"
+    # (keys: LSH buckets of an author's activity slots, detectors/synchrony.py)
+    kind: str
     keys: tuple[str, ...]
     ts: float
     actor: str  # who posted, or who reported
     event_id: str
     created_at: float | None  # the actor's account creation, when known
-    detail: str  # a text sample, or the report's reason
+    detail: str  # a text sample, the report's reason, or a schedule's times
     domains: tuple[str, ...] = ()
     sig: bytes = b""  # the text's signature
     device: str = ""  # the poster's device hash (`attrs.device_hash`), when given
@@ -138,7 +150,7 @@ def index_for(route: str, partitions: int) -> int:
 
 
 # The CRC of each kind's route prefix, which `Row.owners` continues over the key.
-_KIND_CRC = {kind: crc32(f"{kind}:".encode()) for kind in ("text", "link", "report")}
+_KIND_CRC = {kind: crc32(f"{kind}:".encode()) for kind in ("text", "link", "report", SCHEDULE)}
 
 
 def bands(sig: bytes) -> list[str]:
@@ -205,6 +217,20 @@ class CoordinationCollector:
         return out
 
 
+def schedule_rows(
+    closed: list[tuple[float, tuple[str, synchrony.Active, list[int]]]], slot_s: float
+) -> list[tuple[float, Row]]:
+    """The rows of the schedules a stage-1 close found (`Schedules.close`): their slots'
+    signatures in one vectorised step."""
+    sigs = synchrony.signatures([times for _, (_, _, times) in closed], slot_s) if closed else []
+    out = []
+    for (start, (author, last, times)), sig in zip(closed, sigs, strict=True):
+        row = Row(SCHEDULE, synchrony.bands(sig), float(times[-1]), author, last.event_id,
+                  last.created_at, synchrony.encode(times), (), sig, last.device)  # fmt: skip
+        out.append((start, row))
+    return out
+
+
 def row_to_wire(start: float, row: Row, keys: tuple[str, ...] | None = None) -> list[Any]:
     """The row for the wire, with `keys` (those the receiving index owns) or all of them."""
     return [start, row.kind, list(row.keys if keys is None else keys), *row[2:7],
@@ -240,6 +266,7 @@ class Candidate:
     samples: tuple[str, ...]  # texts (text) or nothing
     domains: dict[str, int]  # rows carrying each domain (text and link)
     reasons: dict[str, int]  # rows per reason (report)
+    schedule: tuple[float, ...] = ()  # the times most members acted at (schedule)
 
     @property
     def route(self) -> str:
@@ -248,12 +275,14 @@ class Candidate:
     def to_wire(self) -> list[Any]:
         return [self.kind, self.key, self.window_start, list(self.actors), list(self.young),
                 self.aged, self.shared_devices, self.recent, self.events, self.first_ts, self.last_ts, self.span_s,
-                list(self.sample_ids), list(self.samples), self.domains, self.reasons]  # fmt: skip
+                list(self.sample_ids), list(self.samples), self.domains, self.reasons,
+                list(self.schedule)]  # fmt: skip
 
     @classmethod
     def from_wire(cls, data: list[Any]) -> Candidate:
         (kind, key, start, actors, young, aged, shared, recent, events, first, last, span,
-         ids, samples, domains, reasons) = data  # fmt: skip
+         ids, samples, domains, reasons, *more) = data  # fmt: skip
+        schedule = more[0] if more else ()  # absent from candidates sent before it was
         return cls(
             kind=str(kind),
             key=str(key),
@@ -271,6 +300,7 @@ class Candidate:
             samples=tuple(str(s) for s in samples),
             domains={str(k): int(v) for k, v in domains.items()},
             reasons={str(k): int(v) for k, v in reasons.items()},
+            schedule=tuple(float(t) for t in schedule),
         )
 
 
@@ -380,7 +410,7 @@ class CoordinationIndex:
             if held[0].ts < horizon:
                 held[:] = [row for row in held if row.ts >= horizon]
             # `_candidate` wants as many rows: most keys hold one, so ask it only then.
-            if held and len(held) >= (cfg.min_reporters if report else cfg.min_actors):
+            if held and len(held) >= self._wanted(held[0].kind):
                 candidate = self._candidate(route, held[-max_rows:], start)
                 if candidate is not None:
                     closed.candidates.append(candidate)
@@ -409,13 +439,26 @@ class CoordinationIndex:
             self.domains_seen.popitem(last=False)
         return first >= self.first + cfg.domain_warmup_s and start - first <= cfg.new_domain_s
 
+    def _wanted(self, kind: str) -> int:
+        """Distinct accounts a key needs to propose a group."""
+        cfg = self.config
+        if kind == "report":
+            return cfg.min_reporters
+        return cfg.min_synchronised if kind == SCHEDULE else cfg.min_actors
+
     def _candidate(self, route: str, held: list[Row], start: float) -> Candidate | None:
         cfg = self.config
         kind = held[0].kind
-        wanted = cfg.min_reporters if kind == "report" else cfg.min_actors
+        wanted = self._wanted(kind)
         if len(held) < wanted or len({row.actor for row in held}) < wanted:
             return None
-        rows = self._coherent(held) if kind == "text" else held
+        schedule: tuple[float, ...] = ()
+        if kind == "text":
+            rows = self._coherent(held)
+        elif kind == SCHEDULE:
+            rows, schedule = self._synchronised(held)
+        else:
+            rows = held
         created: dict[str, float | None] = {}
         for row in rows:
             if created.get(row.actor) is None:
@@ -429,7 +472,8 @@ class CoordinationIndex:
                 if at is not None and start - at < cfg.young_days * DAY
             )
         )
-        times = sorted(row.ts for row in rows)
+        # A schedule's rows are its members' latest: the group's times are those it keeps.
+        times = list(schedule) if schedule else sorted(row.ts for row in rows)
         samples: list[str] = []
         for row in sorted(rows, key=lambda r: r.event_id):
             if kind == "text" and row.detail not in samples and len(samples) < SAMPLES:
@@ -463,7 +507,33 @@ class CoordinationIndex:
             samples=tuple(samples),
             domains=dict(domains.most_common(5)),
             reasons=dict(sorted(reasons.items())),
+            schedule=schedule[-synchrony.MAX_LISTED :],
         )
+
+    def _synchronised(self, held: list[Row]) -> tuple[list[Row], tuple[float, ...]]:
+        """The accounts keeping the bucket's most typical schedule, each by its latest row,
+        and the schedule they share (detectors/synchrony.py).
+
+        Sharing a bucket is evidence, not proof: accounts active in the same busy minutes can
+        share a band by chance. So their slots are compared whole, against the schedule most
+        similar to the others among the most recent.
+        """
+        cfg, slot_s = self.config, self.config.synchrony_slot_s
+        latest = {row.actor: row for row in sorted(held, key=lambda r: (r.ts, r.event_id))}
+        rows = sorted(latest.values(), key=lambda r: r.actor)
+        times = {row.actor: synchrony.decode(row.detail) for row in rows}
+        slots = {actor: synchrony.elements(ts, slot_s) for actor, ts in times.items()}
+        recent = sorted(rows, key=lambda r: (-r.ts, r.actor))[:COMPARED]
+        reference = max(
+            (row.actor for row in recent),
+            key=lambda a: (sum(synchrony.similar(slots[a], s) for s in slots.values()), a),
+        )
+        near = [
+            row
+            for row in rows
+            if synchrony.similar(slots[reference], slots[row.actor]) >= cfg.synchrony_similarity
+        ]
+        return near, tuple(synchrony.shared([times[row.actor] for row in near], slot_s))
 
     def _coherent(self, rows: list[Row]) -> list[Row]:
         """The rows whose text is near-identical to the bucket's most typical text.
@@ -495,7 +565,9 @@ class _Group:
     """A campaign or a brigade: what its candidates have shown so far."""
 
     ident: str
-    kind: str  # "campaign" or "brigade"
+    kind: (
+        str  # "campaign", "synchronised" (a campaign of accounts keeping one schedule) or "brigade"
+    )
     started: float  # the window of its first candidate
     latest: dict[str, Candidate] = field(default_factory=dict)  # by route
     members: dict[str, bool] = field(default_factory=dict)  # actor -> young
@@ -612,15 +684,18 @@ class Coordinator:
             if c.kind == "report":
                 touched.update(self._brigade(c))
             else:
-                touched.add(self._campaign(c))
+                touched.add(self._campaign(c, "synchronised" if c.kind == SCHEDULE else "campaign"))
         for ident in sorted(touched):
             alert = self._assess(self.groups[ident], end)
             if alert is not None:
                 closed.alerts.append(alert)
         self._fold(self.actor_alerts.pop(start, []), closed)
+        cfg = self.config
         for ident in sorted(self.groups):
             group = self.groups[ident]
-            if end - group.touched - self.config.window_s >= self.config.cooldown_s:
+            # A schedule may keep a slot an hour: a group out of step for longer resolves.
+            cooldown = cfg.synchrony_cooldown_s if group.kind == "synchronised" else cfg.cooldown_s
+            if end - group.touched - cfg.window_s >= cooldown:
                 if group.fired is not None:
                     closed.alerts.append(self._resolved(group, end))
                 del self.groups[ident]
@@ -646,30 +721,42 @@ class Coordinator:
             closed.folded += 1
 
     # -- campaigns --------------------------------------------------------------------------
-    def _campaign(self, c: Candidate) -> str:
+    def _campaign(self, c: Candidate, kind: str) -> str:
+        """Fold a candidate into the campaign of its kind that it belongs to, or a new one."""
         ident = self.owner.get(c.route)
         if ident is None:
-            ident = self._overlapping(c)
+            ident = self._overlapping(c, kind)
         if ident is None:
             digest = hashlib.sha256(f"{c.route}\x1f{c.window_start}".encode()).hexdigest()
             ident = f"cmp-{digest[:12]}"
-            self.groups[ident] = _Group(ident, "campaign", c.window_start)
+            self.groups[ident] = _Group(ident, kind, c.window_start)
         self.groups[ident].absorb(c)
         self.owner[c.route] = ident
         return ident
 
-    def _overlapping(self, c: Candidate) -> str | None:
-        """The open campaign sharing the most of the candidate's actors, if it shares enough:
-        the same accounts posting several texts, or one text split over buckets."""
-        best, most = None, max(3.0, self.config.member_overlap * len(c.actors))
+    def _overlapping(self, c: Candidate, kind: str) -> str | None:
+        """The open campaign of `kind` sharing the most of the candidate's actors, if it
+        shares enough: the same accounts posting several texts, or one text (or schedule)
+        split over buckets."""
+        cfg = self.config
+        best, most = None, max(3.0, cfg.member_overlap * len(c.actors))
+        slots = synchrony.elements(c.schedule, cfg.synchrony_slot_s)
         for ident in sorted(self.groups):
             group = self.groups[ident]
-            if group.kind != "campaign":
+            if group.kind != kind:
                 continue
             shared = sum(1 for actor in c.actors if actor in group.members)
             if shared >= most:
                 best, most = ident, shared + 0.5
+            elif best is None and slots and self._same_schedule(group, slots):
+                best = ident  # other accounts of one scheduler, in another bucket
         return best
+
+    def _same_schedule(self, group: _Group, slots: set[int]) -> bool:
+        """Whether a synchronised group's latest schedule is the one of these slots."""
+        latest = max(group.latest.values(), key=lambda c: (c.window_start, c.route))
+        theirs = synchrony.elements(latest.schedule, self.config.synchrony_slot_s)
+        return synchrony.similar(slots, theirs) >= self.config.synchrony_similarity
 
     def campaign_assessment(self, group: _Group) -> Assessment:
         cfg = self.config
@@ -694,6 +781,21 @@ class Coordinator:
         return Assessment(
             score, tuple(indicators), bool(indicators) and score >= cfg.campaign_threshold
         )
+
+    def synchrony_assessment(self, group: _Group) -> Assessment:
+        """A group of accounts keeping one schedule: coordinated by what it is, found only
+        once enough of them kept it for hours; the cues of a campaign raise its score."""
+        cfg = self.config
+        now = [c for c in group.latest.values() if c.window_start == group.touched]
+        indicators = ["shared_schedule"]
+        aged = [actor for actor in group.members if actor in group.aged]
+        young = sum(1 for actor in aged if group.members[actor])
+        if aged and len(aged) >= len(group.members) / 2 and young >= len(aged) / 2:
+            indicators.append("young_accounts")
+        if any(c.shared_devices >= max(3, SHARED_DEVICES * len(c.actors)) for c in now):
+            indicators.append("shared_devices")
+        score = len(group.members) / cfg.min_synchronised * len(indicators)
+        return Assessment(score, tuple(indicators), True)
 
     # -- brigades ---------------------------------------------------------------------------
     def _brigade(self, c: Candidate) -> list[str]:
@@ -747,6 +849,9 @@ class Coordinator:
                 return None
             critical = verdict.score >= 2 * cfg.campaign_threshold
             severity = "critical" if critical else "warning"
+        elif group.kind == "synchronised":
+            verdict = self.synchrony_assessment(group)
+            severity = "critical" if verdict.score >= 4 else "warning"
         else:
             verdict = self.brigade_assessment(group)
             if not verdict.coordinated:
@@ -761,7 +866,7 @@ class Coordinator:
         members = len(group.members)
         if group.fired is None:
             status = "firing"
-            detector = CAMPAIGN if group.kind == "campaign" else BRIGADE
+            detector = BRIGADE if group.kind == "brigade" else CAMPAIGN
             entity = _entity(group)
             group.fired = alert_id(detector, entity[0], entity[1], group.started)
         elif (
@@ -787,6 +892,9 @@ class Coordinator:
         if group.kind == "campaign":
             detector, threshold = CAMPAIGN, self.config.campaign_threshold
             evidence, summary = self._campaign_evidence(group, latest, verdict, first, last)
+        elif group.kind == "synchronised":
+            detector, threshold = CAMPAIGN, 1.0
+            evidence, summary = self._synchrony_evidence(group, latest, verdict)
         else:
             detector, threshold = BRIGADE, 1.0
             evidence, summary = self._brigade_evidence(group, latest[-1], verdict)
@@ -859,6 +967,51 @@ class Coordinator:
             summary += f': "{samples[0][:60]}"'
         return evidence, summary + "."
 
+    def _synchrony_evidence(
+        self, group: _Group, latest: list[Candidate], verdict: Assessment
+    ) -> tuple[dict[str, Any], str]:
+        members = sorted(group.members)
+        aged = [actor for actor in members if actor in group.aged]
+        young = sum(1 for actor in aged if group.members[actor])
+        # The schedule of the candidate with the most members in the latest window.
+        now = max(latest, key=lambda c: (c.window_start, len(c.actors), c.route))
+        times = list(now.schedule)
+        every = synchrony.period(times)
+        evidence = {
+            "campaign_kind": "synchronised",
+            "members": members,
+            "member_count": len(members),
+            "account_age": {"known": len(aged), "younger_than_30_days": young},
+            "accounts_sharing_devices": max(c.shared_devices for c in latest),
+            "first_seen": format_rfc3339(min(c.first_ts for c in latest)),
+            "last_seen": format_rfc3339(max(c.last_ts for c in latest)),
+            "indicators": list(verdict.indicators),
+            "sample_texts": [],
+            "shared_domains": {},
+            "new_domains": [],
+            "sample_event_ids": sorted({i for c in latest for i in c.sample_ids})[:SAMPLE_IDS],
+            "keys": len(latest),
+            "members_flagged_individually": sorted(group.flagged),
+            "schedule": {
+                "times": [format_rfc3339(t) for t in times],
+                "period_seconds": None if every is None else round(every),
+                "slot_seconds": self.config.synchrony_slot_s,
+            },
+        }
+        ages = ""
+        if aged:
+            share = "all" if young == len(aged) else f"{young} of {len(aged)}"
+            ages = f" ({share} under 30 days old)" if young else " (none under 30 days old)"
+        hours = (times[-1] - times[0]) / 3600 if times else 0.0
+        pace = f", about every {every / 60:.0f} min" if every is not None else ""
+        last = format_rfc3339(times[-1])[11:16] if times else "?"
+        summary = (
+            f"Campaign {group.ident}: {len(members)} accounts{ages} acting in the same "
+            f"{self.config.synchrony_slot_s:.0f} s, {len(times)} times in {hours:.1f} h{pace} "
+            f"(last at {last} UTC)."
+        )
+        return evidence, summary
+
     def _brigade_evidence(
         self, group: _Group, c: Candidate, verdict: Assessment
     ) -> tuple[dict[str, Any], str]:
@@ -896,8 +1049,12 @@ class Coordinator:
     def _resolved(self, group: _Group, end: float) -> Alert:
         fired = required(group.fired, "the group's alert id")
         entity_type, entity_id = _entity(group)
-        detector = CAMPAIGN if group.kind == "campaign" else BRIGADE
-        quiet = self.config.cooldown_s / 60
+        detector = BRIGADE if group.kind == "brigade" else CAMPAIGN
+        synchronised = group.kind == "synchronised"
+        cfg = self.config
+        quiet = (cfg.synchrony_cooldown_s if synchronised else cfg.cooldown_s) / 60
+        threshold = 1.0 if synchronised or detector == BRIGADE else cfg.campaign_threshold
+        what = "acted in step" if synchronised else "grown"
         return Alert(
             alert_id=fired,
             detector=detector,
@@ -909,8 +1066,8 @@ class Coordinator:
             window_start=group.started,
             window_end=group.touched + self.config.window_s,
             score=0.0,
-            threshold=self.config.campaign_threshold if detector == CAMPAIGN else 1.0,
-            summary=f"{_entity_words(group)} has not grown for {quiet:.0f} min.",
+            threshold=threshold,
+            summary=f"{_entity_words(group)} has not {what} for {quiet:.0f} min.",
             evidence={
                 "members": sorted(group.members),
                 "member_count": len(group.members),
@@ -920,13 +1077,13 @@ class Coordinator:
 
 
 def _entity(group: _Group) -> tuple[str, str]:
-    if group.kind == "campaign":
+    if group.kind != "brigade":
         return "campaign", group.ident
     return "target", group.ident.removeprefix("brigade:")
 
 
 def _entity_words(group: _Group) -> str:
-    if group.kind == "campaign":
+    if group.kind != "brigade":
         return f"Campaign {group.ident}"
     return f"The reports against account {group.ident.removeprefix('brigade:')}"
 

@@ -43,6 +43,7 @@ from detectors.coordination import (
     Coordinator,
     IndexClosed,
     Row,
+    schedule_rows,
 )
 from detectors.events import ContentEvent, Event, Label
 from detectors.labels import LabelConfig, LabelGate
@@ -54,6 +55,7 @@ from detectors.pipeline import (
     new_counter,
     signals_of,
 )
+from detectors.synchrony import Schedules
 from detectors.text import signatures
 from detectors.windows import Partial, Watermark
 
@@ -90,12 +92,20 @@ class Ingest:
     """Stage 1 of one input partition (`topic`, `partition`) of a topic with `sources`
     partitions."""
 
-    def __init__(self, config: DetectionConfig, topic: str, partition: int, sources: int) -> None:
+    def __init__(
+        self,
+        config: DetectionConfig,
+        topic: str,
+        partition: int,
+        sources: int,
+        coordination: CoordinationConfig | None = None,
+    ) -> None:
         self.counter = new_counter(config, topic, partition, sources)
         self.source = self.counter.source
         self.collector = ActivityCollector(self.source)
         self.rows = CoordinationCollector(self.source)
         self.contacts = FirstContacts(config.accumulate_horizon_s)
+        self.schedules = new_schedules(coordination or CoordinationConfig(window_s=config.window_s))
         self.first = True  # no watermark sent yet
 
     def process(self, events: Sequence[Event]) -> Ingested:
@@ -119,15 +129,30 @@ class Ingest:
                         out.first_mark, self.first = item, False
                     out.mark = item
         texts = [e.text if isinstance(e, ContentEvent) and e.text else "" for e, _ in counted]
-        collector, rows = self.collector, self.rows
+        collector, rows, schedules = self.collector, self.rows, self.schedules
         for (event, window), sig in zip(counted, signatures(texts), strict=True):
             rows.add(event, window, collector.add(event, window, sig))
+            if isinstance(event, ContentEvent):
+                schedules.add(event, window)
         if out.mark is not None:
             # Every event after the mark moved is in a window still open: the close at the
             # end of the batch closes what closing at each move would have.
-            out.actors = collector.close(out.mark.closed_until)
-            out.rows = rows.close(out.mark.closed_until)
+            until = out.mark.closed_until
+            out.actors = collector.close(until)
+            out.rows = rows.close(until)
+            out.rows += schedule_rows(schedules.close(until), schedules.slot_s)
         return out
+
+
+def new_schedules(config: CoordinationConfig) -> Schedules:
+    """Stage 1 of synchronised accounts (detectors/synchrony.py), as `config` sets it."""
+    return Schedules(
+        config.window_s,
+        config.synchrony_horizon_s,
+        config.synchrony_slot_s,
+        config.synchrony_min_slots,
+        config.max_schedules,
+    )
 
 
 def route(ingested: Ingested, partitions: int, partitioner: Partitioner) -> dict[int, Report]:
@@ -238,7 +263,7 @@ class OfflinePipeline:
         actor_config = actor_config or ActorConfig(window_s=config.window_s)
         coordination = coordination_config or CoordinationConfig(window_s=config.window_s)
         self.ingest = {
-            (topic, p): Ingest(config, topic, p, len(parts))
+            (topic, p): Ingest(config, topic, p, len(parts), coordination)
             for topic, parts in sources.items()
             if topic in TOPIC_GROUPS
             for p in parts

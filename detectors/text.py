@@ -133,13 +133,25 @@ def _minhash(texts: list[str]) -> list[bytes]:
     shingle that occurs twice changes no minimum, so the shingles need not be made distinct
     first. Worked in chunks of about `CHUNK_SHINGLES`: one array for a large batch would
     spend its time waiting on memory."""
+    return minhash_sets([_shingle_hashes(words) for words in texts])
+
+
+def minhash_sets(sets: list[list[int]]) -> list[bytes]:
+    """The signatures of sets of 32-bit hashes (at least one each, hashes rather than raw
+    small numbers, whose minima the permutations would not spread), as `_minhash` makes them
+    of texts: what detectors/synchrony.py compares accounts' activity times with.
+
+    >>> a, b = minhash_sets([[zlib.crc32(b"%d" % i) for i in r] for r in (range(100), range(10, 110))])
+    >>> 0.7 < similarity(a, b) < 0.95
+    True
+    """
     out: list[bytes] = []
     hashes: list[int] = []
     starts: list[int] = []
-    for i, words in enumerate(texts):
+    for i, members in enumerate(sets):
         starts.append(len(hashes))
-        hashes += _shingle_hashes(words)
-        if len(hashes) >= CHUNK_SHINGLES or i == len(texts) - 1:
+        hashes += members
+        if len(hashes) >= CHUNK_SHINGLES or i == len(sets) - 1:
             values = np.array(hashes, dtype=np.uint64)[None, :] * _A  # a permutation a row
             values += _B
             values %= _PRIME

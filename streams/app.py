@@ -345,6 +345,7 @@ class StreamWorker:
                     self.kinds[tp.topic],
                     tp.partition,
                     sources or self.settings.input_partitions,
+                    self.coordination,
                 )
         return unit
 

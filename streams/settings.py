@@ -242,6 +242,30 @@ class Settings(BaseSettings):
         ge=10,
         description="most text buckets, domains and targets per stage-2 partition",
     )
+    synchrony_horizon_s: float = Field(
+        10800.0, gt=0, description="event time over which an author's activity times are compared"
+    )
+    synchrony_slot_s: float = Field(
+        30.0, gt=0, description="activity times within one slot of this many seconds are in step"
+    )
+    synchrony_min_slots: int = Field(
+        5, ge=2, description="fewest distinct slots in the horizon for an author's schedule"
+    )
+    synchrony_min_accounts: int = Field(
+        5, ge=2, description="fewest accounts keeping one schedule for a synchronised campaign"
+    )
+    synchrony_similarity: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Jaccard similarity of an account's slots to the group's schedule to join it",
+    )
+    synchrony_cooldown_s: float = Field(
+        3600.0, ge=0, description="event time out of step that resolves a synchronised campaign"
+    )
+    max_schedules: int = Field(
+        200_000, ge=10, description="most authors whose activity times are kept per input partition"
+    )
 
     # Alertmanager (docs/alertmanager.md).
     alertmanager_url: str = Field(
@@ -499,6 +523,13 @@ class Settings(BaseSettings):
             min_reporters=self.brigade_min_reporters,
             cooldown_s=self.coordination_cooldown_s,
             max_keys=self.max_coordination_keys,
+            synchrony_horizon_s=self.synchrony_horizon_s,
+            synchrony_slot_s=self.synchrony_slot_s,
+            synchrony_min_slots=self.synchrony_min_slots,
+            min_synchronised=self.synchrony_min_accounts,
+            synchrony_similarity=self.synchrony_similarity,
+            synchrony_cooldown_s=self.synchrony_cooldown_s,
+            max_schedules=self.max_schedules,
         )
 
     def labelling(self) -> LabelConfig:

@@ -214,7 +214,7 @@ def test_an_ingest_checkpoint_of_the_layout_before_first_contacts_resumes() -> N
     later = resumed.process([message(9, T0 + 9, "a1", "t")])  # counted as new once
     assert later.outcomes["counted"] == 1
     assert resumed.contacts.signals(message(10, T0 + 10, "a1", "t")) == ()
-    again = codec.decode(codec.encode(resumed))  # version 2 round-trips as it is
+    again = codec.decode(codec.encode(resumed))  # the current version round-trips as it is
     assert list(again.contacts.seen) == list(resumed.contacts.seen)
 
 
