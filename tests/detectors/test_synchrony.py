@@ -4,9 +4,12 @@ accounts keeping one schedule through both stages."""
 from __future__ import annotations
 
 import random
+import re
 import zlib
+from pathlib import Path
 
 import msgspec
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -227,3 +230,16 @@ def test_a_coordination_config_of_the_layout_before_schedules_reads() -> None:
     tree = ["CoordinationConfig", 1, *codec.Encoder().items([old[f] for f in spec.layouts[1]])]
     config = codec.decode(zlib.compress(msgspec.msgpack.encode(tree)))
     assert config == CoordinationConfig(min_actors=9)
+
+
+def test_the_documented_example_has_the_fields_the_detector_writes() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "contract.md").read_text()
+    body = re.search(r"<!-- example: synchronised-alert -->\n```json\n(.*?)```", text, re.S)
+    assert body is not None
+    example = orjson.loads(body.group(1))
+    events, _ = traffic(ring=12, in_step=True)
+    alert = synchronised(alerts_of(events))[0]
+    assert set(example) == set(alert)
+    assert set(example["evidence"]) == set(alert["evidence"])
+    assert set(example["evidence"]["schedule"]) == set(alert["evidence"]["schedule"])
+    assert example["evidence"]["campaign_kind"] == alert["evidence"]["campaign_kind"]

@@ -141,6 +141,7 @@ def test_records_the_code_writes_are_valid() -> None:
         ("alert", "alert"),
         ("alert", "actor-alert"),
         ("alert", "campaign-alert"),
+        ("alert", "synchronised-alert"),
         ("alert", "brigade-alert"),
     ],
 )
