@@ -225,6 +225,49 @@ def content_campaign(now: float, priority: float | None = 0.94) -> Record:
     )
 
 
+def synchronised_campaign(now: float, priority: float | None = 0.84) -> Record:
+    """Accounts keeping one schedule: a campaign of no text or link of its own."""
+    end = now - 15 * MINUTE
+    times = [end - 60 - 1083 * k for k in range(6, -1, -1)]
+    return message(
+        ident=alert_id("content_campaign", "cmp-9b158d84b049", now),
+        detector="content_campaign",
+        status="firing",
+        severity="warning",
+        entity=("campaign", "cmp-9b158d84b049"),
+        start=end - MINUTE,
+        end=end,
+        score=3.2,
+        threshold=1.0,
+        summary=(
+            "Campaign cmp-9b158d84b049: 8 accounts (1 of 8 under 30 days old) acting in the "
+            "same 30 s, 7 times in 1.8 h, about every 18 min."
+        ),
+        evidence={
+            "campaign_kind": "synchronised",
+            "members": [f"u00207{36 + i}" for i in range(8)],
+            "member_count": 8,
+            "account_age": {"known": 8, "younger_than_30_days": 1},
+            "accounts_sharing_devices": 7,
+            "first_seen": format_rfc3339(times[0] - 1),
+            "last_seen": format_rfc3339(times[-1] + 2),
+            "indicators": ["shared_schedule", "shared_devices"],
+            "sample_texts": [],
+            "shared_domains": {},
+            "new_domains": [],
+            "sample_event_ids": ["c0450080", "c0450083", "c0450089"],
+            "keys": 2,
+            "members_flagged_individually": [],
+            "schedule": {
+                "times": [format_rfc3339(t) for t in times],
+                "period_seconds": 1083,
+                "slot_seconds": 30.0,
+            },
+        },
+        priority=priority,
+    )
+
+
 def report_brigade(now: float, priority: float | None = 0.47) -> Record:
     end = now - 25 * MINUTE
     return message(

@@ -39,6 +39,7 @@ from tests.console_samples import (
     content_campaign,
     report_brigade,
     sample_alerts,
+    synchronised_campaign,
     volume_spike,
 )
 from tests.integration.test_worker import sample_metric
@@ -263,6 +264,62 @@ async def test_an_analyst_labels_an_alert_by_keyboard(
     assert volume not in [item["alert_id"] for item in store.queue()]
     store.close()
     assert (tmp_path / "console.png").stat().st_size > 10_000
+
+
+def evidence_text(url: str, ident: str, tmp_path: Path) -> dict[str, Any]:
+    """Open the page and read the evidence shown for the alert `ident`, selected first."""
+    driver = chromium(tmp_path / "chromium-profile-evidence")
+    wait = WebDriverWait(driver, PAGE_WAIT_S)
+    selector = f'article[data-alert-id="{ident}"]'
+    try:
+        driver.get(url)
+        wait.until(lambda d: selected_id(d) == ident)
+        wait.until(
+            lambda d: (
+                "Shared schedule"
+                in (d.find_element(By.CSS_SELECTOR, selector).get_attribute("textContent") or "")
+            )
+        )
+        article = driver.find_element(By.CSS_SELECTOR, selector)
+        save_screenshot(driver, tmp_path / "console-synchronised.png")
+        return {
+            "text": article.get_attribute("textContent"),
+            "chips": [c.text for c in article.find_elements(By.CSS_SELECTOR, ".chip.mono")],
+            "errors": [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"],
+        }
+    except Exception:
+        save_screenshot(driver, tmp_path / "console-synchronised-failure.png")
+        raise
+    finally:
+        driver.quit()
+
+
+async def test_a_synchronised_campaign_shows_its_schedule(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    now = time.time()
+    store = open_store(f"sqlite:///{tmp_path / 'alerts.db'}")
+    record = synchronised_campaign(now)
+    store.add_alert(record)
+    settings = Settings(
+        broker=broker.url,
+        labels_topic=f"{uuid.uuid4().hex[:8]}-labels",
+        input_partitions=1,
+        console_token=TOKEN,  # type: ignore[arg-type]
+        audit_rate=0.0,
+    )
+    console = await start_console(settings, store, host="127.0.0.1", port=0)
+    try:
+        seen = await asyncio.to_thread(
+            evidence_text, console.login_url, record["alert_id"], tmp_path
+        )
+    finally:
+        await console.stop()
+        store.close()
+    assert "same schedule" in seen["text"] and "near-identical" not in seen["text"]
+    assert "18.1 min" in seen["text"] and "30 s" in seen["text"]
+    assert set(record["evidence"]["schedule"]["times"]) <= set(seen["chips"])
+    assert seen["errors"] == []
 
 
 def label_first_alert(url: str, tmp_path: Path) -> dict[str, Any]:

@@ -490,18 +490,34 @@
     );
   }
 
+  const KINDS = { link: "shared new domain", synchronised: "same schedule" };
+
+  // A synchronised campaign's schedule: when its accounts acted together, and how often
+  function scheduleFacts(schedule) {
+    const every = schedule.period_seconds;
+    return [
+      h("h3", {}, "Shared schedule"),
+      factList([
+        ["Every", every == null ? "—" : `${num(every / 60, 1)} min`],
+        ["Within", `${num(schedule.slot_seconds)} s`],
+      ]),
+      chips(schedule.times, "chip mono"),
+    ];
+  }
+
   // content_campaign: who posted, what, and why it looks coordinated
   function campaignEvidence(ev) {
     const age = ev.account_age || {};
     return h("div", {},
       factList([
-        ["Kind", ev.campaign_kind === "link" ? "shared new domain" : "near-identical text"],
+        ["Kind", KINDS[ev.campaign_kind] || "near-identical text"],
         ["Members", num(ev.member_count)],
         ["Under 30 days old", `${num(age.younger_than_30_days)} of ${num(age.known)} known`],
         ["Sharing devices", num(ev.accounts_sharing_devices)],
         ["Active", ev.first_seen && ev.last_seen ? span(ev.first_seen, ev.last_seen) : "—"],
       ]),
       h("h3", {}, "Indicators"), chips(ev.indicators, "chip ind"),
+      ev.schedule ? scheduleFacts(ev.schedule) : null,
       h("h3", {}, "Sample texts"),
       (ev.sample_texts || []).length ? h("ul", { class: "texts" }, ev.sample_texts.map((t) => h("li", {}, t))) : h("p", { class: "muted" }, "none"),
       h("h3", {}, "Shared domains"), countTable(ev.shared_domains, "domain", "posts"),
