@@ -8,6 +8,9 @@ One run, one machine, over `--hours` of simulated traffic at `--rate` content ev
 - stage 1: the cost per event of turning events into coordination rows
   (`CoordinationCollector.add`, given the text signature stage 1 computes anyway), against
   parsing the same event from bytes (`parse_event`), the baseline measured in the same run;
+  and of keeping authors' schedules (`Schedules`, detectors/synchrony.py: each content
+  event's time, and each window's schedule rows with their MinHash), with the memory it
+  holds per author;
 - stage 2: the cost per event of the index (keys, sliding windows, candidates with the
   near-duplicate check) and the coordinator, window by window;
 - memory: the index's state at the end (tracemalloc), per key and per row held, and in all.
@@ -30,8 +33,10 @@ from detectors.coordination import (
     CoordinationIndex,
     Coordinator,
     Row,
+    schedule_rows,
 )
 from detectors.events import ContentEvent, Event, parse_event
+from detectors.stages import new_schedules
 from detectors.text import signature
 from simulator import SimConfig, generate
 
@@ -40,6 +45,25 @@ def simulated(hours: float, rate: float) -> list[tuple[str, bytes]]:
     config = SimConfig(seed=5, duration_s=hours * 3600.0, rate=rate, actors=100_000,
                        first_attack_s=600.0, attack_every_s=1800.0)  # fmt: skip
     return [(topic, orjson.dumps(value)) for topic, value in generate(config)]
+
+
+def run_schedules(config: CoordinationConfig, events: list[Event]) -> tuple[float, list, int]:
+    """(seconds, schedule rows, bytes held at the end with `traced`): authors' schedules
+    kept event by event, and closed window by window, as stage 1 does."""
+    schedules = new_schedules(config)
+    rows: list[tuple[float, Row]] = []
+    window = -1.0
+    started = time.perf_counter()
+    for event in events:
+        if not isinstance(event, ContentEvent):
+            continue
+        start = event.ts // 60 * 60
+        if start > window:
+            rows += schedule_rows(schedules.close(start), config.synchrony_slot_s)
+            window = start
+        schedules.add(event, start)
+    rows += schedule_rows(schedules.close(float("inf")), config.synchrony_slot_s)
+    return time.perf_counter() - started, rows, len(schedules.times)
 
 
 def run_stage_two(
@@ -84,6 +108,20 @@ def main() -> None:
     stage1_us = (time.perf_counter() - started) / len(events) * 1e6
 
     config = CoordinationConfig()
+    events.sort(key=lambda e: e.ts)
+    seconds, scheduled, authors = run_schedules(config, events)
+    schedules_us = seconds / len(events) * 1e6
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    kept = new_schedules(config)
+    for event in events:
+        if isinstance(event, ContentEvent):
+            kept.add(event, event.ts // 60 * 60)
+    kept.open.clear()  # what stays between windows: the times
+    schedules_bytes = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    rows = sorted(rows + scheduled, key=lambda r: r[0])
+
     timed = run_stage_two(config, rows)
     tracemalloc.start()  # a second run: tracing allocations slows them down many times
     before = tracemalloc.get_traced_memory()[0]
@@ -98,6 +136,10 @@ def main() -> None:
         "parse_us_per_event": round(parse_us, 2),
         "stage1_us_per_event": round(stage1_us, 2),
         "stage1_to_parse_ratio": round(stage1_us / parse_us, 2),
+        "schedules_us_per_event": round(schedules_us, 2),
+        "schedules_to_parse_ratio": round(schedules_us / parse_us, 2),
+        "schedule_rows_per_event": round(len(scheduled) / len(events), 3),
+        "schedule_bytes_per_author": round(schedules_bytes / max(1, authors)),
         "stage2_us_per_event": round(stage2_us, 2),
         "stage2_to_parse_ratio": round(stage2_us / parse_us, 2),
         "keys_held": len(index),

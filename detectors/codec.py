@@ -506,7 +506,6 @@ _INGEST.upgrades[1] = _ingest_v1_to_v2
 _INGEST.upgrades[2] = _ingest_v2_to_v3
 own("Schedules", synchrony.Schedules,
     "horizon_s max_authors min_slots open slot_s times window_s")  # fmt: skip
-own("synchrony.Active", synchrony.Active)
 
 # CoordinationConfig and Candidate: version 1 is the layout before synchronised accounts.
 _COORDINATION = own("CoordinationConfig", coordination.CoordinationConfig, version=2)

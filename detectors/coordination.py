@@ -225,8 +225,9 @@ def schedule_rows(
     sigs = synchrony.signatures([times for _, (_, _, times) in closed], slot_s) if closed else []
     out = []
     for (start, (author, last, times)), sig in zip(closed, sigs, strict=True):
-        row = Row(SCHEDULE, synchrony.bands(sig), float(times[-1]), author, last.event_id,
-                  last.created_at, synchrony.encode(times), (), sig, last.device)  # fmt: skip
+        event_id, created_at, device = last
+        row = Row(SCHEDULE, synchrony.bands(sig), float(times[-1]), author, event_id,
+                  created_at, synchrony.encode(times), (), sig, device)  # fmt: skip
         out.append((start, row))
     return out
 

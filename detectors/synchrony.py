@@ -35,13 +35,13 @@ import math
 from array import array
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
-from itertools import pairwise
+from itertools import chain, pairwise
 from statistics import median
-from zlib import crc32
+
+import numpy as np
 
 from detectors.events import ContentEvent
-from detectors.text import minhash_sets
+from detectors.text import minhash_flat
 
 SCHEDULE = "schedule"  # the kind of the rows and candidates
 BANDS = 10
@@ -89,14 +89,9 @@ def decode(detail: str) -> list[float]:
         return []
 
 
-@dataclass(frozen=True)
-class Active:
-    """What a schedule row says of an author besides the times: their last event in the
-    window."""
-
-    event_id: str
-    created_at: float | None
-    device: str
+# What a schedule row says of an author besides the times, from their last event in the
+# window: (event id, account creation when known, device hash or "").
+Active = tuple[str, float | None, str]
 
 
 class Schedules:
@@ -117,35 +112,44 @@ class Schedules:
         self.slot_s = slot_s
         self.min_slots = min_slots
         self.max_authors = max_authors
-        # Author -> activity times in whole seconds, packed as uint32 (4 bytes a time).
-        self.times: OrderedDict[str, bytes] = OrderedDict()
-        self.open: dict[float, dict[str, Active]] = {}
+        # Author -> activity times in whole seconds (4 bytes a time), in the order they came.
+        self.times: OrderedDict[str, array[int]] = OrderedDict()
+        self.open: dict[float, dict[str, Active]] = {}  # window start -> author -> last event
 
     def add(self, event: ContentEvent, window_start: float) -> None:
         """Add one counted content event of the window starting at `window_start`."""
         author, times = event.actor_id, self.times
-        packed = times.pop(author, b"") + array("I", [int(event.ts)]).tobytes()
-        times[author] = packed[-4 * MAX_TIMES :]
-        while len(times) > self.max_authors:
-            times.popitem(last=False)
+        kept = times.get(author)
+        if kept is None:
+            kept = times[author] = array("I")
+            if len(times) > self.max_authors:
+                times.popitem(last=False)
+        else:
+            times.move_to_end(author)
+            if len(kept) >= MAX_TIMES:
+                del kept[0]
+        kept.append(int(event.ts))
         active = self.open.get(window_start)
         if active is None:
             active = self.open[window_start] = {}
         device = event.attrs.get("device_hash", "") if event.attrs else ""
-        active[author] = Active(event.event_id, event.actor_created_at, device)
+        active[author] = (event.event_id, event.actor_created_at, device)
 
     def close(self, closed_until: float) -> list[tuple[float, tuple[str, Active, list[int]]]]:
         """(window start, (author, last event, times)) of each author holding a schedule and
         active in a window ending at or before `closed_until`; `rows` makes them rows."""
         out = []
+        fewest = self.min_slots
         for start in sorted(s for s in self.open if s < closed_until):
             active = self.open.pop(start)
             end = start + self.window_s
+            since = end - self.horizon_s
             for author in sorted(active):
-                packed = self.times.get(author)
-                if packed is None:
-                    continue  # dropped for room
-                times = sorted({t for t in array("I", packed) if end - self.horizon_s <= t < end})
+                kept = self.times.get(author)
+                # Most authors have too few times, or none an hour before: no schedule.
+                if kept is None or len(kept) < fewest or end - min(kept) < MIN_SPAN_S:
+                    continue
+                times = sorted({t for t in kept if since <= t < end})
                 if self.is_schedule(times):
                     out.append((start, (author, active[author], times)))
         return out
@@ -165,10 +169,24 @@ class Schedules:
 
 
 def signatures(schedules: list[list[int]], slot_s: float) -> list[bytes]:
-    """The MinHash signatures of the schedules' slots, in one vectorised step."""
-    return minhash_sets(
-        [[crc32(b"%d" % e) for e in sorted(elements(times, slot_s))] for times in schedules]
-    )
+    """The MinHash signatures of the schedules' slots (`elements`), in one vectorised step.
+
+    >>> from detectors.text import similarity
+    >>> a, b, c = signatures([[0, 1020, 2040], [2, 1021, 2045], [500, 1500, 2500]], 30.0)
+    >>> similarity(a, b) > 0.5 > similarity(a, c)
+    True
+    """
+    sizes = [len(times) for times in schedules]
+    t = np.fromiter(chain.from_iterable(schedules), dtype=np.float64, count=sum(sizes))
+    slots = np.empty(2 * len(t), dtype=np.int64)
+    slots[0::2] = 2 * np.floor(t / slot_s)  # the grid
+    slots[1::2] = 2 * np.floor(t / slot_s + 0.5) + 1  # the shifted one
+    # Mixed into 32 bits (Fibonacci hashing), as the permutations want hashes.
+    hashes = (slots.view(np.uint64) * _GOLDEN) >> np.uint64(32)
+    return minhash_flat(hashes, [2 * n for n in sizes])
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 def shared(schedules: list[list[float]], slot_s: float) -> list[float]:

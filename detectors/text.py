@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections import OrderedDict
+from itertools import chain
 
 import numpy as np
 from datasketch import MinHash
@@ -145,22 +146,32 @@ def minhash_sets(sets: list[list[int]]) -> list[bytes]:
     >>> 0.7 < similarity(a, b) < 0.95
     True
     """
+    sizes = [len(members) for members in sets]
+    flat = np.fromiter(chain.from_iterable(sets), dtype=np.uint64, count=sum(sizes))
+    return minhash_flat(flat, sizes)
+
+
+def minhash_flat(hashes: np.ndarray, sizes: list[int]) -> list[bytes]:
+    """`minhash_sets` of sets laid end to end in one uint64 array, `sizes[i]` hashes the
+    i-th (at least one each)."""
     out: list[bytes] = []
-    hashes: list[int] = []
-    starts: list[int] = []
-    for i, members in enumerate(sets):
-        starts.append(len(hashes))
-        hashes += members
-        if len(hashes) >= CHUNK_SHINGLES or i == len(sets) - 1:
-            values = np.array(hashes, dtype=np.uint64)[None, :] * _A  # a permutation a row
-            values += _B
-            values %= _PRIME
-            values &= _MAX_HASH
-            # A text a row; the conversion to uint8 keeps the low 8 bits.
-            mins = np.minimum.reduceat(values, starts, axis=1).T.astype(np.uint8, order="C")
-            flat = mins.tobytes()
-            out.extend(flat[i : i + PERMUTATIONS] for i in range(0, len(flat), PERMUTATIONS))
-            hashes, starts = [], []
+    first = 0  # the chunk's first set, and its first hash
+    at = 0
+    while first < len(sizes):
+        last, end = first, at
+        while last < len(sizes) and (end == at or end - at + sizes[last] <= CHUNK_SHINGLES):
+            end += sizes[last]
+            last += 1
+        starts = np.cumsum([0, *sizes[first : last - 1]])
+        values = hashes[None, at:end] * _A  # a permutation a row
+        values += _B
+        values %= _PRIME
+        values &= _MAX_HASH
+        # A set a row; the conversion to uint8 keeps the low 8 bits.
+        mins = np.minimum.reduceat(values, starts, axis=1).T.astype(np.uint8, order="C")
+        chunk = mins.tobytes()
+        out.extend(chunk[i : i + PERMUTATIONS] for i in range(0, len(chunk), PERMUTATIONS))
+        first, at = last, end
     return out
 
 
