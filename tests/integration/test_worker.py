@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer
 from prometheus_client.parser import text_string_to_metric_families
 
 from detectors.alerts import Alert
-from detectors.events import Label, parse_event
+from detectors.events import Label, ReportEvent, format_rfc3339, parse_event
 from detectors.labels import LabelGate
 from simulator import Labeler, LabelerConfig
 from streams.evaluate import evaluate
@@ -316,3 +316,42 @@ def test_simulated_analysts_labels_drive_precision_and_the_store(
         }
     finally:
         store.close()
+
+
+def test_a_synchronised_campaign_through_the_worker(
+    broker: Any, start_worker: Any, tmp_path: Path
+) -> None:
+    """Accounts keeping one schedule for hours, spread over the input partitions by author:
+    the worker raises the synchronised campaign `evaluate` raises, and only it."""
+    from tests.detectors.test_synchrony import traffic
+
+    events, ring = traffic(ring=12, in_step=True)
+    path = tmp_path / "synchronised.jsonl"
+    # A report a minute: the worker waits for both topics' watermarks.
+    reports = [
+        ReportEvent(
+            event_id=f"r{i}",
+            ts=format_rfc3339(events[0].ts + 60 * i + 30),
+            reporter_id=f"u{i % 97}",
+            target_actor_id=f"u{i % 89 + 100}",
+            reason="spam",
+        )
+        for i in range(int(events[-1].ts - events[0].ts) // 60)
+    ]
+    with path.open("wb") as out:
+        for event in sorted([*events, *reports], key=lambda e: e.ts):
+            topic = "report-events" if isinstance(event, ReportEvent) else "content-events"
+            value = event.model_dump(mode="json", exclude_none=True)
+            value["ts"] = format_rfc3339(event.ts)  # as the contract writes times
+            out.write(orjson.dumps({"topic": topic, "value": value}) + b"\n")
+    worker = start_worker(actor_warmup=ACTORS_WARM)
+    settings = worker.settings
+    expected = evaluate(path, settings).alerts
+    campaigns = [a for a in expected if a["evidence"].get("campaign_kind") == "synchronised"]
+    assert campaigns and {m for a in campaigns for m in a["evidence"]["members"]} <= ring
+    want = Counter(comparable(a) for a in expected)
+
+    asyncio.run(replay(path, settings))
+    got = settled_alerts(broker.bootstrap, settings.alerts_topic, len(expected))
+    assert got - want == Counter(), f"published twice or not expected\n{worker.log()}"
+    assert want - got == Counter(), f"missing\n{worker.log()}"
