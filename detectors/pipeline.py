@@ -349,7 +349,7 @@ class SignalProcessor:
         shift detector's instead when only it flags (the profile read before the spike
         detector learns the window)."""
         shift = series.shift
-        if shift is None and family(signal) in SHIFT_FAMILIES and detector.season_slots:
+        if shift is None and detector.season_slots and family(signal) in SHIFT_FAMILIES:
             shift = series.shift = shift_detector(self.config)
         if shift is None:
             return detector.step(start, count)
@@ -433,6 +433,7 @@ class SignalProcessor:
         shift = series.shift
         if series.accumulated and shift is not None:  # as well
             evidence["horizon_seconds"] = shift.horizon * cfg.window_s
+            evidence["baseline_windows"] = shift.learned_windows
             evidence["accumulated"] = {
                 "windows": shift.horizon,
                 "ratio": evidence["ratio"],
