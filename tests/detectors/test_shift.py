@@ -131,3 +131,10 @@ def _v1(obj: Any) -> list[Any]:
     spec = codec.BY_CLASS[type(obj)]
     values = {name: getattr(obj, name) for name in spec.fields}
     return [spec.name, 1, *codec.Encoder().items([values[f] for f in spec.layouts[1]])]
+
+
+def test_a_spike_alerted_already_is_not_counted_again_over_the_horizon() -> None:
+    # Ten minutes at six times the rate: the per-minute detector's alone.
+    _, alerts = run(step(NIGHT, 10, 5.0))
+    firing = [a for a in alerts if a.status == "firing"]
+    assert firing and all("accumulated" not in a.evidence for a in alerts)
