@@ -68,7 +68,7 @@ class DetectionConfig:
     accumulate_ttl_s: float = 86400.0
     # Sustained shifts of dense series (detectors/shift.py).
     shift_horizon_s: float = 1800.0
-    shift_threshold: float = 4.5
+    shift_threshold: float = 5.0
     shift_ratio: float = 1.3
 
 

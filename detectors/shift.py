@@ -59,7 +59,7 @@ class ShiftDetector:
         self,
         window_s: float = 60.0,
         horizon_s: float = 1800.0,
-        threshold: float = 4.5,
+        threshold: float = 5.0,
         ratio: float = 1.3,
         min_excess: float = 10.0,
         score_scale: float = 6.0,

@@ -191,7 +191,7 @@ class Settings(BaseSettings):
         description="span over which a dense content series is summed to find sustained shifts",
     )
     shift_threshold: float = Field(
-        4.5,
+        5.0,
         gt=0,
         description="standard deviations above its expected sum at which that span is flagged",
     )
