@@ -61,6 +61,7 @@ from detectors import (
     coordination,
     labels,
     pipeline,
+    shift,
     spike,
     stages,
     synchrony,
@@ -430,8 +431,6 @@ def _fields(cls: type) -> list[str]:
 
 
 for _name, _cls in [
-    ("DetectionConfig", pipeline.DetectionConfig),
-    ("pipeline.Series", pipeline._Series),
     ("pipeline.Pending", pipeline._Pending),
     ("windows.Tally", windows._Tally),
     ("Activity", actor_features.Activity),
@@ -472,6 +471,24 @@ for _name, _cls, _attrs in [
     ("Rarity", spike.Rarity, spike.Rarity.__slots__),
 ]:  # fmt: skip
     own(_name, _cls, _attrs)
+
+# DetectionConfig and pipeline.Series: version 1 is the layout before sustained shifts were
+# judged (detectors/shift.py). A series of version 1 gets its shift detector when it next steps.
+_CONFIG = own("DetectionConfig", pipeline.DetectionConfig, version=2)
+_SHIFT_SETTINGS = ("shift_horizon_s", "shift_threshold", "shift_ratio")
+_CONFIG.layouts[1] = tuple(f for f in _CONFIG.fields if f not in _SHIFT_SETTINGS)
+_CONFIG.upgrades[1] = lambda state: {
+    **state,
+    **{f.name: f.default for f in dataclasses.fields(pipeline.DetectionConfig)
+       if f.name in _SHIFT_SETTINGS},
+}  # fmt: skip
+_SERIES = own("pipeline.Series", pipeline._Series, version=2)
+_SERIES.layouts[1] = tuple(f for f in _SERIES.fields if f not in ("shift", "accumulated"))
+_SERIES.upgrades[1] = lambda state: {**state, "shift": None, "accumulated": False}
+own("ShiftDetector", shift.ShiftDetector,
+    "began clip counts dispersion dispersion_memory dispersion_weight factor factors horizon "
+    "horizon_s last_flag level max_flagged memory min_excess n ratio run score_scale slot "
+    "threshold weight window_s")  # fmt: skip
 
 # pipeline.Group: version 1 is the layout before first contacts (detectors/accumulate.py).
 _GROUP = own("pipeline.Group", pipeline._Group, version=2)

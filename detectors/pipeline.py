@@ -16,6 +16,7 @@ from detectors import accumulate
 from detectors.accumulate import Accumulator, Population
 from detectors.alerts import Alert, Episode, EpisodePolicy, required, severity_for
 from detectors.events import ContentEvent, Event, ReportEvent, format_rfc3339
+from detectors.shift import ShiftDetector
 from detectors.signals import (
     CORE_SIGNALS,
     content_signals,
@@ -40,6 +41,8 @@ DETECTOR = "volume_spike"
 # after a week without an event they expire, so a gap of years is not stepped window by window.
 CORE_SERIES_TTL_S = 7 * 86400.0
 GROUP_TOPICS = {"content": "content-events", "reports": "report-events"}
+# Dense series also judged over a horizon for sustained moderate shifts (detectors/shift.py).
+SHIFT_FAMILIES = ("content", "content.surface", "content.kind")
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,10 @@ class DetectionConfig:
     accumulate_min: float = 15.0
     accumulate_ratio: float = 4.0
     accumulate_ttl_s: float = 86400.0
+    # Sustained shifts of dense series (detectors/shift.py).
+    shift_horizon_s: float = 1800.0
+    shift_threshold: float = 5.0
+    shift_ratio: float = 1.3
 
 
 def rate_detector(
@@ -81,6 +88,17 @@ def rate_detector(
         season_slots=0 if sparse else 96,
         prior_level=0.0 if sparse else None,
         horizon=0 if sparse else HORIZON,
+    )
+
+
+def shift_detector(config: DetectionConfig) -> ShiftDetector:
+    """The sustained-shift detector of a dense series, whose score is on the spike's scale."""
+    return ShiftDetector(
+        window_s=config.window_s,
+        horizon_s=config.shift_horizon_s,
+        threshold=config.shift_threshold,
+        ratio=config.shift_ratio,
+        score_scale=config.spike_threshold,
     )
 
 
@@ -130,6 +148,8 @@ class _Series:
     next_window: float  # the window the detector expects next
     episode: Episode | None = None
     sample_ids: tuple[str, ...] = ()
+    shift: ShiftDetector | None = None  # of a dense series of `SHIFT_FAMILIES`
+    accumulated: bool = False  # the last verdict is the shift's, over its horizon
 
 
 @dataclass
@@ -302,7 +322,7 @@ class SignalProcessor:
                 while series.next_window < start:  # zero windows of an idle per-account series
                     detector.step(series.next_window, 0)
                     series.next_window += cfg.window_s
-                verdict = detector.step(start, count)
+                verdict = self._step_dense(signal, series, detector, start, count)
             series.next_window = end
             closed.results.append(WindowResult(signal, start, verdict))
             severity = severity_for(verdict.score, cfg.spike_threshold) if verdict.flagged else None
@@ -321,6 +341,23 @@ class SignalProcessor:
                 else:
                     g.open_sparse.add(signal)
         closed.expired += self._expire(g, end)
+
+    def _step_dense(
+        self, signal: str, series: _Series, detector: SpikeDetector, start: float, count: int
+    ) -> Verdict:
+        """The spike detector's verdict on the window; for a series of `SHIFT_FAMILIES`, the
+        shift detector's instead when only it flags (the profile read before the spike
+        detector learns the window)."""
+        shift = series.shift
+        if shift is None and detector.season_slots and family(signal) in SHIFT_FAMILIES:
+            shift = series.shift = shift_detector(self.config)
+        if shift is None:
+            return detector.step(start, count)
+        factor = detector.profile(start)
+        verdict = detector.step(start, count)
+        shifted = shift.step(start, count, factor, detector.level or 0.0, verdict.flagged)
+        series.accumulated = shifted.flagged and not verdict.flagged
+        return shifted if series.accumulated else verdict
 
     def _expire(self, g: _Group, end: float) -> int:
         gone = [
@@ -393,6 +430,18 @@ class SignalProcessor:
         }
         if isinstance(series.detector, Accumulator):  # observed and expected: over the horizon
             evidence["horizon_seconds"] = series.detector.horizon * cfg.window_s
+        shift = series.shift
+        if series.accumulated and shift is not None:  # as well
+            evidence["horizon_seconds"] = shift.horizon * cfg.window_s
+            evidence["baseline_windows"] = shift.learned_windows
+            evidence["accumulated"] = {
+                "windows": shift.horizon,
+                "ratio": evidence["ratio"],
+                "began": format_rfc3339(required(shift.began, "the shift's onset")),
+            }
+            summary = summarize_shift(signal, verdict, end, shift)
+        else:
+            summary = summarize(signal, verdict, end, cfg.window_s, cfg.accumulate_horizon_s)
         return Alert(
             alert_id=episode.alert_id,
             detector=DETECTOR,
@@ -405,7 +454,7 @@ class SignalProcessor:
             window_end=episode.end,
             score=verdict.score,
             threshold=cfg.spike_threshold,
-            summary=summarize(signal, verdict, end, cfg.window_s, cfg.accumulate_horizon_s),
+            summary=summary,
             evidence=evidence,
         )
 
@@ -484,6 +533,25 @@ def summarize(
         ratio = verdict.observed / verdict.expected
         return f"{head}, {ratio:.1f}x the expected {verdict.expected:.0f} (normal up to {verdict.upper:.0f})."
     return f"{head}, expected about {verdict.expected:.0f} (normal up to {verdict.upper:.0f})."
+
+
+def summarize_shift(signal: str, verdict: Verdict, end: float, shift: ShiftDetector) -> str:
+    """One sentence for on-call on a sustained shift.
+
+    >>> shift = ShiftDetector(horizon_s=1800.0)
+    >>> shift.began = 1200.0
+    >>> v = Verdict(observed=1450, expected=760, lower=0, upper=1100, score=9.0, flagged=True)
+    >>> summarize_shift("content.surface:groups", v, 2460.0, shift)
+    'Content on surface groups: 1450 events in the 30 min to 00:41 UTC, 1.9x the expected 760 (alert line 1100): a sustained shift since about 00:20 UTC.'
+    """
+    clock = format_rfc3339(end)[11:16]
+    began = format_rfc3339(required(shift.began, "the shift's onset"))[11:16]
+    ratio = verdict.observed / verdict.expected if verdict.expected > 0 else math.inf
+    return (
+        f"{describe(signal)}: {int(verdict.observed)} events in the {shift.horizon_s / 60:.0f} "
+        f"min to {clock} UTC, {ratio:.1f}x the expected {verdict.expected:.0f} (alert line "
+        f"{verdict.upper:.0f}): a sustained shift since about {began} UTC."
+    )
 
 
 def signals_of(event: Event) -> tuple[str, ...]:

@@ -244,6 +244,10 @@ class SpikeDetector(base.AnomalyDetector):
     def learned_windows(self) -> int:
         return self.n
 
+    def profile(self, t: float) -> float | None:
+        """The daily profile's factor at `t`, once the profile is in use; None before."""
+        return self._factor(t) if self.seasonal else None
+
     # -- internals ------------------------------------------------------------------------
     def _noise(self, t: float, expected: float | None = None) -> float:
         """The noise at `t`; `expected` is the forecast at `t`, when known."""

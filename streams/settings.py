@@ -185,6 +185,19 @@ class Settings(BaseSettings):
         gt=0,
         description="idle time after which an account's first-contact series and baseline expire",
     )
+    shift_horizon_s: float = Field(
+        1800.0,
+        gt=0,
+        description="span over which a dense content series is summed to find sustained shifts",
+    )
+    shift_threshold: float = Field(
+        5.0,
+        gt=0,
+        description="standard deviations above its expected sum at which that span is flagged",
+    )
+    shift_ratio: float = Field(
+        1.3, gt=1, description="fewest times its expected sum at which that span is flagged"
+    )
 
     # Actor anomaly detection.
     actor_model: str = Field(
@@ -497,6 +510,9 @@ class Settings(BaseSettings):
             accumulate_min=self.accumulate_min,
             accumulate_ratio=self.accumulate_ratio,
             accumulate_ttl_s=self.accumulate_ttl_s,
+            shift_horizon_s=self.shift_horizon_s,
+            shift_threshold=self.shift_threshold,
+            shift_ratio=self.shift_ratio,
         )
 
     def actor_detection(self) -> ActorConfig:
