@@ -1382,20 +1382,22 @@ class SlowCampaign(Attack):
         self.surfaces = rng.choice((("feed",), ("feed", "groups")))
         # One account's turn every eight minutes or more, as four hours allow. An attack may
         # overlap others: it runs its hours, cut by the run's end.
-        length = min(4.0 * HOUR, max(rng.uniform(2.0, 4.0) * HOUR, n * DRIP_S))
-        self.end = min(self.start + length, ctx.until)
+        self.length = min(4.0 * HOUR, max(rng.uniform(2.0, 4.0) * HOUR, n * DRIP_S))
+        self.end = min(self.start + self.length, ctx.until)
         self.actors = [a[0] for a in self.accounts]
 
     def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
         out: list[tuple[float, int, Any]] = []
-        length, n = self.end - self.start, len(self.accounts)
+        n, last = len(self.accounts), self.start + self.length
         for i, account in enumerate(self.accounts):
             # Each account's turn in the drip; a few post again 20 to 90 minutes later.
-            first = self.start + (i + rng.random()) / n * length
+            first = self.start + (i + rng.random()) / n * self.length
             times = [first]
-            if rng.random() < 0.2 and first + 20 * 60.0 < self.end:
-                times.append(min(self.end - 1.0, first + rng.uniform(20.0, 90.0) * 60.0))
+            if rng.random() < 0.2 and first + 20 * 60.0 < last:
+                times.append(min(last - 1.0, first + rng.uniform(20.0, 90.0) * 60.0))
             for ts in times:
+                if ts >= self.end:
+                    continue  # past the run's end
                 domain = self.domains[1] if rng.random() < 0.2 else self.domains[0]
                 link = f"https://{domain}/{rng.choice(('a', 'p', 'story', 'read'))}/{rng.getrandbits(24):06x}"
                 text = paraphrase(rng, self.pitch, link)
@@ -1412,20 +1414,24 @@ NEWS_TLDS = (".com", ".co.uk", ".news")
 
 
 class OrganicLinkShare(Attack):
-    """Decoy: a news story on a site not linked before, found and shared by tens of unrelated,
+    """Decoy: a news story on a site not linked before, found and shared by 20 to 35 unrelated,
     mostly established accounts over four to six hours, each once in words of their own."""
 
     def plan(self, rng: random.Random, ctx: Context) -> None:
-        self.accounts = organic_like(rng, ctx, rng.randint(30, 50), self.start, 0.15)
+        self.accounts = organic_like(rng, ctx, rng.randint(20, 35), self.start, 0.15)
         self.domain = f"{rng.choice(NEWS_SITES)}{rng.choice(NEWS_TLDS)}"
         self.story = f"{rng.getrandbits(32):08x}"
         # A decoy may overlap attacks: the story travels its hours, cut by the run's end.
-        self.end = min(self.start + rng.uniform(4.0, 6.0) * HOUR, ctx.until)
+        self.length = rng.uniform(4.0, 6.0) * HOUR
+        self.end = min(self.start + self.length, ctx.until)
         self.actors = sorted(a[0] for a in self.accounts)
 
     def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
         out: list[tuple[float, int, Any]] = []
-        for account, ts in zip(self.accounts, self.times(rng, len(self.accounts)), strict=True):
+        for account in self.accounts:
+            ts = self.start + int(rng.random() * self.length * 1000) / 1000
+            if ts >= self.end:
+                continue
             link = f"https://{self.domain}/{self.story}"
             text = f"{organic_text(rng)} {link}"
             kind = rng.choice(("post", "share"))
