@@ -739,15 +739,24 @@ class Coordinator:
         cfg = self.config
         for ident in sorted(self.groups):
             group = self.groups[ident]
-            # A schedule may keep a slot an hour: a group out of step for longer resolves.
-            cooldown = cfg.synchrony_cooldown_s if group.kind == "synchronised" else cfg.cooldown_s
-            if end - group.touched - cfg.window_s >= cooldown:
+            if end - group.touched - cfg.window_s >= self._cooldown(group):
                 if group.fired is not None:
                     closed.alerts.append(self._resolved(group, end))
                 del self.groups[ident]
                 for route in group.latest:
                     if self.owner.get(route) == ident:
                         del self.owner[route]
+
+    def _cooldown(self, group: _Group) -> float:
+        """How long a group stays open without a candidate. A schedule may keep a slot an
+        hour; a slow campaign's domain may gather too few accounts for a while, and come
+        back within the hours it keeps them: the same campaign, not a new one."""
+        cfg = self.config
+        if group.kind == "synchronised":
+            return cfg.synchrony_cooldown_s
+        if group.kind == "campaign" and all(self.over_hours(c) for c in group.latest.values()):
+            return max(cfg.cooldown_s, cfg.domain_window_s)
+        return cfg.cooldown_s
 
     def _fold(self, alerts: list[Alert], closed: CoordinatorClosed) -> None:
         raised = [g for g in self.groups.values() if g.kind == "campaign" and g.fired is not None]
@@ -1109,7 +1118,7 @@ class Coordinator:
         detector = BRIGADE if group.kind == "brigade" else CAMPAIGN
         synchronised = group.kind == "synchronised"
         cfg = self.config
-        quiet = (cfg.synchrony_cooldown_s if synchronised else cfg.cooldown_s) / 60
+        quiet = self._cooldown(group) / 60
         threshold = 1.0 if synchronised or detector == BRIGADE else cfg.campaign_threshold
         what = "acted in step" if synchronised else "grown"
         return Alert(

@@ -71,6 +71,25 @@ def test_young_accounts_gathering_on_a_new_domain_over_hours_are_a_campaign() ->
     assert run(events, OFF) == []
 
 
+def test_a_slow_campaign_that_thins_out_within_its_hours_is_one_campaign() -> None:
+    # Eight accounts, then one every 25 minutes (the domain's hours hold too few of them for
+    # a while), then five more in minutes: still the one campaign, updated, not raised again.
+    minutes = [7 * k for k in range(8)] + [74 + 25 * k for k in range(4)]
+    minutes += [160 + 5 * k for k in range(5)]
+    events = [
+        post(2000 + k, START + m * 60.0, f"t{k}", f"some words of their own {k}", age_days=5.0,
+             links=[f"https://{DOMAIN}/{k}"])
+        for k, m in enumerate(minutes)
+    ]  # fmt: skip
+    alerts = run(events)
+    assert [a.status for a in alerts] == ["firing", "update", "resolved"]
+    assert len({a.alert_id for a in alerts}) == 1
+    assert set(alerts[-1].evidence["members"]) == {e.actor_id for e in events}
+    # It resolves once its domain has gathered no one for the hours it keeps them.
+    assert alerts[-1].ts >= START + (minutes[-1] + 120) * 60.0
+    assert "has not grown for 120 min" in alerts[-1].summary
+
+
 def test_a_story_shared_over_hours_by_established_accounts_does_not_alert() -> None:
     events = drip(40, 5 * 60.0, young=0.15)
     assert run(events) == []
