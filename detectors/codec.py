@@ -460,8 +460,6 @@ for _name, _cls, _attrs in [
     ("ActorModel", actor_model.ActorModel,
      "edge learn_every median min_events min_score model n pipeline q seed skipped threshold "
      "warmup"),
-    ("CoordinationIndex", coordination.CoordinationIndex,
-     "closed_until config domains_seen first keys pending"),
     ("Coordinator", coordination.Coordinator,
      "actor_alerts closed_until config folded groups marks owner pending recent sources"),
     ("LabelGate", labels.LabelGate,
@@ -524,15 +522,38 @@ _INGEST.upgrades[2] = _ingest_v2_to_v3
 own("Schedules", synchrony.Schedules,
     "horizon_s max_authors min_slots open slot_s times window_s")  # fmt: skip
 
-# CoordinationConfig and Candidate: version 1 is the layout before synchronised accounts.
-_COORDINATION = own("CoordinationConfig", coordination.CoordinationConfig, version=2)
-_SYNCHRONY_SETTINGS = {
-    f.name: f.default
-    for f in dataclasses.fields(coordination.CoordinationConfig)
-    if f.name.startswith(("synchrony_", "min_synchronised", "max_schedules"))
+# CoordinationConfig and Candidate: version 1 is the layout before synchronised accounts;
+# CoordinationConfig's version 2 the one before new domains kept their rows for hours.
+_COORDINATION = own("CoordinationConfig", coordination.CoordinationConfig, version=3)
+_COORDINATION_DEFAULTS = {
+    f.name: f.default for f in dataclasses.fields(coordination.CoordinationConfig)
 }
-_COORDINATION.layouts[1] = tuple(f for f in _COORDINATION.fields if f not in _SYNCHRONY_SETTINGS)
+_SYNCHRONY_SETTINGS = {
+    name: value
+    for name, value in _COORDINATION_DEFAULTS.items()
+    if name.startswith(("synchrony_", "min_synchronised", "max_schedules"))
+}
+_COORDINATION.layouts[2] = tuple(f for f in _COORDINATION.fields if f != "domain_window_s")
+_COORDINATION.layouts[1] = tuple(
+    f for f in _COORDINATION.layouts[2] if f not in _SYNCHRONY_SETTINGS
+)
 _COORDINATION.upgrades[1] = lambda state: {**state, **_SYNCHRONY_SETTINGS}
+# New domains keep their rows for hours from here on, as long as the default setting says.
+_COORDINATION.upgrades[2] = lambda state: {
+    **state,
+    "domain_window_s": _COORDINATION_DEFAULTS["domain_window_s"],
+}
+# CoordinationIndex: version 1 is the layout before new domains kept their rows for hours.
+_INDEX = own(
+    "CoordinationIndex",
+    coordination.CoordinationIndex,
+    "closed_until config domains_seen first keys new_domains pending",
+    version=2,
+)
+_INDEX.layouts[1] = tuple(f for f in _INDEX.fields if f != "new_domains")
+# The domains' rows are gathered from here on: a slow campaign shows once it has gathered
+# enough accounts again.
+_INDEX.upgrades[1] = lambda state: {**state, "new_domains": OrderedDict()}
 _CANDIDATE = own("Candidate", coordination.Candidate, version=2)
 _CANDIDATE.layouts[1] = tuple(f for f in _CANDIDATE.fields if f != "schedule")
 _CANDIDATE.upgrades[1] = lambda state: {**state, "schedule": ()}

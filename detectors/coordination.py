@@ -9,7 +9,9 @@ Groups are found as they happen, in three stages that share the windows of the r
 2. `CoordinationIndex`, per partition of the repartitioned topic (rows are routed by key, so
    each bucket, domain and target lives in one place), keeps each key's rows for a sliding
    event-time window and, when a window closes, proposes every key touched in it that has
-   enough distinct actors as a `Candidate`. Domains only count while they are new.
+   enough distinct actors as a `Candidate`. Domains only count while they are new; a new
+   domain also keeps its rows for hours, and is proposed over them when it gathers enough
+   accounts too slowly for the sliding window (a slow campaign).
 3. `Coordinator`, one for the whole topology (its input is a few candidates a window), waits
    until every index has closed a window, then folds candidates into campaigns (the bands of
    one cluster, and buckets sharing most members, are one campaign) and brigades (one per
@@ -74,6 +76,8 @@ class CoordinationConfig:
     young_days: float = 30.0
     tight_s: float = 600.0  # twice `min_actors` accounts within this span: tight timing
     new_domain_s: float = DAY  # a domain is new this long after it is first seen
+    # How long a new domain keeps its rows for slow campaigns; at most `campaign_window_s`: off.
+    domain_window_s: float = 7200.0
     domain_warmup_s: float = 3600.0  # domains seen this early on are taken as established
     brigade_window_s: float = 1800.0
     min_reporters: int = 15
@@ -322,6 +326,8 @@ class CoordinationIndex:
         # most keys hold one row, and an empty deque alone takes over 600 bytes.
         self.keys: OrderedDict[str, list[Row]] = OrderedDict()
         self.domains_seen: OrderedDict[str, float] = OrderedDict()  # domain -> first seen
+        # Each new domain's rows for `domain_window_s` by route, least recently touched first.
+        self.new_domains: OrderedDict[str, list[Row]] = OrderedDict()
         # Each open window's rows by route: the row, or rows by event id when several events
         # share the route in the window (a bucket most often holds one event a window, and a
         # row alone costs no allocation where a (route, event id) key would).
@@ -333,7 +339,7 @@ class CoordinationIndex:
         return len(self.keys)
 
     def rows_held(self) -> int:
-        return sum(len(rows) for rows in self.keys.values())
+        return sum(len(rows) for rows in chain(self.keys.values(), self.new_domains.values()))
 
     def add(self, start: float, row: Row, keys: tuple[str, ...] | None = None) -> int:
         """Add one row of a window under `keys` (those this index owns; all by default);
@@ -372,7 +378,7 @@ class CoordinationIndex:
             until,
             window_s,
             lambda a, b: self._close(a, b, closed),
-            lambda start: next_due(start, bool(self.keys), self.pending),
+            lambda start: next_due(start, bool(self.keys or self.new_domains), self.pending),
         )
         return closed
 
@@ -381,13 +387,17 @@ class CoordinationIndex:
         closed.windows += 1
         rows = self.pending.pop(start, {})
         keys, max_keys, max_rows = self.keys, cfg.max_keys, cfg.max_rows
+        slow = cfg.domain_window_s > cfg.campaign_window_s
         # The routes come in order: the keys touched, in order, with no set to sort.
         touched: list[str] = []
         for route in sorted(rows):
             found = rows[route]
             for row in [found[i] for i in sorted(found)] if isinstance(found, dict) else (found,):
-                if row.kind == "link" and not self._new_domain(route[5:], start):
-                    continue
+                if row.kind == "link":
+                    if not self._new_domain(route[5:], start):
+                        continue
+                    if slow:
+                        self._keep_domain_row(route, row)
                 held = keys.get(route)
                 if held is None:
                     if len(keys) >= max_keys:
@@ -411,10 +421,13 @@ class CoordinationIndex:
             if held[0].ts < horizon:
                 held[:] = [row for row in held if row.ts >= horizon]
             # `_candidate` wants as many rows: most keys hold one, so ask it only then.
+            candidate = None
             if held and len(held) >= self._wanted(held[0].kind):
                 candidate = self._candidate(route, held[-max_rows:], start)
-                if candidate is not None:
-                    closed.candidates.append(candidate)
+            if candidate is None and slow and held and held[0].kind == "link":
+                candidate = self._over_hours(route, start, end - cfg.domain_window_s)
+            if candidate is not None:
+                closed.candidates.append(candidate)
         expired = []
         for route, held in keys.items():
             if held:
@@ -424,6 +437,39 @@ class CoordinationIndex:
             expired.append(route)
         for route in expired:
             del keys[route]
+        domain_from = end - cfg.domain_window_s
+        expired = []
+        for route, held in self.new_domains.items():
+            if held and held[-1].ts >= domain_from:
+                break
+            expired.append(route)
+        for route in expired:
+            del self.new_domains[route]
+
+    def _keep_domain_row(self, route: str, row: Row) -> None:
+        """Keep a new domain's row for `domain_window_s` too."""
+        held = self.new_domains.get(route)
+        if held is None:
+            while len(self.new_domains) >= self.config.max_keys:
+                self.new_domains.popitem(last=False)
+            self.new_domains[route] = [row]
+            return
+        self.new_domains.move_to_end(route)
+        held.append(row)
+        if len(held) > 2 * self.config.max_rows:
+            del held[: -self.config.max_rows]
+
+    def _over_hours(self, route: str, start: float, since: float) -> Candidate | None:
+        """A new domain's candidate over the rows it kept since `since`: accounts sharing it
+        too slowly for the sliding window. The coordinator tells it by its first row."""
+        held = self.new_domains.get(route)
+        if held is None:
+            return None
+        if held[0].ts < since:
+            held[:] = [row for row in held if row.ts >= since]
+        if len(held) < self.config.min_actors:
+            return None
+        return self._candidate(route, held[-self.config.max_rows :], start)
 
     def _make_room(self) -> int:
         evicted = 0
@@ -694,15 +740,24 @@ class Coordinator:
         cfg = self.config
         for ident in sorted(self.groups):
             group = self.groups[ident]
-            # A schedule may keep a slot an hour: a group out of step for longer resolves.
-            cooldown = cfg.synchrony_cooldown_s if group.kind == "synchronised" else cfg.cooldown_s
-            if end - group.touched - cfg.window_s >= cooldown:
+            if end - group.touched - cfg.window_s >= self._cooldown(group):
                 if group.fired is not None:
                     closed.alerts.append(self._resolved(group, end))
                 del self.groups[ident]
                 for route in group.latest:
                     if self.owner.get(route) == ident:
                         del self.owner[route]
+
+    def _cooldown(self, group: _Group) -> float:
+        """How long a group stays open without a candidate. A schedule may keep a slot an
+        hour; a slow campaign's domain may gather too few accounts for a while, and come
+        back within the hours it keeps them: the same campaign, not a new one."""
+        cfg = self.config
+        if group.kind == "synchronised":
+            return cfg.synchrony_cooldown_s
+        if group.kind == "campaign" and all(self.over_hours(c) for c in group.latest.values()):
+            return max(cfg.cooldown_s, cfg.domain_window_s)
+        return cfg.cooldown_s
 
     def _fold(self, alerts: list[Alert], closed: CoordinatorClosed) -> None:
         raised = [g for g in self.groups.values() if g.kind == "campaign" and g.fired is not None]
@@ -779,8 +834,19 @@ class Coordinator:
             indicators.append("tight_timing")
         score = burst * (1 + len(indicators))
         # Many accounts posting one text, and nothing else, is what a popular meme looks like.
-        return Assessment(
-            score, tuple(indicators), bool(indicators) and score >= cfg.campaign_threshold
+        coordinated = bool(indicators) and score >= cfg.campaign_threshold
+        # A new domain that gathered its accounts over hours may be a story that travels: it
+        # takes young accounts as well (the accounts, then, counted over those hours).
+        if all(self.over_hours(c) for c in now):
+            coordinated = coordinated and "young_accounts" in indicators
+        return Assessment(score, tuple(indicators), coordinated)
+
+    def over_hours(self, c: Candidate) -> bool:
+        """Whether a candidate is a new domain's over the hours it keeps its rows (its first
+        row before the sliding window of the others)."""
+        cfg = self.config
+        return (
+            c.kind == "link" and c.first_ts < c.window_start + cfg.window_s - cfg.campaign_window_s
         )
 
     def synchrony_assessment(self, group: _Group) -> Assessment:
@@ -1053,7 +1119,7 @@ class Coordinator:
         detector = BRIGADE if group.kind == "brigade" else CAMPAIGN
         synchronised = group.kind == "synchronised"
         cfg = self.config
-        quiet = (cfg.synchrony_cooldown_s if synchronised else cfg.cooldown_s) / 60
+        quiet = self._cooldown(group) / 60
         threshold = 1.0 if synchronised or detector == BRIGADE else cfg.campaign_threshold
         what = "acted in step" if synchronised else "grown"
         return Alert(

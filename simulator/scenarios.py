@@ -71,6 +71,10 @@ DURATIONS = {
     "low_rate_automation_25": 4 * 3600.0,
     "low_rate_automation_50": 4 * 3600.0,
     "night_shift": 6 * 3600.0,
+    "slow_campaign_20": 4 * 3600.0,
+    "slow_campaign_40": 4 * 3600.0,
+    "slow_campaign_80": 4 * 3600.0,
+    "organic_link_share": 5 * 3600.0,
 }
 KINDS = tuple(DURATIONS)
 # Decoys: organic behaviour that looks unusual and must not be alerted on. Their ground truth
@@ -85,6 +89,7 @@ DECOYS = frozenset(
         "viral_post",
         "slow_report_wave",
         "night_shift",
+        "organic_link_share",
     }
 )
 # Sustained moderate shifts: a surface at a few times its rate, no window of it extreme. Not
@@ -93,7 +98,8 @@ SHIFTS = ("sustained_shift_1_5x", "sustained_shift_2x", "sustained_shift_3x")
 SHIFT_FACTORS = {"sustained_shift_1_5x": 1.5, "sustained_shift_2x": 2.0, "sustained_shift_3x": 3.0}
 SHIFT_FAMILY = (*SHIFTS, "organic_growth", "viral_post")
 # Slow attacks: tens of accounts, each acting once or twice, paced over an hour or more so
-# that no minute or ten minutes of them passes a detector's gate. Their strength (how many
+# that no minute or ten minutes of them passes a detector's gate (nor, for the weakest slow
+# campaigns, half an hour of near-identical texts or a new domain). Their strength (how many
 # accounts, before the seeded spread of +-15%) is in their kind's name. Not in the default day.
 SLOW_BRIGADES = {"slow_brigade_20": 20, "slow_brigade_40": 40, "slow_brigade_80": 80}
 SLOW_PILE_ONS = {"slow_pile_on_20": 20, "slow_pile_on_40": 40, "slow_pile_on_80": 80}
@@ -102,16 +108,19 @@ LOW_RATE_AUTOMATION = {
     "low_rate_automation_25": 25,
     "low_rate_automation_50": 50,
 }
+SLOW_CAMPAIGNS = {"slow_campaign_20": 20, "slow_campaign_40": 40, "slow_campaign_80": 80}
 BRIGADE_FAMILY = (*SLOW_BRIGADES, "slow_report_wave")
 PILE_ON_FAMILY = (*SLOW_PILE_ONS, "viral_post")
 # The night shift first: run from midnight, it falls at night.
 AUTOMATION_FAMILY = ("night_shift", *LOW_RATE_AUTOMATION, "organic_meme")
+CAMPAIGN_FAMILY = (*SLOW_CAMPAIGNS, "organic_link_share", "organic_meme")
 # Each family of quiet attacks with its decoys: `evaluate` reports each in a table of its own.
 QUIET_FAMILIES = {
     "sustained_shift": SHIFT_FAMILY,
     "slow_brigade": BRIGADE_FAMILY,
     "slow_pile_on": PILE_ON_FAMILY,
     "low_rate_automation": AUTOMATION_FAMILY,
+    "slow_campaign": CAMPAIGN_FAMILY,
 }
 # What a decoy may rightly cause: an organic report wave is a surge of reports against one
 # account (content to review), and a report_brigade alert that calls it organic (`info`).
@@ -1249,6 +1258,187 @@ class NightShift(Attack):
         return out
 
 
+# A slow campaign's pitch, in parts: each post takes one wording of each part (a proof not
+# always) in one of a few orders, so that its texts share most of their words but are not
+# copies. (hook, claim, proof, call to action, domain stem)
+PITCHES: tuple[tuple[tuple[str, ...], ...], ...] = (
+    (
+        (
+            "just read this",
+            "finally someone wrote it down",
+            "everyone needs to see this",
+            "can't believe nobody talks about this",
+            "my doctor never told me this",
+        ),
+        (
+            "the simple trick that lowers high blood pressure for good",
+            "a simple trick that brings blood pressure down for good",
+            "how one cheap habit fixes high blood pressure",
+            "the easy fix for high blood pressure they keep quiet about",
+        ),
+        (
+            "my aunt tried it and stopped her pills",
+            "it worked for my dad in two weeks",
+            "my neighbour swears by it",
+            "a friend tried it and feels ten years younger",
+        ),
+        (
+            "read it before they take it down",
+            "read it before it gets deleted",
+            "share it with your family",
+            "have a look before it disappears",
+        ),
+        ("health-report", "natural-cure", "wellness-daily"),
+    ),
+    (
+        (
+            "not financial advice but",
+            "wish I had known this sooner",
+            "this changed everything for me",
+            "ok this is real",
+        ),
+        (
+            "ordinary people are doubling their savings with this new app",
+            "regular people are doubling their savings with this app",
+            "normal folks double their savings with one new app",
+            "this new app doubles your savings while you sleep",
+        ),
+        (
+            "my cousin made back his rent in a week",
+            "a coworker showed me her account",
+            "my brother got paid out yesterday",
+            "I tried it with a small amount first",
+        ),
+        (
+            "sign up before the spots run out",
+            "only open to new users this week",
+            "get in before they close it",
+            "see for yourself",
+        ),
+        ("smart-yield", "wealth-now", "coin-growth"),
+    ),
+    (
+        (
+            "they don't want you to know this",
+            "the news won't show you this",
+            "wake up people",
+            "look what they are hiding",
+        ),
+        (
+            "the water in our city is being mixed with chemicals",
+            "chemicals are being put in our city water",
+            "our tap water is being mixed with chemicals on purpose",
+            "the city is putting chemicals in the water",
+        ),
+        (
+            "an engineer who worked there confirmed it",
+            "a whistleblower leaked the documents",
+            "someone inside the plant admitted it",
+            "the documents are all here",
+        ),
+        (
+            "spread this everywhere",
+            "share before it gets censored",
+            "send this to everyone you know",
+            "don't let them bury this",
+        ),
+        ("truth-files", "real-report", "open-leaks"),
+    ),
+)
+PITCH_ORDERS = ((0, 1, 2, 3), (1, 2, 0, 3), (0, 1, 3, 2), (2, 1, 3, 0), (1, 0, 2, 3))
+LINK_TLDS = (".info", ".news", ".site", ".online", ".live")
+DRIP_S = 8 * 60.0  # a slow campaign brings in one account every this long at most
+
+
+def paraphrase(rng: random.Random, pitch: tuple[tuple[str, ...], ...], link: str) -> str:
+    """One wording of the pitch: a choice of each part in one of a few orders, a link."""
+    words = [rng.choice(part) for part in pitch[:4]]
+    if rng.random() < 0.3:
+        words[2] = ""  # no proof this time
+    parts = [words[i] for i in rng.choice(PITCH_ORDERS) if words[i]]
+    text = rng.choice((". ", ", ", " - ", "! ")).join(parts)
+    text = text[0].upper() + text[1:] if rng.random() < 0.5 else text
+    at = rng.choice((len(parts), len(parts) - 1))  # the link last or before the last part
+    if at == len(parts):
+        return f"{text} {link}{rng.choice(('', '', ' 👀', ' 🙏', ' ‼️'))}"
+    head = rng.choice((". ", ", ")).join(parts[:at])
+    return f"{head} {link} {parts[at]}"
+
+
+class SlowCampaign(Attack):
+    """Tens of accounts, most of them young, each posting one paraphrase of one pitch, a few
+    two, with a link to one new domain (a post in five to a mirror) over two to four hours:
+    one account's turn every eight minutes or more, so that half an hour holds few of them
+    (fewer than eight accounts, at 20 accounts)."""
+
+    def plan(self, rng: random.Random, ctx: Context) -> None:
+        n = strength(rng, ctx, SLOW_CAMPAIGNS[self.kind])
+        self.accounts = crowd(rng, ctx, n, rng.uniform(0.6, 0.9), "", self.start)
+        self.pitch = rng.choice(PITCHES)
+        stems = rng.sample(self.pitch[4], 2)
+        self.domains = [
+            f"{stem}-{rng.getrandbits(16):04x}{rng.choice(LINK_TLDS)}" for stem in stems
+        ]
+        self.surfaces = rng.choice((("feed",), ("feed", "groups")))
+        # One account's turn every eight minutes or more, as four hours allow. An attack may
+        # overlap others: it runs its hours, cut by the run's end.
+        self.length = min(4.0 * HOUR, max(rng.uniform(2.0, 4.0) * HOUR, n * DRIP_S))
+        self.end = min(self.start + self.length, ctx.until)
+        self.actors = [a[0] for a in self.accounts]
+
+    def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
+        out: list[tuple[float, int, Any]] = []
+        n, last = len(self.accounts), self.start + self.length
+        for i, account in enumerate(self.accounts):
+            # Each account's turn in the drip; a few post again 20 to 90 minutes later.
+            first = self.start + (i + rng.random()) / n * self.length
+            times = [first]
+            if rng.random() < 0.2 and first + 20 * 60.0 < last:
+                times.append(min(last - 1.0, first + rng.uniform(20.0, 90.0) * 60.0))
+            for ts in times:
+                if ts >= self.end:
+                    continue  # past the run's end
+                domain = self.domains[1] if rng.random() < 0.2 else self.domains[0]
+                link = f"https://{domain}/{rng.choice(('a', 'p', 'story', 'read'))}/{rng.getrandbits(24):06x}"
+                text = paraphrase(rng, self.pitch, link)
+                kind = rng.choice(("post", "share"))
+                surface = rng.choice(self.surfaces)
+                value = content_value(ts, account, kind, surface, text, links=[link])
+                out.append((ts, CONTENT, value))
+        return out
+
+
+# News sites the organic traffic does not link to: new to the monitor when a story travels.
+NEWS_SITES = ("riverside-gazette", "northern-courier", "valley-tribune", "coastal-herald")
+NEWS_TLDS = (".com", ".co.uk", ".news")
+
+
+class OrganicLinkShare(Attack):
+    """Decoy: a news story on a site not linked before, found and shared by 20 to 35 unrelated,
+    mostly established accounts over four to six hours, each once in words of their own."""
+
+    def plan(self, rng: random.Random, ctx: Context) -> None:
+        self.accounts = organic_like(rng, ctx, rng.randint(20, 35), self.start, 0.15)
+        self.domain = f"{rng.choice(NEWS_SITES)}{rng.choice(NEWS_TLDS)}"
+        self.story = f"{rng.getrandbits(32):08x}"
+        # A decoy may overlap attacks: the story travels its hours, cut by the run's end.
+        self.length = rng.uniform(4.0, 6.0) * HOUR
+        self.end = min(self.start + self.length, ctx.until)
+        self.actors = sorted(a[0] for a in self.accounts)
+
+    def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
+        out: list[tuple[float, int, Any]] = []
+        for account in self.accounts:
+            ts = self.start + int(rng.random() * self.length * 1000) / 1000
+            if ts >= self.end:
+                continue
+            link = f"https://{self.domain}/{self.story}"
+            text = f"{organic_text(rng)} {link}"
+            kind = rng.choice(("post", "share"))
+            out.append((ts, CONTENT, content_value(ts, account, kind, "feed", text, links=[link])))
+        return out
+
+
 CLASSES: dict[str, type[Attack]] = {
     "spam_wave": SpamWave,
     "report_brigade": ReportBrigade,
@@ -1275,6 +1465,8 @@ CLASSES: dict[str, type[Attack]] = {
     **dict.fromkeys(SLOW_PILE_ONS, SlowPileOn),
     **dict.fromkeys(LOW_RATE_AUTOMATION, LowRateAutomation),
     "night_shift": NightShift,
+    **dict.fromkeys(SLOW_CAMPAIGNS, SlowCampaign),
+    "organic_link_share": OrganicLinkShare,
 }
 
 

@@ -241,6 +241,11 @@ class Settings(BaseSettings):
     new_domain_s: float = Field(
         86400.0, gt=0, description="how long after it is first seen a domain counts as new"
     )
+    campaign_domain_window_s: float = Field(
+        7200.0,
+        gt=0,
+        description="event time a new domain keeps its posts for slow campaigns (at most ABUSEMON_CAMPAIGN_WINDOW_S: off)",
+    )
     brigade_window_s: float = Field(
         1800.0, gt=0, description="event time over which reports against one account are grouped"
     )
@@ -535,6 +540,7 @@ class Settings(BaseSettings):
             min_actors=self.campaign_min_actors,
             campaign_threshold=self.campaign_threshold,
             new_domain_s=self.new_domain_s,
+            domain_window_s=self.campaign_domain_window_s,
             brigade_window_s=self.brigade_window_s,
             min_reporters=self.brigade_min_reporters,
             cooldown_s=self.coordination_cooldown_s,

@@ -114,6 +114,34 @@ def test_simulate_runs_slow_attacks_and_evaluate_reports_each_family_apart(
     assert brigades[3].split() == ["slow_report_wave", "1", "0", "-", "0"]
 
 
+def test_evaluate_reports_the_slow_campaigns_in_a_table_of_their_own(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "campaigns.jsonl"
+    named = "slow_campaign_20,organic_link_share,organic_meme"
+    args = ["simulate", "--out", str(out), "--hours", "2.5", "--rate", "1", "--attack-every", "30"]
+    assert main([*args, "--scenarios", named]) == 0
+    truth = Path(f"{out}.truth.jsonl")
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"topic": "content-events", "value": {"event_id": "x"}}\n')
+    alerts = str(tmp_path / "alerts.jsonl")
+    capsys.readouterr()
+    assert (
+        main(["evaluate", "--events", str(events), "--truth", str(truth), "--alerts-out", alerts])
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert [line for line in printed.splitlines() if line.startswith("Family ")] == [
+        "Family slow_campaign"
+    ]
+    table = printed.split("Family slow_campaign\n")[1].split("\n\n")[0].splitlines()
+    assert table[1].split() == ["slow_campaign_20", "1", "0", "0.0%", "-"]
+    assert [row.split()[:3] for row in table[3:]] == [
+        ["organic_link_share", "1", "0"],
+        ["organic_meme", "1", "0"],
+    ]
+
+
 def test_the_console_script_prints_no_traceback(tmp_path: Path) -> None:
     result = subprocess.run(
         [
