@@ -612,9 +612,8 @@ class _Group:
     """A campaign or a brigade: what its candidates have shown so far."""
 
     ident: str
-    kind: (
-        str  # "campaign", "synchronised" (a campaign of accounts keeping one schedule) or "brigade"
-    )
+    # "campaign", "synchronised" (a campaign of accounts keeping one schedule) or "brigade"
+    kind: str
     started: float  # the window of its first candidate
     latest: dict[str, Candidate] = field(default_factory=dict)  # by route
     members: dict[str, bool] = field(default_factory=dict)  # actor -> young
