@@ -131,6 +131,17 @@ def press(driver: webdriver.Chrome, key: str) -> None:
     ActionChains(driver).send_keys(key).perform()
 
 
+def console_settings(broker: EmbeddedBroker) -> Settings:
+    """A console on the session's broker, with a labels topic of its own and no audits."""
+    return Settings(
+        broker=broker.url,
+        labels_topic=f"{uuid.uuid4().hex[:8]}-labels",
+        input_partitions=1,
+        console_token=TOKEN,  # type: ignore[arg-type]
+        audit_rate=0.0,
+    )
+
+
 def analyst_session(url: str, volume_id: str, tmp_path: Path) -> dict[str, Any]:
     """Open the page with the token, read the queue, label the volume spike abusive by `a`."""
     driver = chromium(tmp_path / "chromium-profile")
@@ -223,13 +234,7 @@ async def test_an_analyst_labels_an_alert_by_keyboard(
     actor = actor_anomaly(now)["alert_id"]
     volume = volume_spike(now)[0]["alert_id"]
     brigade = report_brigade(now)["alert_id"]
-    settings = Settings(
-        broker=broker.url,
-        labels_topic=f"{uuid.uuid4().hex[:8]}-labels",
-        input_partitions=1,
-        console_token=TOKEN,  # type: ignore[arg-type]
-        audit_rate=0.0,
-    )
+    settings = console_settings(broker)
     console = await start_console(settings, store, host="127.0.0.1", port=0)
     try:
         seen = await asyncio.to_thread(analyst_session, console.login_url, volume, tmp_path)
@@ -301,13 +306,7 @@ async def test_a_synchronised_campaign_shows_its_schedule(
     store = open_store(f"sqlite:///{tmp_path / 'alerts.db'}")
     record = synchronised_campaign(now)
     store.add_alert(record)
-    settings = Settings(
-        broker=broker.url,
-        labels_topic=f"{uuid.uuid4().hex[:8]}-labels",
-        input_partitions=1,
-        console_token=TOKEN,  # type: ignore[arg-type]
-        audit_rate=0.0,
-    )
+    settings = console_settings(broker)
     console = await start_console(settings, store, host="127.0.0.1", port=0)
     try:
         seen = await asyncio.to_thread(
@@ -452,13 +451,7 @@ async def test_the_page_resists_hostile_urls_text_and_failures(
     bidi = actor_anomaly(now, priority=0.99, actor="u\u202egnp.exe") | {"summary": BIDI_SUMMARY}
     store.add_alert(bidi)
     gone = report_brigade(now)["alert_id"]
-    settings = Settings(
-        broker=broker.url,
-        labels_topic=f"{uuid.uuid4().hex[:8]}-labels",
-        input_partitions=1,
-        console_token=TOKEN,  # type: ignore[arg-type]
-        audit_rate=0.0,
-    )
+    settings = console_settings(broker)
     console = await start_console(settings, store, host="127.0.0.1", port=0)
     try:
         seen = await asyncio.to_thread(
