@@ -319,9 +319,11 @@ class SignalProcessor:
                 detector.skip(round((start - series.next_window) / cfg.window_s), scale)
                 verdict = detector.step(start, count, scale)
             else:
-                while series.next_window < start:  # zero windows of an idle per-account series
-                    detector.step(series.next_window, 0)
-                    series.next_window += cfg.window_s
+                idle, t = 0, series.next_window  # zero windows of an idle per-account series
+                while t < start:
+                    idle, t = idle + 1, t + cfg.window_s
+                if idle:
+                    detector.idle(series.next_window, idle)
                 verdict = self._step_dense(signal, series, detector, start, count)
             series.next_window = end
             closed.results.append(WindowResult(signal, start, verdict))

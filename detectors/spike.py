@@ -219,6 +219,41 @@ class SpikeDetector(base.AnomalyDetector):
             anomaly=anomaly,
         )
 
+    def idle(self, t: float, windows: int) -> None:
+        """`step` of `windows` empty windows from `t` on, their verdicts unused: what a sparse
+        series does for the windows it was not due, most of its steps. None of them can be
+        flagged (a count of 0 is below `min_count`), so each learns the 0; without a profile
+        or `anomaly`, that is the learning alone, by the same arithmetic as `step`."""
+        if self.season_slots or self.horizon or self.min_count <= 0 or not self.counts:
+            for _ in range(windows):
+                self.step(t, 0)
+                t += self.window_s
+            return
+        # `step` then `_learn` with a count of 0, a factor of 1 and counts' noise, inlined.
+        update, get = self.residuals.update, self.residuals.get
+        alpha, beta, phi, clip = self.alpha, self.beta, self.phi, self.clip
+        for _ in range(windows):
+            if self.first_t is None:
+                self.first_t = t
+            self.magnitude.update(0.0)
+            level = self.level
+            if level is None:
+                self.level = 0.0
+            else:
+                expected = max(0.0, level + phi * self.trend)
+                residual = 0.0 - expected
+                if clip and self.n >= self.warmup:
+                    reach = clip * math.sqrt(max(get(), expected) + 1.0)
+                    residual = max(residual, -reach)
+                update(residual)
+                self.level = alpha * (expected + residual) + (1 - alpha) * (
+                    level + phi * self.trend
+                )
+                self.trend = beta * (self.level - level) + (1 - beta) * phi * self.trend
+            self.shielded = 0
+            self.n += 1
+            t += self.window_s
+
     def _anomaly(self, score: float, count: float) -> float:
         lately = self.lately
         if lately is None:

@@ -8,6 +8,8 @@ import zlib
 
 import msgspec
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from detectors import codec
 from detectors.spike import HORIZON, SpikeDetector
@@ -71,6 +73,47 @@ def test_sparse_series_alert_on_a_burst_not_on_singles() -> None:
         flags.append(detector.step(m * 60.0, count).flagged)
     assert not any(flags)
     assert detector.step(1440 * 60.0, 25.0).flagged
+
+
+def _state(detector: SpikeDetector) -> tuple[object, ...]:
+    return (
+        detector.n,
+        detector.level,
+        detector.trend,
+        detector.first_t,
+        detector.shielded,
+        detector.residuals.get(),
+        detector.magnitude.get(),
+        detector.season,
+        detector.recent,
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    bursts=st.lists(st.tuples(st.integers(0, 40), st.integers(1, 2000)), min_size=1, max_size=30),
+    sparse=st.booleans(),
+    warmup=st.integers(0, 20),
+    threshold=st.sampled_from([6.0, 1e9]),  # 1e9: busy windows are learned too
+)
+@example(bursts=[(0, 100)] * 200 + [(5, 1)], sparse=True, warmup=20, threshold=6.0)
+def test_idle_windows_learn_as_steps_of_zero_do(
+    bursts: list[tuple[int, int]], sparse: bool, warmup: int, threshold: float
+) -> None:
+    """A per-account series steps the windows it was not due at once: bit for bit what a
+    step of 0 each would have done, then the same verdicts."""
+    options = {"season_slots": 0, "prior_level": 0.0, "horizon": 0} if sparse else {}
+    stepped = SpikeDetector(warmup=warmup, threshold=threshold, **options)  # type: ignore[arg-type]
+    idled = SpikeDetector(warmup=warmup, threshold=threshold, **options)  # type: ignore[arg-type]
+    t = 0.0
+    for gap, count in bursts:
+        idled.idle(t, gap)
+        for _ in range(gap):
+            stepped.step(t, 0)
+            t += 60.0
+        assert _state(idled) == _state(stepped)
+        assert idled.step(t, count) == stepped.step(t, count)
+        t += 60.0
 
 
 def test_below_min_count_is_never_flagged() -> None:
