@@ -9,7 +9,8 @@ One run, one machine, one embedded broker, the same pre-produced simulator event
 (b) `abuse-monitor worker` with every detector on, from its first message to its last;
 (c) a no-op Faust worker (`bench/noop_faust.py`: the worker's `faust.App`, one agent per
     input topic iterating `stream.events()` and nothing else), the framework's own cost;
-(f) `abuse-monitor evaluate` offline over the same file;
+(f) `abuse-monitor evaluate` offline over the same file (the function, the collector tuned as
+    the command tunes it);
 (g) one worker process against two in one consumer group: the workers start on empty input
     topics, and once the group has settled (every input partition assigned) the same events
     are produced; throughput from the first message consumed to the last, over both;
@@ -55,6 +56,7 @@ from simulator import SimConfig, write_files
 from streams.broker import EmbeddedBroker, free_port
 from streams.evaluate import evaluate
 from streams.kafka import ensure_input_topics, replay
+from streams.runtime import gc_tuned
 from streams.settings import Settings
 
 BENCH = Path(__file__).resolve().parent
@@ -72,10 +74,20 @@ def baseline_env(checkout: Path) -> dict[str, str]:
 def evaluate_elsewhere(checkout: Path, events: Path) -> float:
     """Seconds `evaluate` of another checkout takes over the events, timed inside its
     process as this checkout's is."""
-    code = (
-        "import sys, time; from streams.evaluate import evaluate; "
-        "from streams.settings import Settings; t = time.perf_counter(); "
-        "evaluate(sys.argv[1], Settings(input_partitions=4)); print(time.perf_counter() - t)"
+    code = "\n".join(
+        [
+            "import contextlib, sys, time",
+            "from streams.evaluate import evaluate",
+            "from streams.settings import Settings",
+            "try:",
+            "    from streams.runtime import gc_tuned",
+            "except ImportError:  # a checkout from before the command tuned the collector",
+            "    gc_tuned = contextlib.nullcontext",
+            "t = time.perf_counter()",
+            "with gc_tuned():",
+            "    evaluate(sys.argv[1], Settings(input_partitions=4))",
+            "print(time.perf_counter() - t)",
+        ]
     )
     env = os.environ | baseline_env(checkout)
     out = subprocess.run(
@@ -373,7 +385,8 @@ def main() -> None:
 
     for _ in range(1 if args.hours >= 1 else args.repeat):
         started = time.perf_counter()
-        evaluate(events, Settings(input_partitions=4))
+        with gc_tuned():  # as the command runs it
+            evaluate(events, Settings(input_partitions=4))
         runs.setdefault("evaluate", []).append(total / (time.perf_counter() - started))
         if args.baseline:
             runs.setdefault("baseline_evaluate", []).append(
