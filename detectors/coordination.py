@@ -100,6 +100,10 @@ class CoordinationConfig:
     max_schedules: int = 200_000  # per input partition: authors whose times are kept
 
 
+# The kinds of rows: see `Row.kind`.
+KINDS = ("text", "link", "report", SCHEDULE)
+
+
 class Row(NamedTuple):
     """One event and the keys it is grouped by (all of them in stage 1; those an index owns
     once routed). One row object serves all its keys."""
@@ -154,7 +158,7 @@ def index_for(route: str, partitions: int) -> int:
 
 
 # The CRC of each kind's route prefix, which `Row.owners` continues over the key.
-_KIND_CRC = {kind: crc32(f"{kind}:".encode()) for kind in ("text", "link", "report", SCHEDULE)}
+_KIND_CRC = {kind: crc32(f"{kind}:".encode()) for kind in KINDS}
 
 
 def bands(sig: bytes) -> list[str]:
@@ -388,8 +392,10 @@ class CoordinationIndex:
         rows = self.pending.pop(start, {})
         keys, max_keys, max_rows = self.keys, cfg.max_keys, cfg.max_rows
         slow = cfg.domain_window_s > cfg.campaign_window_s
-        # The routes come in order: the keys touched, in order, with no set to sort.
+        # The routes come in order: the keys touched, in order, with no set to sort. Most are
+        # new keys with one row, too few for a candidate: those are not looked at again.
         touched: list[str] = []
+        single = {kind: self._wanted(kind) > 1 for kind in KINDS}
         for route in sorted(rows):
             found = rows[route]
             for row in [found[i] for i in sorted(found)] if isinstance(found, dict) else (found,):
@@ -403,6 +409,8 @@ class CoordinationIndex:
                     if len(keys) >= max_keys:
                         closed.evicted += self._make_room()
                     keys[route] = [row]
+                    if single[row.kind] and not (slow and row.kind == "link"):
+                        continue
                 else:
                     keys.move_to_end(route)
                     held.append(row)

@@ -71,6 +71,15 @@ def test_young_accounts_gathering_on_a_new_domain_over_hours_are_a_campaign() ->
     assert run(events, OFF) == []
 
 
+def test_accounts_further_apart_than_the_sliding_window_still_gather_over_hours() -> None:
+    # One post every 35 minutes: each comes to a domain the sliding window has forgotten.
+    hours = CoordinationConfig(domain_window_s=6 * HOUR)
+    events = drip(9, 35 * 60.0, young=1.0)
+    firing = [a for a in run(events, hours) if a.status == "firing"]
+    assert len(firing) == 1
+    assert firing[0].ts >= sorted(e.ts for e in events)[7]
+
+
 def test_a_slow_campaign_that_thins_out_within_its_hours_is_one_campaign() -> None:
     # Eight accounts, then one every 25 minutes (the domain's hours hold too few of them for
     # a while), then five more in minutes: still the one campaign, updated, not raised again.
