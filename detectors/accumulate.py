@@ -186,8 +186,15 @@ class Accumulator(base.AnomalyDetector):
         steps: once the ring is empty, every further empty window is a zero learnt, and
         those are learnt in closed form."""
         stepped = min(windows, self.horizon)
-        for _ in range(stepped):
-            self.step(0.0, 0, scale)
+        for _ in range(stepped):  # `step` of an empty window, without its verdict
+            line = self.line(scale)
+            self._push(0, learn=self.n + 1 - self.horizon > self.last_flag)
+            if self.n > self.warmup and self.total >= line:
+                self.run += 1
+                if self.run < self.max_flagged:
+                    self.last_flag = self.n
+            else:
+                self.run = 0
         rest = windows - stepped
         if rest <= 0:
             return

@@ -234,11 +234,12 @@ def test_idle_windows_at_once_are_as_many_empty_steps(
     for w in range(idle):
         one.step(w * 60.0, 0)
     many.skip(idle)
-    assert (one.n, one.total, one.ring, one.last_flag) == (
+    assert (one.n, one.total, one.ring, one.last_flag, one.run) == (
         many.n,
         many.total,
         many.ring,
         many.last_flag,
+        many.run,
     )
     assert abs(one.mean - many.mean) <= 1e-9 * max(1.0, one.mean)
     assert one.weight == many.weight
