@@ -69,7 +69,9 @@ def main() -> None:
     if not files:
         for name, seed, scale in (("seed7", 7, 1.0), ("seed1", 1, 1.0), ("seed7-half", 7, 0.5)):
             path = work / f"{name}.jsonl"
-            write_files(path, SimConfig(duration_s=args.hours * 3600, seed=seed, attack_scale=scale))
+            write_files(
+                path, SimConfig(duration_s=args.hours * 3600, seed=seed, attack_scale=scale)
+            )
             files.append(path)
     different = 0
     for events in files:
