@@ -1,8 +1,8 @@
-"""Accumulated evidence: many distinct accounts turning to one account, over an hour.
+"""Accumulated evidence: many distinct accounts turning to one account, over an hour or more.
 
 A pile-on or a report brigade can go slowly on purpose: tens of accounts, each sending one
-person a message or two, or filing one report, spread over an hour. No minute holds enough
-of them to stand out, but the hour does. Two parts:
+person a message or two, or filing one report, spread over an hour or more. No minute holds
+enough of them to stand out, but the hour does, or the hours do. Two parts:
 
 - `FirstContacts`, in stage 1 of each input partition, adds a signal when an account
   addresses another (`content.contacts:<target>`) or reports it (`reports.reporters:<target>`)
@@ -17,7 +17,8 @@ of them to stand out, but the hour does. Two parts:
   that was flagged: an account whose contacts come in a steady stream is never compared with
   a baseline that the same stream has raised. A popular account that usually hears from
   thirty new people an hour needs more than a hundred and twenty to be flagged; an account
-  that hears from one or two needs `min_total`.
+  that hears from one or two needs `min_total`. The same judgement over a longer span
+  (three hours by default) finds accounts turned to too slowly for the hour to hold enough.
 
 >>> acc = Accumulator(window_s=60.0, horizon_s=600.0, min_total=5, ratio=4.0, prior_windows=1440)
 >>> [acc.step(60.0 * i, 1).flagged for i in range(6)]
@@ -41,6 +42,7 @@ from detectors.events import ContentEvent, Event, ReportEvent
 from detectors.spike import Verdict
 
 DAY = 86400.0
+BLOCK_S = 600.0  # the longer horizon is summed in blocks of this much
 CONTACTS = "content.contacts"
 REPORTERS = "reports.reporters"
 FAMILIES = (CONTACTS, REPORTERS)
@@ -99,6 +101,11 @@ class Accumulator(base.AnomalyDetector):
         account with no contact in the last hour starts from knowing that.
     memory_s: the baseline is a running mean over this much event time, at most.
     max_flagged_s: flagged this long in a row, the level is taken as the new normal.
+    long_horizon_s: a longer span judged the same way, in ten-minute blocks (0: none), for
+        accounts turned to more slowly than the horizon can see: its sum is its last blocks
+        with the open one, its usual is learnt from the blocks that leave it. A window the
+        horizon does not flag is flagged when the longer span is; `judged_s` is the span
+        the last verdict judged.
     """
 
     def __init__(
@@ -112,6 +119,7 @@ class Accumulator(base.AnomalyDetector):
         prior_windows: int | None = None,
         memory_s: float = DAY,
         max_flagged_s: float = 6 * 3600.0,
+        long_horizon_s: float = 0.0,
     ) -> None:
         self.window_s = window_s
         self.horizon_s = horizon_s
@@ -133,6 +141,28 @@ class Accumulator(base.AnomalyDetector):
         self.n = 0  # windows stepped
         self.last_flag = -1  # the last flagged window, by number
         self.run = 0  # flagged windows in a row
+        self.long_horizon_s = long_horizon_s
+        # The longer scale: the same judgement over `long_horizon_s`, in blocks of BLOCK_S,
+        # by an accumulator of the blocks' sums; the open block's count so far; and the span
+        # the last verdict judged.
+        self.block = max(1, round(BLOCK_S / window_s))  # windows a block
+        self.long: Accumulator | None = None
+        if long_horizon_s > horizon_s:
+            blocks = max(1, round(long_horizon_s / (self.block * window_s)))
+            self.long = Accumulator(
+                window_s=self.block * window_s,
+                horizon_s=long_horizon_s,
+                min_total=min_total,
+                ratio=ratio,
+                threshold=threshold,
+                # With no prior, its history is unknown: a span filled and a span learnt.
+                warmup=2 * blocks if prior_windows == 0 else -(-warmup // self.block),
+                prior_windows=None if prior_windows is None else prior_windows // self.block,
+                memory_s=memory_s,
+                max_flagged_s=max_flagged_s,
+            )
+        self.partial: float = 0
+        self.judged_s = horizon_s
 
     # -- the River interface ------------------------------------------------------------
     def learn_one(self, x: dict[Hashable, Any]) -> None:
@@ -172,7 +202,7 @@ class Accumulator(base.AnomalyDetector):
                 self.last_flag = self.n
         else:
             self.run = 0
-        return Verdict(
+        verdict = Verdict(
             observed=float(self.total),
             expected=expected,
             lower=0.0,
@@ -180,11 +210,46 @@ class Accumulator(base.AnomalyDetector):
             score=self.threshold * self.total / line,
             flagged=flagged,
         )
+        self.judged_s = self.horizon_s
+        long = self.long
+        if long is None:
+            return verdict
+        self.partial += count
+        if self.n % self.block:
+            # The long horizon as of now: its blocks but the oldest, and the open one.
+            total = long.total - long.ring[long.at] + self.partial
+            long_verdict = long.judge(total, scale)
+        else:  # the block is complete: the long accumulator steps, and learns
+            long_verdict = long.step(t, self.partial, scale)
+            self.partial = 0
+        if long_verdict.flagged and not flagged:  # the hour decides; the hours add to it
+            self.judged_s = long.horizon_s
+            return long_verdict
+        return verdict
+
+    def judge(self, total: float, scale: float = 1.0) -> Verdict:
+        """The verdict on `total` as the horizon's sum, without stepping."""
+        line = self.line(scale)
+        return Verdict(
+            observed=float(total),
+            expected=self.mean * self.horizon * scale,
+            lower=0.0,
+            upper=line,
+            score=self.threshold * total / line,
+            flagged=self.n >= self.warmup and total >= line,
+        )
 
     def skip(self, windows: int, scale: float = 1.0) -> None:
         """Step `windows` empty windows (an idle account's) at once, in at most `horizon`
         steps: once the ring is empty, every further empty window is a zero learnt, and
         those are learnt in closed form."""
+        long = self.long
+        if long is not None and windows > 0:  # the blocks these windows complete
+            blocks = (self.n + windows) // self.block - self.n // self.block
+            if blocks:
+                long.step(0.0, self.partial, scale)
+                long.skip(blocks - 1, scale)
+                self.partial = 0
         stepped = min(windows, self.horizon)
         for _ in range(stepped):  # `step` of an empty window, without its verdict
             line = self.line(scale)
@@ -201,6 +266,7 @@ class Accumulator(base.AnomalyDetector):
         # The window leaving at step k is k - horizon: those up to the last flag are not learnt.
         learnt = rest - min(rest, max(0, self.last_flag + self.horizon - self.n))
         self.n += rest
+        self.at = (self.at + rest) % self.horizon
         self.run = 0
         weight = self.weight
         growing = min(learnt, max(0, self.memory - int(weight)))

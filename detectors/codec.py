@@ -472,14 +472,20 @@ for _name, _cls, _attrs in [
 
 # DetectionConfig and pipeline.Series: version 1 is the layout before sustained shifts were
 # judged (detectors/shift.py). A series of version 1 gets its shift detector when it next steps.
-_CONFIG = own("DetectionConfig", pipeline.DetectionConfig, version=2)
+# DetectionConfig version 2 is the layout before first contacts were judged over longer spans.
+_CONFIG = own("DetectionConfig", pipeline.DetectionConfig, version=3)
 _SHIFT_SETTINGS = ("shift_horizon_s", "shift_threshold", "shift_ratio")
-_CONFIG.layouts[1] = tuple(f for f in _CONFIG.fields if f not in _SHIFT_SETTINGS)
-_CONFIG.upgrades[1] = lambda state: {
-    **state,
-    **{f.name: f.default for f in dataclasses.fields(pipeline.DetectionConfig)
-       if f.name in _SHIFT_SETTINGS},
-}  # fmt: skip
+_LONG_SETTINGS = ("accumulate_long_horizon_s",)
+_CONFIG.layouts[2] = tuple(f for f in _CONFIG.fields if f not in _LONG_SETTINGS)
+_CONFIG.layouts[1] = tuple(f for f in _CONFIG.layouts[2] if f not in _SHIFT_SETTINGS)
+
+
+def _defaults(cls: type, names: tuple[str, ...]) -> dict[str, Any]:
+    return {f.name: f.default for f in dataclasses.fields(cls) if f.name in names}
+
+
+_CONFIG.upgrades[1] = lambda state: state | _defaults(pipeline.DetectionConfig, _SHIFT_SETTINGS)
+_CONFIG.upgrades[2] = lambda state: state | _defaults(pipeline.DetectionConfig, _LONG_SETTINGS)
 _SERIES = own("pipeline.Series", pipeline._Series, version=2)
 _SERIES.layouts[1] = tuple(f for f in _SERIES.fields if f not in ("shift", "accumulated"))
 _SERIES.upgrades[1] = lambda state: {**state, "shift": None, "accumulated": False}
@@ -558,9 +564,22 @@ _CANDIDATE = own("Candidate", coordination.Candidate, version=2)
 _CANDIDATE.layouts[1] = tuple(f for f in _CANDIDATE.fields if f != "schedule")
 _CANDIDATE.upgrades[1] = lambda state: {**state, "schedule": ()}
 own("FirstContacts", accumulate.FirstContacts, "horizon_s max_pairs seen")
-own("Accumulator", accumulate.Accumulator,
-    "at horizon horizon_s last_flag max_flagged max_flagged_s mean memory memory_s min_total n "
-    "prior_windows ratio ring run threshold total warmup weight window_s")  # fmt: skip
+# Accumulator: version 1 is the layout before the longer span; such a series keeps the hour's.
+_ACCUMULATOR = own("Accumulator", accumulate.Accumulator,
+    "at block horizon horizon_s judged_s last_flag long long_horizon_s max_flagged "
+    "max_flagged_s mean memory memory_s min_total n partial prior_windows ratio ring run "
+    "threshold total warmup weight window_s", version=2)  # fmt: skip
+_LONG_FIELDS = ("block", "judged_s", "long", "long_horizon_s", "partial")
+_ACCUMULATOR.layouts[1] = tuple(f for f in _ACCUMULATOR.fields if f not in _LONG_FIELDS)
+
+
+def _accumulator_v1_to_v2(state: dict[str, Any]) -> dict[str, Any]:
+    block = max(1, round(accumulate.BLOCK_S / state["window_s"]))
+    return state | {"block": block, "judged_s": state["horizon_s"], "long": None,
+                    "long_horizon_s": 0.0, "partial": 0}  # fmt: skip
+
+
+_ACCUMULATOR.upgrades[1] = _accumulator_v1_to_v2
 
 # SpikeDetector: version 1 is the layout before `anomaly` judged rarity (no horizon, no tails).
 _SPIKE_V2 = (

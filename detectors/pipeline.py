@@ -66,6 +66,7 @@ class DetectionConfig:
     accumulate_min: float = 15.0
     accumulate_ratio: float = 4.0
     accumulate_ttl_s: float = 86400.0
+    accumulate_long_horizon_s: float = 10800.0  # the longer span judged too (0: none)
     # Sustained shifts of dense series (detectors/shift.py).
     shift_horizon_s: float = 1800.0
     shift_threshold: float = 5.0
@@ -118,6 +119,7 @@ def accumulator(config: DetectionConfig, elapsed: int) -> Accumulator:
         threshold=config.spike_threshold,
         warmup=2 * horizon - elapsed if cold else 0,
         prior_windows=0 if cold else round(config.accumulate_ttl_s / config.window_s),
+        long_horizon_s=config.accumulate_long_horizon_s,
     )
 
 
@@ -430,8 +432,10 @@ class SignalProcessor:
             "baseline_windows": series.detector.learned_windows,
             "sample_event_ids": list(series.sample_ids),
         }
+        horizon_s = cfg.accumulate_horizon_s
         if isinstance(series.detector, Accumulator):  # observed and expected: over the horizon
-            evidence["horizon_seconds"] = series.detector.horizon * cfg.window_s
+            horizon_s = series.detector.judged_s  # or the longer span, when only it flagged
+            evidence["horizon_seconds"] = horizon_s
         shift = series.shift
         if series.accumulated and shift is not None:  # as well
             evidence["horizon_seconds"] = shift.horizon * cfg.window_s
@@ -443,7 +447,7 @@ class SignalProcessor:
             }
             summary = summarize_shift(signal, verdict, end, shift)
         else:
-            summary = summarize(signal, verdict, end, cfg.window_s, cfg.accumulate_horizon_s)
+            summary = summarize(signal, verdict, end, cfg.window_s, horizon_s)
         return Alert(
             alert_id=episode.alert_id,
             detector=DETECTOR,

@@ -185,6 +185,12 @@ class Settings(BaseSettings):
         gt=0,
         description="idle time after which an account's first-contact series and baseline expire",
     )
+    accumulate_long_horizon_s: float = Field(
+        10800.0,
+        ge=0,
+        description="a longer span over which they are summed and judged too (0 or at most "
+        "the span above: none)",
+    )
     shift_horizon_s: float = Field(
         1800.0,
         gt=0,
@@ -515,6 +521,7 @@ class Settings(BaseSettings):
             accumulate_min=self.accumulate_min,
             accumulate_ratio=self.accumulate_ratio,
             accumulate_ttl_s=self.accumulate_ttl_s,
+            accumulate_long_horizon_s=self.accumulate_long_horizon_s,
             shift_horizon_s=self.shift_horizon_s,
             shift_threshold=self.shift_threshold,
             shift_ratio=self.shift_ratio,

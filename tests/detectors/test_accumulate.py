@@ -14,6 +14,7 @@ from detectors import codec
 from detectors.accumulate import Accumulator, FirstContacts
 from detectors.events import ContentEvent, Event, ReportEvent, format_rfc3339
 from detectors.pipeline import DetectionConfig
+from detectors.spike import Verdict
 from detectors.stages import Ingest, OfflinePipeline
 
 T0 = 1_795_478_400.0  # 2026-11-24T00:00:00Z
@@ -150,6 +151,33 @@ def test_the_river_interface_scores_as_step_judges_while_nothing_is_flagged() ->
     assert "horizon_s=3600." in repr(a)
 
 
+def test_a_stream_too_slow_for_the_hour_is_flagged_over_the_hours() -> None:
+    def verdicts(long_horizon_s: float) -> list[Verdict]:
+        detector = Accumulator(min_total=15, prior_windows=1440, long_horizon_s=long_horizon_s)
+        return [detector.step(w * 60.0, 1 if w % 7 == 0 else 0) for w in range(400)]
+
+    assert not any(v.flagged for v in verdicts(0.0))  # never more than 9 in an hour
+    hours = verdicts(3 * 3600.0)
+    flagged = [w for w, v in enumerate(hours) if v.flagged]
+    assert flagged and flagged[0] == 98  # the 15th account, in the 99th minute
+    assert hours[98].observed == 15 and hours[98].upper == 15
+    # The sum is over the last three hours, to the block: never what came before them.
+    for w in flagged:
+        assert sum(1 for c in range(w - 179, w + 1) if c % 7 == 0) >= hours[w].observed >= 15
+
+
+def test_the_hours_need_ratio_times_the_usual_hours_too() -> None:
+    rng = random.Random(5)
+    # As the processor makes it at a cold start: no prior, a horizon learnt before it flags.
+    detector = Accumulator(min_total=15, warmup=120, prior_windows=0, long_horizon_s=10800)
+    assert not any(v.flagged for v in steady(detector, 0, 900, 0.1, rng))  # 6 an hour
+    assert detector.long is not None and detector.long.judge(0).upper > 4 * 18
+    assert not any(v.flagged for v in steady(detector, 900, 180, 0.25, rng))  # 2.5 times
+    # A popular account met at a cold start: its hours are learnt before they are judged.
+    popular = Accumulator(min_total=15, warmup=120, prior_windows=0, long_horizon_s=10800)
+    assert not any(v.flagged for v in steady(popular, 0, 900, 1.0, rng))
+
+
 # -- both stages ---------------------------------------------------------------------------
 
 
@@ -201,6 +229,25 @@ def test_a_slow_pile_on_is_found_within_the_hour_and_a_chatty_friend_is_not() ->
     assert not any(a["entity"]["id"].startswith("content.contacts:") for a in quiet)
 
 
+def test_a_pile_on_too_slow_for_the_hour_is_found_over_the_hours() -> None:
+    """Twenty accounts, one every 7.5 minutes from the third hour: never more than eight in
+    an hour."""
+    rng = random.Random(7)
+    events: list[Event] = []
+    for i in range(6 * 3600 // 2):
+        author, target = rng.sample(range(400), 2)
+        events.append(message(i, T0 + 2 * i + rng.random(), f"u{author}", f"u{target}"))
+    start = T0 + 2 * 3600
+    events += [message(10_000 + j, start + 450 * j + 5, f"p{j}", "victim") for j in range(20)]
+    alerts = alerts_of(sorted(events, key=lambda e: e.ts))
+    found = [a for a in alerts if a["entity"]["id"] == "content.contacts:victim"]
+    assert found and found[0]["status"] == "firing"
+    assert found[0]["evidence"]["horizon_seconds"] == 10800.0
+    assert found[0]["evidence"]["observed"] == 15
+    assert "15 in the 180 min" in found[0]["summary"]
+    assert not any(a["entity"]["id"].startswith("content.contacts:u") for a in alerts)
+
+
 def test_an_ingest_checkpoint_of_the_layout_before_first_contacts_resumes() -> None:
     config = DetectionConfig()
     unit = Ingest(config, "content-events", 0, 1)
@@ -218,28 +265,61 @@ def test_an_ingest_checkpoint_of_the_layout_before_first_contacts_resumes() -> N
     assert list(again.contacts.seen) == list(resumed.contacts.seen)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     st.lists(st.integers(0, 3), min_size=1, max_size=200),
     st.integers(0, 3000),
     st.integers(0, 60),
+    st.sampled_from([0.0, 7200.0]),
 )
 def test_idle_windows_at_once_are_as_many_empty_steps(
-    counts: list[int], idle: int, prior: int
+    counts: list[int], idle: int, prior: int, long_horizon_s: float
 ) -> None:
-    one, many = (Accumulator(min_total=3, memory_s=600 * 60.0, prior_windows=prior) for _ in "ab")
+    one, many = (
+        Accumulator(
+            min_total=3, memory_s=600 * 60.0, prior_windows=prior, long_horizon_s=long_horizon_s
+        )
+        for _ in "ab"
+    )
     for w, count in enumerate(counts):
         one.step(w * 60.0, count)
         many.step(w * 60.0, count)
     for w in range(idle):
         one.step(w * 60.0, 0)
     many.skip(idle)
-    assert (one.n, one.total, one.ring, one.last_flag, one.run) == (
-        many.n,
-        many.total,
-        many.ring,
-        many.last_flag,
-        many.run,
-    )
-    assert abs(one.mean - many.mean) <= 1e-9 * max(1.0, one.mean)
-    assert one.weight == many.weight
+    assert same_state(one, many)
+    if long_horizon_s:
+        assert one.long is not None and many.long is not None
+        assert one.partial == many.partial and same_state(one.long, many.long)
+        (a, b) = (x.step(0.0, 2) for x in (one, many))
+        assert (a.flagged, a.observed, one.judged_s) == (b.flagged, b.observed, many.judged_s)
+        assert abs(a.upper - b.upper) <= 1e-9 * a.upper
+
+
+def same_state(one: Accumulator, many: Accumulator) -> bool:
+    """The same state, but for the mean, learnt in closed form over many empty windows."""
+    return (
+        (one.n, one.total, one.ring, one.at, one.last_flag, one.run, one.weight)
+        == (many.n, many.total, many.ring, many.at, many.last_flag, many.run, many.weight)
+        and abs(one.mean - many.mean) <= 1e-9 * max(1.0, one.mean)
+    )  # fmt: skip
+
+
+def test_checkpoints_of_the_layouts_before_the_longer_span_resume() -> None:
+    detector = Accumulator(min_total=15, prior_windows=1440)
+    for w in range(30):
+        detector.step(w * 60.0, 1 if w % 3 == 0 else 0)
+    old = codec.decode(zlib.compress(msgspec.msgpack.encode(layout(detector, 1))))
+    assert old.long is None and old.judged_s == 3600.0 and old.block == 10
+    assert [old.step(w * 60.0, 1) for w in range(30, 40)] == [
+        detector.step(w * 60.0, 1) for w in range(30, 40)
+    ]  # the hour alone, as before
+    config = codec.decode(zlib.compress(msgspec.msgpack.encode(layout(DetectionConfig(), 2))))
+    assert config == DetectionConfig() and config.accumulate_long_horizon_s == 10800.0
+
+
+def layout(obj: object, version: int) -> list[object]:
+    """`obj` as a checkpoint of an earlier layout wrote it."""
+    spec = codec.BY_CLASS[type(obj)]
+    values = {name: getattr(obj, name) for name in spec.fields}
+    return [spec.name, version, *codec.Encoder().items([values[f] for f in spec.layouts[version]])]
