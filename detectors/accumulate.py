@@ -103,9 +103,10 @@ class Accumulator(base.AnomalyDetector):
     max_flagged_s: flagged this long in a row, the level is taken as the new normal.
     long_horizon_s: a longer span judged the same way, in ten-minute blocks (0: none), for
         accounts turned to more slowly than the horizon can see: its sum is its last blocks
-        with the open one, its usual is learnt from the blocks that leave it. A window the
-        horizon does not flag is flagged when the longer span is; `judged_s` is the span
-        the last verdict judged.
+        with the open one, its usual is learnt from the blocks that leave it. A window is
+        flagged when the longer span is and the horizon has flagged nothing in it (so an
+        episode the hour raised does not last the longer span); `judged_s` is the span the
+        last verdict judged.
     """
 
     def __init__(
@@ -222,7 +223,10 @@ class Accumulator(base.AnomalyDetector):
         else:  # the block is complete: the long accumulator steps, and learns
             long_verdict = long.step(t, self.partial, scale)
             self.partial = 0
-        if long_verdict.flagged and not flagged:  # the hour decides; the hours add to it
+        # The hour decides, and what it flagged is not flagged again as the hours'; the hours
+        # add the accounts turned to too slowly for it.
+        recent = self.last_flag >= 0 and self.n - self.last_flag <= long.horizon * self.block
+        if long_verdict.flagged and not recent:
             self.judged_s = long.horizon_s
             return long_verdict
         return verdict

@@ -166,6 +166,14 @@ def test_a_stream_too_slow_for_the_hour_is_flagged_over_the_hours() -> None:
         assert sum(1 for c in range(w - 179, w + 1) if c % 7 == 0) >= hours[w].observed >= 15
 
 
+def test_what_the_hour_flagged_is_not_flagged_again_over_the_hours() -> None:
+    detector = Accumulator(min_total=15, prior_windows=1440, long_horizon_s=3 * 3600.0)
+    verdicts = [detector.step(w * 60.0, 1 if w < 30 else 0) for w in range(300)]
+    flagged = [w for w, v in enumerate(verdicts) if v.flagged]
+    assert flagged[0] == 14 and flagged[-1] < 90  # the hour's, not the three hours'
+    assert detector.judged_s == 3600.0
+
+
 def test_the_hours_need_ratio_times_the_usual_hours_too() -> None:
     rng = random.Random(5)
     # As the processor makes it at a cold start: no prior, a horizon learnt before it flags.
