@@ -31,6 +31,7 @@ class ActorConfig:
     quantile: float = 0.99
     warmup: int = 500
     min_events: float = 5.0
+    min_events_1h: float = 10.0
     cooldown_s: float = 1800.0
     update_every: int = 10
     ttl_s: float = 6 * 3600.0
@@ -64,6 +65,7 @@ class ActorProcessor:
             q=config.quantile,
             warmup=config.warmup,
             min_events=config.min_events,
+            min_events_1h=config.min_events_1h,
             seed=config.seed,
         )
         self.policy = EpisodePolicy(config.cooldown_s, config.update_every)
@@ -217,6 +219,7 @@ class ActorProcessor:
             "actor": actor,
             "account_age_days": _round(state.age_days(end)),
             "indicators": list(verdict.indicators),
+            "scale": verdict.scale,
             "top_features": [_driver(d) for d in verdict.drivers],
             "features": {k: round(v, 4) for k, v in features.items()},
             "surface": state.surface,
@@ -322,17 +325,26 @@ def summarize(
     >>> summarize("u123", s, f, v)  # doctest: +NORMALIZE_WHITESPACE
     'Account u123, under an hour old, sent 140 messages to 131 distinct new recipients in 10 min;
      97% near-identical text.'
+
+    Judged on the hour's scale, it says the hour's figures:
+
+    >>> f = {**f, "events_10m": 3.0, "events_1h": 23.0, "new_targets_1h": 21.0, "link_share": 0.9}
+    >>> v = ActorVerdict(0.9, 0.8, True, (), ("link_share", "new_targets_1h"), "1h")
+    >>> summarize("u123", s, f, v)  # doctest: +NORMALIZE_WHITESPACE
+    'Account u123, under an hour old, sent 23 messages to 21 distinct new recipients in the last
+     hour; 90% with links.'
     """
-    events = int(features.get("events_10m", 0))
+    hourly = verdict.scale == "1h"
+    events = int(features.get("events_1h" if hourly else "events_10m", 0))
     shares = {k: features.get(f"{k}_share", 0.0) for k in ("message", "share", "comment")}
     shares["post"] = 1.0 - sum(shares.values())
     kind = max(sorted(shares), key=shares.__getitem__)
     noun = KIND_WORDS[kind] if shares[kind] >= 0.5 else "items"
     head = f"Account {actor}, {_age(state.age_days(state.last_t))}, sent {events} {noun}"
-    targets = int(features.get("new_targets_10m", 0))
+    targets = int(features.get("new_targets_1h" if hourly else "new_targets_10m", 0))
     if targets >= 2:
         head += f" to {targets} distinct new recipients"
-    head += " in 10 min"
+    head += " in the last hour" if hourly else " in 10 min"
     clauses = []
     found = set(verdict.indicators)
     if "dup_share" in found:
