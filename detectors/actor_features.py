@@ -91,6 +91,7 @@ FEATURES = (
     "message_share",  # kind mix of recent events
     "share_share",
     "comment_share",
+    "blocks_1h",  # ten-minute blocks of the last hour with events: the hourly gate's, not scored
 )
 
 
@@ -607,20 +608,25 @@ class ActorState:
             return sum(ring[first:last])
         return sum(ring[base:last]) + sum(ring[first + size : base + size])
 
-    def hour_sum(self, half: int, now: float, window_s: float) -> int:
-        """The last hour's total of events (half 0) or new targets (half 1), as of the window
-        ending at `now`: that window's ten-minute block of the clock and the five before it."""
+    def hour(self, now: float, window_s: float) -> tuple[int, int, int]:
+        """The last hour's events, new targets, and ten-minute blocks with events, as of the
+        window ending at `now`: that window's ten-minute block of the clock and the five before
+        it."""
         ring = self.ring
         if ring is None:
-            return 0
-        base = len(ring) - (2 - half) * HOUR_BLOCKS
+            return 0, 0, 0
+        events = len(ring) - 2 * HOUR_BLOCKS
+        targets = events + HOUR_BLOCKS
         block = int((int(now // window_s) - 1) * window_s // RING_S)
         newest = int(int(self.numbers[RING_INDEX]) * window_s // RING_S)
-        stale = block - newest
-        if stale <= 0:  # the usual case: updated for this window
-            return sum(ring[base : base + HOUR_BLOCKS])
-        return sum(
-            ring[base + step % HOUR_BLOCKS] for step in range(block - HOUR_BLOCKS + 1, newest + 1)
+        if block <= newest:  # the usual case: updated for this window
+            counts = ring[events:targets]
+            return sum(counts), sum(ring[targets:]), HOUR_BLOCKS - counts.count(0)
+        steps = [step % HOUR_BLOCKS for step in range(block - HOUR_BLOCKS + 1, newest + 1)]
+        return (
+            sum(ring[events + i] for i in steps),
+            sum(ring[targets + i] for i in steps),
+            sum(ring[events + i] > 0 for i in steps),
         )
 
     def gap_cv(self) -> float:
@@ -640,13 +646,14 @@ class ActorState:
         """The behaviour features as of the window ending at `now`, in natural units."""
         age = self.age_days(now)
         v = self.numbers
+        events_1h, new_targets_1h, blocks_1h = self.hour(now, window_s)
         return {
             "events_10m": float(self.ring_sum(0, now, window_s)),
-            "events_1h": float(self.hour_sum(0, now, window_s)),
+            "events_1h": float(events_1h),
             "events_24h": v[RATE_24H],
             "gap_cv": self.gap_cv(),
             "new_targets_10m": float(self.ring_sum(1, now, window_s)),
-            "new_targets_1h": float(self.hour_sum(1, now, window_s)),
+            "new_targets_1h": float(new_targets_1h),
             "new_target_share": v[NEW_TARGET_SHARE],
             "dup_share": v[DUP_SHARE],
             "link_share": v[LINK_SHARE],
@@ -657,6 +664,7 @@ class ActorState:
             "message_share": v[_SHARE_OF["message"]],
             "share_share": v[_SHARE_OF["share"]],
             "comment_share": v[_SHARE_OF["comment"]],
+            "blocks_1h": float(blocks_1h),
         }
 
 

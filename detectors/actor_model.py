@@ -20,7 +20,8 @@ new people join every day, and popular or controversial accounts draw reports to
 
 Actors are judged on two time scales: the last ten minutes and the last hour. An actor is a
 candidate (scored against the population, and flagged if unusual) when it has at least
-`min_events` events in the last ten minutes or `min_events_1h` in the last hour, and an
+`min_events` events in the last ten minutes, or `min_events_1h` in the last hour spread over
+half its ten-minute blocks or more (a pace kept up, not a burst that is over), and an
 indicator. Over an hour, contact with many new accounts is within a person's reach (someone
 answering questions in a community), so it is an indicator on that scale only when nearly
 everything the account did was first contact and the account is young or reported by
@@ -53,7 +54,7 @@ from detectors.alerts import required
 
 # Features where a low value is the unusual one, and those with no unusual direction.
 LOW_IS_UNUSUAL = frozenset({"gap_cv", "age_days"})
-UNDIRECTED = frozenset({"message_share", "share_share", "comment_share"})
+UNDIRECTED = frozenset({"message_share", "share_share", "comment_share", "blocks_1h"})
 # Counts spread over orders of magnitude: the model sees log1p of them.
 COUNTS = frozenset(
     {"events_10m", "events_1h", "events_24h", "new_targets_10m", "new_targets_1h",
@@ -62,6 +63,9 @@ COUNTS = frozenset(
 # On the hour's scale, new contacts are an indicator from this many on, when they are nearly
 # all the account did (FIRST_CONTACT_SHARE of its events) and it is young or reported.
 HOURLY_CONTACTS = 10.0
+# The hourly gate is for a pace kept up: events in at least half the hour's ten-minute blocks.
+# (A burst that is over is the ten-minute scale's, and was judged there.)
+SUSTAINED_BLOCKS = 3
 FIRST_CONTACT_SHARE = 0.8
 YOUNG_DAYS = 30.0
 
@@ -134,8 +138,9 @@ class ActorModel(base.AnomalyDetector):
     warmup: actors learned before anything is flagged.
     min_events: the ten-minute gate: an actor with fewer events in the last 10 minutes is
         never flagged, unless it passes the hourly gate.
-    min_events_1h: the hourly gate: an actor with fewer events in the last hour is never
-        flagged, unless it passes the ten-minute gate.
+    min_events_1h: the hourly gate: an actor with fewer events in the last hour, or with
+        events in fewer than SUSTAINED_BLOCKS of its ten-minute blocks, is never flagged,
+        unless it passes the ten-minute gate.
     learn_every: actors that cannot be flagged (too few events, or no abuse indicator) are
         neither scored nor learned from, except every `learn_every`-th one, which the
         population model, the threshold and the typical ranges learn from. Scoring costs
@@ -216,9 +221,9 @@ class ActorModel(base.AnomalyDetector):
         None for an actor that cannot be flagged and is not in the learning sample.
         """
         found = tuple(indicators(x))
-        gated = (
-            x.get("events_10m", 0.0) >= self.min_events
-            or x.get("events_1h", 0.0) >= self.min_events_1h
+        gated = x.get("events_10m", 0.0) >= self.min_events or (
+            x.get("events_1h", 0.0) >= self.min_events_1h
+            and x.get("blocks_1h", 0.0) >= SUSTAINED_BLOCKS
         )
         candidate = gated and bool(found)
         if not candidate:
@@ -278,10 +283,11 @@ def _transform(x: dict[Hashable, Any]) -> dict[Hashable, Any]:
 def ordinary(rng: random.Random) -> dict[str, float]:
     """A feature vector of a typical, established actor, for examples and tests."""
     events = float(rng.choice((1, 1, 1, 2, 2, 3, 4)))
+    events_1h = events + rng.choice((0, 0, 1, 2, 4))
     new_targets = float(rng.random() < 0.3)
     return {
         "events_10m": events,
-        "events_1h": events + rng.choice((0, 0, 1, 2, 4)),
+        "events_1h": events_1h,
         "events_24h": events * rng.uniform(3, 30),
         "gap_cv": rng.uniform(0.7, 2.0),
         "new_targets_10m": new_targets,
@@ -296,4 +302,5 @@ def ordinary(rng: random.Random) -> dict[str, float]:
         "message_share": rng.uniform(0.0, 0.4),
         "share_share": rng.uniform(0.0, 0.2),
         "comment_share": rng.uniform(0.0, 0.5),
+        "blocks_1h": min(3.0, events_1h),
     }

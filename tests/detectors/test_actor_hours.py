@@ -68,9 +68,15 @@ def test_the_last_hour_is_the_sum_of_its_ten_minute_blocks() -> None:
             for ahead in range(0, 80, 3):
                 now = start + window_s * (1 + ahead)
                 block = (now - window_s) // 600
-                inside = [n for s, n in counts.items() if block - HOUR_BLOCKS < s // 600 <= block]
-                got = (state.hour_sum(0, now, window_s), state.hour_sum(1, now, window_s))
-                assert got == (sum(e for e, _ in inside), sum(t for _, t in inside)), (
+                inside = {
+                    s: n for s, n in counts.items() if block - HOUR_BLOCKS < s // 600 <= block
+                }
+                expected = (
+                    sum(e for e, _ in inside.values()),
+                    sum(t for _, t in inside.values()),
+                    len({s // 600 for s, (e, _) in inside.items() if e}),  # blocks with events
+                )
+                assert state.hour(now, window_s) == expected, (
                     window_s,
                     start,
                     now,
@@ -183,6 +189,39 @@ def test_without_the_hourly_gate_the_slow_mass_messager_is_never_a_candidate() -
     assert not slow_messaging_among_ordinary_actors(min_events_1h=1000.0)
 
 
+def test_a_burst_that_is_over_does_not_come_back_on_the_hours_scale() -> None:
+    """A compromised account's ten-minute spam burst is flagged and resolved; when it posts
+    again within the hour, its hour still holds the burst, but no pace kept up."""
+    processor = ActorProcessor(ActorConfig(warmup=300, cooldown_s=600.0))
+    rng = random.Random(3)
+    old = T0 - 700 * DAY
+    alerts: list[Alert] = []
+    for m in range(100):
+        start = T0 + 60 * m
+        for a in rng.sample(range(2000), 60):
+            partial = ActorPartial("content-events:0", f"u{a}", start, _post(rng, start, old))
+            processor.add_partial(partial)
+        if 60 <= m < 66:  # eight scam messages a minute, to new accounts
+            for k in range(8):
+                activity = _first_contact(rng, start, 8 * m + k, old, scam=True)
+                processor.add_partial(
+                    ActorPartial(f"content-events:{k + 1}", "taken", start, activity)
+                )
+        if m == 85:
+            processor.add_partial(
+                ActorPartial("content-events:0", "taken", start, _post(rng, start, old))
+            )
+        alerts += processor.close(T0, start + 60).alerts
+    taken = [a for a in alerts if a.entity_id == "taken" and a.status != "update"]
+    assert [(a.status, a.evidence.get("scale")) for a in taken] == [
+        ("firing", "10m"),
+        ("resolved", None),
+    ]
+    state = processor.actors["taken"]
+    features = state.features(T0 + 86 * 60)
+    assert features["events_1h"] >= 10 and features["blocks_1h"] == 2, "the hour holds the burst"
+
+
 def test_contact_with_many_new_accounts_in_an_hour_takes_a_young_or_reported_account() -> None:
     cold = {"events_1h": 20.0, "new_targets_1h": 19.0, "age_days": 3.0, "gap_cv": 1.0}
     assert indicators(cold) == ["new_targets_1h"]
@@ -198,6 +237,7 @@ def test_the_hourly_gate_is_an_alternative_to_the_ten_minutes_gate() -> None:
     for _ in range(500):
         model.step(ordinary(rng))
     slow = {**ordinary(rng), "events_10m": 3.0, "events_1h": 22.0, "new_targets_1h": 21.0}
+    slow["blocks_1h"] = 6.0
     slow.update(age_days=2.0, link_share=0.9, new_target_share=1.0)
     verdict = model.step(dict(slow))
     assert verdict is not None and verdict.flagged and verdict.scale == "1h"
@@ -205,6 +245,8 @@ def test_the_hourly_gate_is_an_alternative_to_the_ten_minutes_gate() -> None:
     assert fast is not None and fast.flagged and fast.scale == "10m"
     below = model.step({**slow, "events_1h": 9.0, "new_targets_1h": 9.0})
     assert below is not None and not below.flagged, "neither gate passed"
+    burst = model.step({**slow, "blocks_1h": 2.0})
+    assert burst is not None and not burst.flagged, "not a pace kept up over the hour"
 
 
 # -- checkpoints of the layout before -------------------------------------------------------
