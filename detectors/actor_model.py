@@ -55,6 +55,7 @@ from detectors.alerts import required
 # Features where a low value is the unusual one, and those with no unusual direction.
 LOW_IS_UNUSUAL = frozenset({"gap_cv", "age_days"})
 UNDIRECTED = frozenset({"message_share", "share_share", "comment_share", "blocks_1h"})
+GATE_ONLY = frozenset({"blocks_1h"})  # read by the hourly gate, not scored
 # Counts spread over orders of magnitude: the model sees log1p of them.
 COUNTS = frozenset(
     {"events_10m", "events_1h", "events_24h", "new_targets_10m", "new_targets_1h",
@@ -182,7 +183,9 @@ class ActorModel(base.AnomalyDetector):
             # Standardised features in fixed limits: min-max scaling would fold every value
             # beyond the largest seen so far into the edge cell, where a busy but ordinary
             # actor already sits; with a wide fixed range, extremes land in empty cells.
-            limits: dict[Hashable, tuple[float, float]] = {name: (-4.0, 20.0) for name in FEATURES}
+            limits: dict[Hashable, tuple[float, float]] = {
+                name: (-4.0, 20.0) for name in FEATURES if name not in GATE_ONLY
+            }
             return compose.Pipeline(
                 preprocessing.StandardScaler(),
                 anomaly.HalfSpaceTrees(
@@ -277,7 +280,8 @@ def _unit(name: str) -> float:
 
 
 def _transform(x: dict[Hashable, Any]) -> dict[Hashable, Any]:
-    return {k: math.log1p(v) if k in COUNTS else v for k, v in x.items()}
+    """The features `hst` and `svm` see: counts as log1p, and not the hourly gate's own."""
+    return {k: math.log1p(v) if k in COUNTS else v for k, v in x.items() if k not in GATE_ONLY}
 
 
 def ordinary(rng: random.Random) -> dict[str, float]:

@@ -22,6 +22,7 @@ from detectors.alerts import Alert, Episode, EpisodePolicy, required
 from detectors.windows import close_windows, next_due
 
 DETECTOR = "actor_anomaly"
+HOUR_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,13 @@ class ActorProcessor:
             seed=config.seed,
         )
         self.policy = EpisodePolicy(config.cooldown_s, config.update_every)
+        # An episode raised on the hour's scale resolves after an hour without a flag, the
+        # span its evidence covers: a slow actor whose hour dips under the gate for a while
+        # stays one alert.
+        self.hour_policy = EpisodePolicy(max(config.cooldown_s, HOUR_S), config.update_every)
         self.actors: OrderedDict[str, ActorState] = OrderedDict()  # least recently active first
         self.open: set[str] = set()  # actors with an open episode
+        self.hourly: set[str] = set()  # those whose episode was raised on the hour's scale
         self.pending: dict[float, dict[str, _Pending]] = {}
         self.closed_until = -math.inf
 
@@ -140,13 +146,14 @@ class ActorProcessor:
         for actor in sorted(self.open - set(active)):
             state = self.actors[actor]
             previous = state.episode
-            state.episode, action = self.policy.step(
+            state.episode, action = self._policy(actor).step(
                 previous, DETECTOR, "actor", actor, start, end, 0.0, None
             )
             if action == "resolved":
                 ended = required(previous, "the episode that resolved")
                 closed.alerts.append(self._resolved(actor, ended, end))
                 self.open.discard(actor)
+                self.hourly.discard(actor)
         closed.expired += self._expire(end)
 
     def _episode(
@@ -162,7 +169,7 @@ class ActorProcessor:
         closed: ActorsClosed,
     ) -> None:
         previous = state.episode
-        state.episode, action = self.policy.step(
+        state.episode, action = self._policy(actor).step(
             previous,
             DETECTOR,
             "actor",
@@ -177,19 +184,28 @@ class ActorProcessor:
             closed.alerts.append(self._resolved(actor, ended, end))
         elif action is not None:
             verdict = required(verdict, "the verdict that raised the alert")
+            if action == "firing" and verdict.scale == "1h":
+                self.hourly.add(actor)
+            elif action == "firing":
+                self.hourly.discard(actor)
             closed.alerts.append(
                 self._alert(actor, state, verdict, features, activity, action, end)
             )
         if state.episode is None:
             self.open.discard(actor)
+            self.hourly.discard(actor)
         else:
             self.open.add(actor)
+
+    def _policy(self, actor: str) -> EpisodePolicy:
+        return self.hour_policy if actor in self.hourly else self.policy
 
     def _make_room(self) -> int:
         evicted = 0
         while len(self.actors) >= self.config.max_actors:
             actor, _ = self.actors.popitem(last=False)
             self.open.discard(actor)
+            self.hourly.discard(actor)
             evicted += 1
         return evicted
 
@@ -249,6 +265,7 @@ class ActorProcessor:
 
     def _resolved(self, actor: str, last: Episode, end: float) -> Alert:
         minutes = (last.end - last.start) / 60.0
+        quiet = (end - last.end) / 60.0
         return Alert(
             alert_id=last.alert_id,
             detector=DETECTOR,
@@ -263,7 +280,7 @@ class ActorProcessor:
             threshold=round(self.model.threshold.get() or 0.0, 4),
             summary=(
                 f"Account {actor} has behaved within the population's range for "
-                f"{self.config.cooldown_s / 60:.0f} min, after {minutes:.0f} min flagged."
+                f"{quiet:.0f} min, after {minutes:.0f} min flagged."
             ),
             evidence={
                 "actor": actor,

@@ -454,8 +454,6 @@ for _name, _cls, _attrs in [
     ("ActivityCollector", actor_features.ActivityCollector, "open source"),
     ("CoordinationCollector", coordination.CoordinationCollector, "open source"),
     ("SignalProcessor", pipeline.SignalProcessor, "born config expected groups idle_s policy"),
-    ("ActorProcessor", actors.ActorProcessor,
-     "actors closed_until config model open pending policy"),
     ("Coordinator", coordination.Coordinator,
      "actor_alerts closed_until config folded groups marks owner pending recent sources"),
     ("LabelGate", labels.LabelGate,
@@ -599,6 +597,30 @@ _ACTOR_MODEL = own(
 )
 _ACTOR_MODEL.layouts[1] = tuple(f for f in _ACTOR_MODEL.fields if f != "min_events_1h")
 _ACTOR_MODEL.upgrades[1] = lambda state: {**state, "min_events_1h": _MIN_EVENTS_1H}
+# ActorProcessor: version 1 is the layout before episodes raised on the hour's scale resolved
+# after an hour; its open episodes resolve after its cooldown, as they would have.
+_ACTOR_PROCESSOR = own(
+    "ActorProcessor",
+    actors.ActorProcessor,
+    "actors closed_until config hour_policy hourly model open pending policy",
+    version=2,
+)
+_ACTOR_PROCESSOR.layouts[1] = tuple(
+    f for f in _ACTOR_PROCESSOR.fields if f not in ("hour_policy", "hourly")
+)
+
+
+def _actor_processor_v1_to_v2(state: dict[str, Any]) -> dict[str, Any]:
+    policy = state["policy"]
+    cooldown = max(policy.cooldown_s, actors.HOUR_S)
+    return {
+        **state,
+        "hour_policy": alerts.EpisodePolicy(cooldown, policy.update_every),
+        "hourly": set(),
+    }
+
+
+_ACTOR_PROCESSOR.upgrades[1] = _actor_processor_v1_to_v2
 
 # ActorState: its packed state (arrays as bytes), checked before it is set.
 _NUMBERS_BYTES = len(actor_features.ActorState().numbers) * 8

@@ -136,24 +136,28 @@ def _first_contact(
     )
 
 
-def slow_messaging_among_ordinary_actors(min_events_1h: float = 10.0) -> list[Alert]:
+def slow_messaging_among_ordinary_actors(
+    min_events_1h: float = 10.0, pauses: tuple[tuple[int, int], ...] = (), minutes: int = 180
+) -> list[Alert]:
     """Three hours of 2,000 ordinary accounts posting now and then; from the second hour a
-    two-day-old account messaging a scam to a new account every three to six minutes, and a
-    two-year-old one replying to a new person about as often, in words of its own."""
+    two-day-old account messaging a scam to a new account every three to six minutes (but
+    in the minutes of `pauses`), and a two-year-old one replying to a new person about as
+    often, in words of its own."""
     config = ActorConfig(warmup=300, cooldown_s=1800.0, min_events_1h=min_events_1h)
     processor = ActorProcessor(config)
     rng = random.Random(8)
     young, old = T0 - 2 * DAY, T0 - 700 * DAY
     next_at = {"scammer": T0 + 3600.0, "helper": T0 + 3660.0}
     alerts: list[Alert] = []
-    for m in range(180):
+    for m in range(minutes):
         start = T0 + 60 * m
         for a in rng.sample(range(2000), 60):
             processor.add_partial(
                 ActorPartial("content-events:0", f"u{a}", start, _post(rng, start, old))
             )
         for actor, created in (("scammer", young), ("helper", old)):
-            if start >= next_at[actor]:
+            paused = actor == "scammer" and any(a <= m < b for a, b in pauses)
+            if start >= next_at[actor] and not paused:
                 activity = _first_contact(rng, start, m, created, scam=actor == "scammer")
                 processor.add_partial(ActorPartial("content-events:1", actor, start, activity))
                 if actor == "scammer":  # never five in ten minutes
@@ -183,6 +187,19 @@ def test_a_slow_mass_messager_passes_the_hourly_gate_and_the_helper_does_not_ale
         first.summary
     )
     assert not [a for a in alerts if a.entity_id != "scammer"], "the helper, the others: quiet"
+
+
+def test_a_slow_mass_messager_that_pauses_for_a_while_stays_one_alert() -> None:
+    """Raised on the hour's scale, an episode resolves after an hour without a flag (not the
+    half hour of the ten minutes' scale): a pause of 25 minutes, and the while it takes to
+    pass the gate again, do not split it; it resolves an hour after the account stops."""
+    alerts = slow_messaging_among_ordinary_actors(pauses=((120, 145), (240, 999)), minutes=340)
+    scammer = [a for a in alerts if a.entity_id == "scammer"]
+    assert [a.status for a in scammer].count("firing") == 1
+    assert len({a.alert_id for a in scammer}) == 1
+    resolved = scammer[-1]
+    assert resolved.status == "resolved" and resolved.ts - resolved.window_end == 3600
+    assert "within the population's range for 60 min" in resolved.summary
 
 
 def test_without_the_hourly_gate_the_slow_mass_messager_is_never_a_candidate() -> None:
@@ -301,3 +318,16 @@ def test_actor_settings_of_version_1_get_the_default_hourly_gate(name: str) -> N
     tree = [name, 1, *codec.Encoder().items([values[f] for f in spec.layouts[1]])]
     resumed = decode_tree(tree)
     assert resumed.min_events == 7.0 and resumed.min_events_1h == ActorConfig().min_events_1h
+
+
+def test_an_actor_processor_of_version_1_resolves_its_open_episodes_as_before() -> None:
+    processor = ActorProcessor(ActorConfig(cooldown_s=600.0))
+    processor.open.add("u1")
+    spec = codec.TYPES["ActorProcessor"]
+    values = dict(zip(spec.fields, spec.get(processor), strict=True))
+    resumed = decode_tree(
+        ["ActorProcessor", 1, *codec.Encoder().items([values[f] for f in spec.layouts[1]])]
+    )
+    assert resumed.open == {"u1"} and resumed.hourly == set()
+    assert resumed._policy("u1").cooldown_s == 600.0
+    assert resumed.hour_policy == processor.hour_policy and resumed.hour_policy.cooldown_s == 3600
