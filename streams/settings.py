@@ -218,7 +218,10 @@ class Settings(BaseSettings):
         10.0, ge=1, description="fewest events in an hour for an actor alert (or the 10 min's)"
     )
     actor_cooldown_s: float = Field(
-        1800.0, ge=0, description="quiet event time that resolves an actor alert"
+        1800.0,
+        ge=0,
+        description="quiet event time that resolves an actor alert (at least an hour for one "
+        "raised on the hour's scale)",
     )
     actor_ttl_s: float = Field(
         21600.0, gt=0, description="idle event time after which an actor's state expires"
