@@ -64,6 +64,9 @@ RECENT_DOMAINS = 8
 RECENT_REPORTERS = 16
 RECENT_TEXTS = 4
 RING_S = 600.0  # the "last 10 minutes" of the summaries and features
+# The "last hour": the ten-minute block of the clock the window is in and the five before it
+# (50 to 60 minutes), counted per block.
+HOUR_BLOCKS = 6
 NEAR_DUPLICATE = 0.5  # estimated Jaccard similarity at which two texts are near-identical
 SHARE_ALPHA = 0.1  # learning rate per event of the share features
 DUP_ALPHA = 0.2  # per text: four near-identical texts in a row make a share over one half
@@ -73,9 +76,11 @@ HOUR, DAY = 3600.0, 86400.0
 KINDS = ("post", "comment", "message", "share")
 FEATURES = (
     "events_10m",  # events in the last 10 minutes
+    "events_1h",  # events in the last hour
     "events_24h",  # events, decaying over a day
     "gap_cv",  # variation of the gaps between events: ~1 at random, ~0 on a schedule
     "new_targets_10m",  # accounts addressed for the first time in the last 10 minutes
+    "new_targets_1h",  # accounts addressed for the first time in the last hour
     "new_target_share",  # share of addressed events going to accounts not seen before
     "dup_share",  # share of recent texts near-identical to one of the few before
     "link_share",  # share of recent events with links
@@ -86,6 +91,7 @@ FEATURES = (
     "message_share",  # kind mix of recent events
     "share_share",
     "comment_share",
+    "blocks_1h",  # ten-minute blocks of the last hour with events: the hourly gate's, not scored
 )
 
 
@@ -384,7 +390,8 @@ class ActorState:
     """What stage 2 keeps about one actor between windows: bounded, and cheap to update.
 
     Counters decay in event time; the "last 10 minutes" figures come from a ring of
-    per-window counts, so summaries can say exact numbers. An actor is held by many of these,
+    per-window counts and the "last hour" ones from a ring of per-ten-minute counts, so
+    summaries can say exact numbers. An actor is held by many of these,
     so they are packed: the numbers in one array of doubles, the ring of counts in one array,
     the recent hashes as bytes, and whatever most actors never need is None.
     """
@@ -422,7 +429,8 @@ class ActorState:
     def __init__(self) -> None:
         self.numbers: array[float] = _INITIAL[:]  # the named numbers above
         # Counts per window over the last RING_S, a ring of events and then one of new
-        # targets; made on the first update.
+        # targets, then the same per ten-minute block over the last hour (HOUR_BLOCKS each);
+        # made on the first update.
         self.ring: array[int] | None = None
         self.recent_targets: bytes | None = None
         self.recent_texts = b""
@@ -542,15 +550,24 @@ class ActorState:
         index = int(start // window_s)
         ring = self.ring
         newest = int(self.numbers[RING_INDEX])
+        hours = 2 * size  # where the hour's blocks begin
+        block = int(start // RING_S)  # the window's ten-minute block of the clock
         if ring is None:
-            ring = self.ring = array("I", [0]) * (2 * size)  # sized exactly, unlike from bytes
+            # Sized exactly, unlike from bytes.
+            ring = self.ring = array("I", [0]) * (hours + 2 * HOUR_BLOCKS)
         else:
             for step in range(newest + 1, min(index, newest + size) + 1):
                 ring[step % size] = 0
                 ring[size + step % size] = 0
+            last_block = int(newest * window_s // RING_S)
+            for step in range(last_block + 1, min(block, last_block + HOUR_BLOCKS) + 1):
+                ring[hours + step % HOUR_BLOCKS] = 0
+                ring[hours + HOUR_BLOCKS + step % HOUR_BLOCKS] = 0
         self.numbers[RING_INDEX] = max(index, newest)
         ring[index % size] = events
         ring[size + index % size] = new_targets
+        ring[hours + block % HOUR_BLOCKS] += events
+        ring[hours + HOUR_BLOCKS + block % HOUR_BLOCKS] += new_targets
 
     def _near_duplicate(self, sig: bytes) -> bool:
         width = len(sig)
@@ -577,7 +594,7 @@ class ActorState:
         ring = self.ring
         if ring is None:
             return 0
-        size = len(ring) // 2
+        size = (len(ring) - 2 * HOUR_BLOCKS) // 2
         base = half * size
         newest = int(now // window_s) - 1
         ring_index = int(self.numbers[RING_INDEX])
@@ -590,6 +607,27 @@ class ActorState:
         if first >= base:
             return sum(ring[first:last])
         return sum(ring[base:last]) + sum(ring[first + size : base + size])
+
+    def hour(self, now: float, window_s: float) -> tuple[int, int, int]:
+        """The last hour's events, new targets, and ten-minute blocks with events, as of the
+        window ending at `now`: that window's ten-minute block of the clock and the five before
+        it."""
+        ring = self.ring
+        if ring is None:
+            return 0, 0, 0
+        events = len(ring) - 2 * HOUR_BLOCKS
+        targets = events + HOUR_BLOCKS
+        block = int((int(now // window_s) - 1) * window_s // RING_S)
+        newest = int(int(self.numbers[RING_INDEX]) * window_s // RING_S)
+        if block <= newest:  # the usual case: updated for this window
+            counts = ring[events:targets]
+            return sum(counts), sum(ring[targets:]), HOUR_BLOCKS - counts.count(0)
+        steps = [step % HOUR_BLOCKS for step in range(block - HOUR_BLOCKS + 1, newest + 1)]
+        return (
+            sum(ring[events + i] for i in steps),
+            sum(ring[targets + i] for i in steps),
+            sum(ring[events + i] > 0 for i in steps),
+        )
 
     def gap_cv(self) -> float:
         """Coefficient of variation of the gaps between events: ~1 at random, ~0 scripted."""
@@ -608,11 +646,14 @@ class ActorState:
         """The behaviour features as of the window ending at `now`, in natural units."""
         age = self.age_days(now)
         v = self.numbers
+        events_1h, new_targets_1h, blocks_1h = self.hour(now, window_s)
         return {
             "events_10m": float(self.ring_sum(0, now, window_s)),
+            "events_1h": float(events_1h),
             "events_24h": v[RATE_24H],
             "gap_cv": self.gap_cv(),
             "new_targets_10m": float(self.ring_sum(1, now, window_s)),
+            "new_targets_1h": float(new_targets_1h),
             "new_target_share": v[NEW_TARGET_SHARE],
             "dup_share": v[DUP_SHARE],
             "link_share": v[LINK_SHARE],
@@ -623,6 +664,7 @@ class ActorState:
             "message_share": v[_SHARE_OF["message"]],
             "share_share": v[_SHARE_OF["share"]],
             "comment_share": v[_SHARE_OF["comment"]],
+            "blocks_1h": float(blocks_1h),
         }
 
 

@@ -18,6 +18,15 @@ accounts, or link-heavy content. A young account or reports received from severa
 corroborate a flag (they add to the score, reports raise the severity) but do not make one:
 new people join every day, and popular or controversial accounts draw reports too.
 
+Actors are judged on two time scales: the last ten minutes and the last hour. An actor is a
+candidate (scored against the population, and flagged if unusual) when it has at least
+`min_events` events in the last ten minutes, or `min_events_1h` in the last hour spread over
+half its ten-minute blocks or more (a pace kept up, not a burst that is over), and an
+indicator. Over an hour, contact with many new accounts is within a person's reach (someone
+answering questions in a community), so it is an indicator on that scale only when nearly
+everything the account did was first contact and the account is young or reported by
+several accounts; links and near-identical texts are indicators on both scales.
+
 >>> import random
 >>> rng = random.Random(1)
 >>> model = ActorModel(warmup=200, seed=1)
@@ -45,12 +54,21 @@ from detectors.alerts import required
 
 # Features where a low value is the unusual one, and those with no unusual direction.
 LOW_IS_UNUSUAL = frozenset({"gap_cv", "age_days"})
-UNDIRECTED = frozenset({"message_share", "share_share", "comment_share"})
+UNDIRECTED = frozenset({"message_share", "share_share", "comment_share", "blocks_1h"})
+GATE_ONLY = frozenset({"blocks_1h"})  # read by the hourly gate, not scored
 # Counts spread over orders of magnitude: the model sees log1p of them.
 COUNTS = frozenset(
-    {"events_10m", "events_24h", "new_targets_10m", "new_domains_1h", "reporters_24h",
-     "reports_filed_1h", "age_days"}
+    {"events_10m", "events_1h", "events_24h", "new_targets_10m", "new_targets_1h",
+     "new_domains_1h", "reporters_24h", "reports_filed_1h", "age_days"}
 )  # fmt: skip
+# On the hour's scale, new contacts are an indicator from this many on, when they are nearly
+# all the account did (FIRST_CONTACT_SHARE of its events) and it is young or reported.
+HOURLY_CONTACTS = 10.0
+# The hourly gate is for a pace kept up: events in at least half the hour's ten-minute blocks.
+# (A burst that is over is the ten-minute scale's, and was judged there.)
+SUSTAINED_BLOCKS = 3
+FIRST_CONTACT_SHARE = 0.8
+YOUNG_DAYS = 30.0
 
 
 def indicators(x: dict[str, float]) -> list[str]:
@@ -68,7 +86,20 @@ def indicators(x: dict[str, float]) -> list[str]:
         found.append("new_targets_10m")
     if x.get("link_share", 0.0) >= 0.5:
         found.append("link_share")
+    contacts = x.get("new_targets_1h", 0.0)
+    if (
+        contacts >= HOURLY_CONTACTS
+        and contacts >= FIRST_CONTACT_SHARE * x.get("events_1h", 0.0)
+        and (x.get("age_days", 1000.0) < YOUNG_DAYS or x.get("reporters_24h", 0.0) >= 2)
+    ):
+        found.append("new_targets_1h")
     return found
+
+
+def scale(x: dict[str, float], min_events: float) -> str:
+    """The time scale an actor is judged on: `10m` when its last ten minutes pass the gate
+    of `min_events`, else `1h` (its last hour did)."""
+    return "10m" if x.get("events_10m", 0.0) >= min_events else "1h"
 
 
 @dataclass(frozen=True)
@@ -89,6 +120,7 @@ class ActorVerdict:
     flagged: bool
     drivers: tuple[Driver, ...]
     indicators: tuple[str, ...]
+    scale: str = "10m"  # the time scale whose gate it passed: `10m` or `1h`
 
 
 class ActorModel(base.AnomalyDetector):
@@ -105,7 +137,11 @@ class ActorModel(base.AnomalyDetector):
     q: the quantile of recent scores above which an actor is unusual.
     min_score: the threshold never goes below this.
     warmup: actors learned before anything is flagged.
-    min_events: an actor with fewer events in the last 10 minutes is never flagged.
+    min_events: the ten-minute gate: an actor with fewer events in the last 10 minutes is
+        never flagged, unless it passes the hourly gate.
+    min_events_1h: the hourly gate: an actor with fewer events in the last hour, or with
+        events in fewer than SUSTAINED_BLOCKS of its ten-minute blocks, is never flagged,
+        unless it passes the ten-minute gate.
     learn_every: actors that cannot be flagged (too few events, or no abuse indicator) are
         neither scored nor learned from, except every `learn_every`-th one, which the
         population model, the threshold and the typical ranges learn from. Scoring costs
@@ -120,6 +156,7 @@ class ActorModel(base.AnomalyDetector):
         min_score: float = 0.5,
         warmup: int = 500,
         min_events: float = 5.0,
+        min_events_1h: float = 10.0,
         learn_every: int = 4,
         seed: int = 42,
     ) -> None:
@@ -128,6 +165,7 @@ class ActorModel(base.AnomalyDetector):
         self.min_score = min_score
         self.warmup = warmup
         self.min_events = min_events
+        self.min_events_1h = min_events_1h
         self.learn_every = learn_every
         self.seed = seed
         self.pipeline = self._pipeline(model, seed)
@@ -145,7 +183,9 @@ class ActorModel(base.AnomalyDetector):
             # Standardised features in fixed limits: min-max scaling would fold every value
             # beyond the largest seen so far into the edge cell, where a busy but ordinary
             # actor already sits; with a wide fixed range, extremes land in empty cells.
-            limits: dict[Hashable, tuple[float, float]] = {name: (-4.0, 20.0) for name in FEATURES}
+            limits: dict[Hashable, tuple[float, float]] = {
+                name: (-4.0, 20.0) for name in FEATURES if name not in GATE_ONLY
+            }
             return compose.Pipeline(
                 preprocessing.StandardScaler(),
                 anomaly.HalfSpaceTrees(
@@ -184,7 +224,11 @@ class ActorModel(base.AnomalyDetector):
         None for an actor that cannot be flagged and is not in the learning sample.
         """
         found = tuple(indicators(x))
-        candidate = x.get("events_10m", 0.0) >= self.min_events and bool(found)
+        gated = x.get("events_10m", 0.0) >= self.min_events or (
+            x.get("events_1h", 0.0) >= self.min_events_1h
+            and x.get("blocks_1h", 0.0) >= SUSTAINED_BLOCKS
+        )
+        candidate = gated and bool(found)
         if not candidate:
             self.skipped += 1
             if self.skipped % self.learn_every:
@@ -200,7 +244,7 @@ class ActorModel(base.AnomalyDetector):
             # wave learned from would move the typical range up to meet the next one.
             self.learn_one(keyed)
             self.threshold.update(score)
-        return ActorVerdict(score, threshold, flagged, drivers, found)
+        return ActorVerdict(score, threshold, flagged, drivers, found, scale(x, self.min_events))
 
     def _excess(self, name: str, value: float) -> float:
         """How far beyond the population's typical range, in widths of that range; 0 within."""
@@ -236,17 +280,22 @@ def _unit(name: str) -> float:
 
 
 def _transform(x: dict[Hashable, Any]) -> dict[Hashable, Any]:
-    return {k: math.log1p(v) if k in COUNTS else v for k, v in x.items()}
+    """The features `hst` and `svm` see: counts as log1p, and not the hourly gate's own."""
+    return {k: math.log1p(v) if k in COUNTS else v for k, v in x.items() if k not in GATE_ONLY}
 
 
 def ordinary(rng: random.Random) -> dict[str, float]:
     """A feature vector of a typical, established actor, for examples and tests."""
     events = float(rng.choice((1, 1, 1, 2, 2, 3, 4)))
+    events_1h = events + rng.choice((0, 0, 1, 2, 4))
+    new_targets = float(rng.random() < 0.3)
     return {
         "events_10m": events,
+        "events_1h": events_1h,
         "events_24h": events * rng.uniform(3, 30),
         "gap_cv": rng.uniform(0.7, 2.0),
-        "new_targets_10m": float(rng.random() < 0.3),
+        "new_targets_10m": new_targets,
+        "new_targets_1h": new_targets + float(rng.random() < 0.3),
         "new_target_share": rng.uniform(0.0, 1.0) if rng.random() < 0.3 else 0.0,
         "dup_share": rng.uniform(0.0, 0.1),
         "link_share": rng.uniform(0.0, 0.3),
@@ -257,4 +306,5 @@ def ordinary(rng: random.Random) -> dict[str, float]:
         "message_share": rng.uniform(0.0, 0.4),
         "share_share": rng.uniform(0.0, 0.2),
         "comment_share": rng.uniform(0.0, 0.5),
+        "blocks_1h": min(3.0, events_1h),
     }

@@ -22,6 +22,7 @@ from detectors.alerts import Alert, Episode, EpisodePolicy, required
 from detectors.windows import close_windows, next_due
 
 DETECTOR = "actor_anomaly"
+HOUR_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class ActorConfig:
     quantile: float = 0.99
     warmup: int = 500
     min_events: float = 5.0
+    min_events_1h: float = 10.0
     cooldown_s: float = 1800.0
     update_every: int = 10
     ttl_s: float = 6 * 3600.0
@@ -64,11 +66,17 @@ class ActorProcessor:
             q=config.quantile,
             warmup=config.warmup,
             min_events=config.min_events,
+            min_events_1h=config.min_events_1h,
             seed=config.seed,
         )
         self.policy = EpisodePolicy(config.cooldown_s, config.update_every)
+        # An episode raised on the hour's scale resolves after an hour without a flag, the
+        # span its evidence covers: a slow actor whose hour dips under the gate for a while
+        # stays one alert.
+        self.hour_policy = EpisodePolicy(max(config.cooldown_s, HOUR_S), config.update_every)
         self.actors: OrderedDict[str, ActorState] = OrderedDict()  # least recently active first
         self.open: set[str] = set()  # actors with an open episode
+        self.hourly: set[str] = set()  # those whose episode was raised on the hour's scale
         self.pending: dict[float, dict[str, _Pending]] = {}
         self.closed_until = -math.inf
 
@@ -138,13 +146,14 @@ class ActorProcessor:
         for actor in sorted(self.open - set(active)):
             state = self.actors[actor]
             previous = state.episode
-            state.episode, action = self.policy.step(
+            state.episode, action = self._policy(actor).step(
                 previous, DETECTOR, "actor", actor, start, end, 0.0, None
             )
             if action == "resolved":
                 ended = required(previous, "the episode that resolved")
                 closed.alerts.append(self._resolved(actor, ended, end))
                 self.open.discard(actor)
+                self.hourly.discard(actor)
         closed.expired += self._expire(end)
 
     def _episode(
@@ -160,7 +169,7 @@ class ActorProcessor:
         closed: ActorsClosed,
     ) -> None:
         previous = state.episode
-        state.episode, action = self.policy.step(
+        state.episode, action = self._policy(actor).step(
             previous,
             DETECTOR,
             "actor",
@@ -175,19 +184,28 @@ class ActorProcessor:
             closed.alerts.append(self._resolved(actor, ended, end))
         elif action is not None:
             verdict = required(verdict, "the verdict that raised the alert")
+            if action == "firing" and verdict.scale == "1h":
+                self.hourly.add(actor)
+            elif action == "firing":
+                self.hourly.discard(actor)
             closed.alerts.append(
                 self._alert(actor, state, verdict, features, activity, action, end)
             )
         if state.episode is None:
             self.open.discard(actor)
+            self.hourly.discard(actor)
         else:
             self.open.add(actor)
+
+    def _policy(self, actor: str) -> EpisodePolicy:
+        return self.hour_policy if actor in self.hourly else self.policy
 
     def _make_room(self) -> int:
         evicted = 0
         while len(self.actors) >= self.config.max_actors:
             actor, _ = self.actors.popitem(last=False)
             self.open.discard(actor)
+            self.hourly.discard(actor)
             evicted += 1
         return evicted
 
@@ -217,6 +235,7 @@ class ActorProcessor:
             "actor": actor,
             "account_age_days": _round(state.age_days(end)),
             "indicators": list(verdict.indicators),
+            "scale": verdict.scale,
             "top_features": [_driver(d) for d in verdict.drivers],
             "features": {k: round(v, 4) for k, v in features.items()},
             "surface": state.surface,
@@ -246,6 +265,7 @@ class ActorProcessor:
 
     def _resolved(self, actor: str, last: Episode, end: float) -> Alert:
         minutes = (last.end - last.start) / 60.0
+        quiet = (end - last.end) / 60.0
         return Alert(
             alert_id=last.alert_id,
             detector=DETECTOR,
@@ -260,7 +280,7 @@ class ActorProcessor:
             threshold=round(self.model.threshold.get() or 0.0, 4),
             summary=(
                 f"Account {actor} has behaved within the population's range for "
-                f"{self.config.cooldown_s / 60:.0f} min, after {minutes:.0f} min flagged."
+                f"{quiet:.0f} min, after {minutes:.0f} min flagged."
             ),
             evidence={
                 "actor": actor,
@@ -322,17 +342,26 @@ def summarize(
     >>> summarize("u123", s, f, v)  # doctest: +NORMALIZE_WHITESPACE
     'Account u123, under an hour old, sent 140 messages to 131 distinct new recipients in 10 min;
      97% near-identical text.'
+
+    Judged on the hour's scale, it says the hour's figures:
+
+    >>> f = {**f, "events_10m": 3.0, "events_1h": 23.0, "new_targets_1h": 21.0, "link_share": 0.9}
+    >>> v = ActorVerdict(0.9, 0.8, True, (), ("link_share", "new_targets_1h"), "1h")
+    >>> summarize("u123", s, f, v)  # doctest: +NORMALIZE_WHITESPACE
+    'Account u123, under an hour old, sent 23 messages to 21 distinct new recipients in the last
+     hour; 90% with links.'
     """
-    events = int(features.get("events_10m", 0))
+    hourly = verdict.scale == "1h"
+    events = int(features.get("events_1h" if hourly else "events_10m", 0))
     shares = {k: features.get(f"{k}_share", 0.0) for k in ("message", "share", "comment")}
     shares["post"] = 1.0 - sum(shares.values())
     kind = max(sorted(shares), key=shares.__getitem__)
     noun = KIND_WORDS[kind] if shares[kind] >= 0.5 else "items"
     head = f"Account {actor}, {_age(state.age_days(state.last_t))}, sent {events} {noun}"
-    targets = int(features.get("new_targets_10m", 0))
+    targets = int(features.get("new_targets_1h" if hourly else "new_targets_10m", 0))
     if targets >= 2:
         head += f" to {targets} distinct new recipients"
-    head += " in 10 min"
+    head += " in the last hour" if hourly else " in 10 min"
     clauses = []
     found = set(verdict.indicators)
     if "dup_share" in found:

@@ -434,7 +434,6 @@ for _name, _cls in [
     ("pipeline.Pending", pipeline._Pending),
     ("windows.Tally", windows._Tally),
     ("Activity", actor_features.Activity),
-    ("ActorConfig", actors.ActorConfig),
     ("actors.Pending", actors._Pending),
     ("Alert", alerts.Alert),  # actor alerts the coordinator holds until their window closes
     ("Episode", alerts.Episode),
@@ -455,11 +454,6 @@ for _name, _cls, _attrs in [
     ("ActivityCollector", actor_features.ActivityCollector, "open source"),
     ("CoordinationCollector", coordination.CoordinationCollector, "open source"),
     ("SignalProcessor", pipeline.SignalProcessor, "born config expected groups idle_s policy"),
-    ("ActorProcessor", actors.ActorProcessor,
-     "actors closed_until config model open pending policy"),
-    ("ActorModel", actor_model.ActorModel,
-     "edge learn_every median min_events min_score model n pipeline q seed skipped threshold "
-     "warmup"),
     ("Coordinator", coordination.Coordinator,
      "actor_alerts closed_until config folded groups marks owner pending recent sources"),
     ("LabelGate", labels.LabelGate,
@@ -607,29 +601,86 @@ def _spike_v1_to_v2(state: dict[str, Any]) -> dict[str, Any]:
 
 _SPIKE.upgrades[1] = _spike_v1_to_v2
 
+# ActorConfig and ActorModel: version 1 is the layout before the hourly gate
+# (`min_events_1h`), which they get at its default.
+_ACTOR_CONFIG = own("ActorConfig", actors.ActorConfig, version=2)
+_ACTOR_CONFIG.layouts[1] = tuple(f for f in _ACTOR_CONFIG.fields if f != "min_events_1h")
+_MIN_EVENTS_1H = actors.ActorConfig.min_events_1h
+_ACTOR_CONFIG.upgrades[1] = lambda state: {**state, "min_events_1h": _MIN_EVENTS_1H}
+_ACTOR_MODEL = own(
+    "ActorModel",
+    actor_model.ActorModel,
+    "edge learn_every median min_events min_events_1h min_score model n pipeline q seed skipped "
+    "threshold warmup",
+    version=2,
+)
+_ACTOR_MODEL.layouts[1] = tuple(f for f in _ACTOR_MODEL.fields if f != "min_events_1h")
+_ACTOR_MODEL.upgrades[1] = lambda state: {**state, "min_events_1h": _MIN_EVENTS_1H}
+# ActorProcessor: version 1 is the layout before episodes raised on the hour's scale resolved
+# after an hour; its open episodes resolve after its cooldown, as they would have.
+_ACTOR_PROCESSOR = own(
+    "ActorProcessor",
+    actors.ActorProcessor,
+    "actors closed_until config hour_policy hourly model open pending policy",
+    version=2,
+)
+_ACTOR_PROCESSOR.layouts[1] = tuple(
+    f for f in _ACTOR_PROCESSOR.fields if f not in ("hour_policy", "hourly")
+)
+
+
+def _actor_processor_v1_to_v2(state: dict[str, Any]) -> dict[str, Any]:
+    policy = state["policy"]
+    cooldown = max(policy.cooldown_s, actors.HOUR_S)
+    return {
+        **state,
+        "hour_policy": alerts.EpisodePolicy(cooldown, policy.update_every),
+        "hourly": set(),
+    }
+
+
+_ACTOR_PROCESSOR.upgrades[1] = _actor_processor_v1_to_v2
+
 # ActorState: its packed state (arrays as bytes), checked before it is set.
 _NUMBERS_BYTES = len(actor_features.ActorState().numbers) * 8
+_RING = actor_features.ActorState.__slots__.index("ring")
+_HOUR_BYTES = 2 * actor_features.HOUR_BLOCKS * 4  # the hour's blocks at the ring's end
 
 
 def _actor_put(obj: actor_features.ActorState, values: list[Any]) -> None:
-    numbers, ring = values[1], values[7]
+    numbers, ring = values[1], values[_RING]
     if type(numbers) is not bytes or len(numbers) != _NUMBERS_BYTES:
         raise CodecError("ActorState: numbers of the wrong size")
-    if not (ring is None or (type(ring) is bytes and len(ring) % 4 == 0)):
+    if not (
+        ring is None or (type(ring) is bytes and len(ring) % 8 == 0 and len(ring) > _HOUR_BYTES)
+    ):
         raise CodecError("ActorState: a ring of the wrong size")
     obj.__setstate__(values)
 
 
-register(
+def _actor_v1_to_v2(state: dict[str, Any]) -> dict[str, Any]:
+    """The ring gains the hour's blocks, empty: for the hour after the upgrade, the hourly
+    counts hold what came since."""
+    if state["ring"] is not None:
+        if type(state["ring"]) is not bytes or len(state["ring"]) % 8:
+            raise CodecError("ActorState v1: a ring of the wrong size")
+        state["ring"] += bytes(_HOUR_BYTES)
+    return state
+
+
+# ActorState: version 1 is the layout before the hourly counts (`features`' `*_1h`).
+_ACTOR_STATE = register(
     Type(
         "ActorState",
         actor_features.ActorState,
-        1,
+        2,
         actor_features.ActorState.__slots__,
         actor_features.ActorState.__getstate__,
         _actor_put,
     )
 )
+_ACTOR_STATE.layouts[1] = _ACTOR_STATE.fields
+_ACTOR_STATE.upgrades[1] = _actor_v1_to_v2
 
 # River: the classes the detectors use, field by field, as River 0.26 lays them out.
 for _name, _cls, _attrs in [

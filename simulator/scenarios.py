@@ -75,6 +75,10 @@ DURATIONS = {
     "slow_campaign_40": 4 * 3600.0,
     "slow_campaign_80": 4 * 3600.0,
     "organic_link_share": 5 * 3600.0,
+    "slow_mass_messaging_2": 4 * 3600.0,
+    "slow_mass_messaging_3": 4 * 3600.0,
+    "slow_mass_messaging_4": 4 * 3600.0,
+    "community_helper": 4 * 3600.0,
 }
 KINDS = tuple(DURATIONS)
 # Decoys: organic behaviour that looks unusual and must not be alerted on. Their ground truth
@@ -90,6 +94,7 @@ DECOYS = frozenset(
         "slow_report_wave",
         "night_shift",
         "organic_link_share",
+        "community_helper",
     }
 )
 # Sustained moderate shifts: a surface at a few times its rate, no window of it extreme. Not
@@ -109,11 +114,19 @@ LOW_RATE_AUTOMATION = {
     "low_rate_automation_50": 50,
 }
 SLOW_CAMPAIGNS = {"slow_campaign_20": 20, "slow_campaign_40": 40, "slow_campaign_80": 80}
+# One young account messaging many accounts it never contacted, this many messages per ten
+# minutes at its script's pace, kept under five in any ten minutes (the actor detector's gate).
+SLOW_MASS_MESSAGING = {
+    "slow_mass_messaging_2": 2,
+    "slow_mass_messaging_3": 3,
+    "slow_mass_messaging_4": 4,
+}
 BRIGADE_FAMILY = (*SLOW_BRIGADES, "slow_report_wave")
 PILE_ON_FAMILY = (*SLOW_PILE_ONS, "viral_post")
 # The night shift first: run from midnight, it falls at night.
 AUTOMATION_FAMILY = ("night_shift", *LOW_RATE_AUTOMATION, "organic_meme")
 CAMPAIGN_FAMILY = (*SLOW_CAMPAIGNS, "organic_link_share", "organic_meme")
+MESSAGING_FAMILY = (*SLOW_MASS_MESSAGING, "community_helper", "organic_meme")
 # Each family of quiet attacks with its decoys: `evaluate` reports each in a table of its own.
 QUIET_FAMILIES = {
     "sustained_shift": SHIFT_FAMILY,
@@ -121,6 +134,7 @@ QUIET_FAMILIES = {
     "slow_pile_on": PILE_ON_FAMILY,
     "low_rate_automation": AUTOMATION_FAMILY,
     "slow_campaign": CAMPAIGN_FAMILY,
+    "slow_mass_messaging": MESSAGING_FAMILY,
 }
 # What a decoy may rightly cause: an organic report wave is a surge of reports against one
 # account (content to review), and a report_brigade alert that calls it organic (`info`).
@@ -1439,6 +1453,98 @@ class OrganicLinkShare(Attack):
         return out
 
 
+# Short scams sent one by one to strangers: {n} a name, {p} a prize, {a} an app, {l} the link.
+SCAM_LINES = (
+    "hey {n} is this you in this video?? {l}",
+    "omg {n} look what they posted about you {l}",
+    "congrats you were picked for a {p}, claim it here {l}",
+    "hi {n}, your {p} is waiting, confirm your details {l}",
+    "I found your photo here, you should see this {l}",
+    "hello dear, I saw your profile and wanted to say hi, add me on {a}",
+    "{n}, I made $900 this week from home, ask me how on {a}",
+)
+SCAM_NAMES = ("babe", "dear", "friend", "hun", "mate", "sis", "bro")
+SCAM_PRIZES = ("gift card", "free phone", "cash prize", "voucher", "parcel")
+SCAM_APPS = ("telegram", "whatsapp", "signal", "the app in my bio")
+SCAM_LINK_TLDS = (".top", ".click", ".xyz", ".live", ".link")
+GATE_EVENTS = 5  # the actor detector's events in ten minutes (ABUSEMON_ACTOR_MIN_EVENTS)
+
+
+class SlowMassMessaging(Attack):
+    """A young account messaging short, varied scams to accounts it never contacted, one by
+    one, for two to four hours: two to four messages per ten minutes (the number in its kind's
+    name) at random intervals, its script holding back whatever would make a fifth within ten
+    minutes, so that no ten minutes of it pass the actor detector's gate. Most messages carry a
+    link to a domain of its own (50 to 100% of them); the others ask to move to another app."""
+
+    def plan(self, rng: random.Random, ctx: Context) -> None:
+        created = (self.start - 10 * DAY, self.start - 1 * DAY)
+        devices = [f"{rng.getrandbits(64):016x}"]
+        [self.account] = ctx.fresh_accounts(rng, 1, created, rng.sample(COUNTRY_NAMES, 1), devices)
+        self.per_10m = SLOW_MASS_MESSAGING[self.kind]
+        self.link_share = rng.uniform(0.5, 1.0)
+        stem = rng.choice(("claim", "prize", "secure", "view", "verify"))
+        self.domain = f"{stem}-{rng.getrandbits(16):04x}{rng.choice(SCAM_LINK_TLDS)}"
+        # An attack may overlap others: it runs its hours, cut by the run's end.
+        self.end = min(self.start + rng.uniform(2.0, 4.0) * HOUR, ctx.until)
+        self.actors = [self.account[0]]
+
+    def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
+        out: list[tuple[float, int, Any]] = []
+        sent: list[float] = []
+        contacted: set[str] = set()
+        ts = self.start + rng.expovariate(self.per_10m / 600.0)
+        while ts < self.end:
+            if len(sent) >= GATE_EVENTS - 1 and ts - sent[1 - GATE_EVENTS] < 600.0:
+                ts = sent[1 - GATE_EVENTS] + 600.0 + rng.uniform(1.0, 30.0)  # held back
+                continue
+            target = ctx.pop.id(rng.randrange(ctx.pop.size))
+            if target in contacted or target == self.account[0]:
+                continue
+            contacted.add(target)
+            link = f"https://{self.domain}/{rng.getrandbits(24):06x}"
+            line = rng.choice(SCAM_LINES if rng.random() < self.link_share else SCAM_LINES[5:])
+            text = line.format(
+                n=rng.choice(SCAM_NAMES), p=rng.choice(SCAM_PRIZES), a=rng.choice(SCAM_APPS), l=link
+            )
+            links = [link] if link in text else None
+            value = content_value(ts, self.account, "message", "messenger", text, target, links)
+            out.append((ts, CONTENT, value))
+            sent.append(ts)
+            ts += rng.expovariate(self.per_10m / 600.0)
+        return out
+
+
+class CommunityHelper(Attack):
+    """Decoy: an account of half a year or more answering many different people in groups for
+    two to four hours, at two to four replies per ten minutes and at a person's irregular
+    pace, in ordinary words of its own; a reply in twenty links a page."""
+
+    def plan(self, rng: random.Random, ctx: Context) -> None:
+        self.account = established(rng, ctx.pop, 180.0)
+        self.per_10m = rng.uniform(2.0, 4.0)
+        # A decoy may overlap attacks: it helps for its hours, cut by the run's end.
+        self.end = min(self.start + rng.uniform(2.0, 4.0) * HOUR, ctx.until)
+        self.actors = [self.account[0]]
+
+    def draw(self, rng: random.Random, ctx: Context) -> list[tuple[float, int, Any]]:
+        out: list[tuple[float, int, Any]] = []
+        ts = self.start + rng.expovariate(self.per_10m / 600.0)
+        while ts < self.end:
+            target = ctx.pop.id(rng.randrange(ctx.pop.size))
+            if target != self.account[0]:
+                text, links = organic_text(rng), None
+                if rng.random() < 0.05:
+                    link = f"https://{rng.choice(NEWS_SITES)}.com/help/{rng.getrandbits(16):04x}"
+                    text, links = f"{text} {link}", [link]
+                kind = rng.choice(("comment", "comment", "message"))
+                surface = "messenger" if kind == "message" else "groups"
+                value = content_value(ts, self.account, kind, surface, text, target, links)
+                out.append((ts, CONTENT, value))
+            ts += rng.expovariate(self.per_10m / 600.0)
+        return out
+
+
 CLASSES: dict[str, type[Attack]] = {
     "spam_wave": SpamWave,
     "report_brigade": ReportBrigade,
@@ -1467,6 +1573,8 @@ CLASSES: dict[str, type[Attack]] = {
     "night_shift": NightShift,
     **dict.fromkeys(SLOW_CAMPAIGNS, SlowCampaign),
     "organic_link_share": OrganicLinkShare,
+    **dict.fromkeys(SLOW_MASS_MESSAGING, SlowMassMessaging),
+    "community_helper": CommunityHelper,
 }
 
 

@@ -437,7 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated scenario kinds to run in turn, in place of the default day's "
         "(e.g. sustained_shift_1_5x,sustained_shift_2x,sustained_shift_3x,organic_growth,"
         "viral_post; or slow_brigade_20/40/80, slow_pile_on_20/40/80, "
-        "low_rate_automation_10/25/50 and the decoys slow_report_wave, night_shift)",
+        "low_rate_automation_10/25/50, slow_mass_messaging_2/3/4 and the decoys "
+        "slow_report_wave, night_shift, community_helper)",
     )
     p.set_defaults(func=cmd_simulate)
 

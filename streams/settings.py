@@ -218,10 +218,16 @@ class Settings(BaseSettings):
         500, ge=0, description="actors scored per stage-2 partition before the first actor alert"
     )
     actor_min_events: float = Field(
-        5.0, ge=1, description="fewest events in 10 min for an actor alert"
+        5.0, ge=1, description="fewest events in 10 min for an actor alert (or the hour's)"
+    )
+    actor_min_events_1h: float = Field(
+        10.0, ge=1, description="fewest events in an hour for an actor alert (or the 10 min's)"
     )
     actor_cooldown_s: float = Field(
-        1800.0, ge=0, description="quiet event time that resolves an actor alert"
+        1800.0,
+        ge=0,
+        description="quiet event time that resolves an actor alert (at least an hour for one "
+        "raised on the hour's scale)",
     )
     actor_ttl_s: float = Field(
         21600.0, gt=0, description="idle event time after which an actor's state expires"
@@ -534,6 +540,7 @@ class Settings(BaseSettings):
             quantile=self.actor_quantile,
             warmup=self.actor_warmup,
             min_events=self.actor_min_events,
+            min_events_1h=self.actor_min_events_1h,
             cooldown_s=self.actor_cooldown_s,
             update_every=self.update_every,
             ttl_s=self.actor_ttl_s,

@@ -142,6 +142,31 @@ def test_evaluate_reports_the_slow_campaigns_in_a_table_of_their_own(
     ]
 
 
+def test_evaluate_reports_slow_mass_messaging_in_a_table_of_its_own(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "messaging.jsonl"
+    named = "slow_mass_messaging_2,community_helper"
+    args = ["simulate", "--out", str(out), "--hours", "2.5", "--rate", "1", "--attack-every", "40"]
+    assert main([*args, "--scenarios", named]) == 0
+    truth = Path(f"{out}.truth.jsonl")
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"topic": "content-events", "value": {"event_id": "x"}}\n')
+    alerts = str(tmp_path / "alerts.jsonl")
+    capsys.readouterr()
+    assert (
+        main(["evaluate", "--events", str(events), "--truth", str(truth), "--alerts-out", alerts])
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert [line for line in printed.splitlines() if line.startswith("Family ")] == [
+        "Family slow_mass_messaging"
+    ]
+    table = printed.split("Family slow_mass_messaging\n")[1].split("\n\n")[0].splitlines()
+    assert table[1].split() == ["slow_mass_messaging_2", "1", "0", "0.0%", "-"]
+    assert [row.split()[:3] for row in table[3:]] == [["community_helper", "1", "0"]]
+
+
 def test_the_console_script_prints_no_traceback(tmp_path: Path) -> None:
     result = subprocess.run(
         [
