@@ -203,6 +203,9 @@ class LabelGate:
     def admit(self, alert: Alert) -> tuple[Alert | None, str | None]:
         """The alert to publish (None: suppressed) and what was done: `suppressed`,
         `escalated` or None."""
+        # The score as its record has it, whether the alert comes from memory (`evaluate`) or
+        # through the internal topic (the worker): the priority is worked out from the same.
+        alert = replace(alert, score=round(alert.score, 4))
         entity = (alert.entity_type, alert.entity_id)
         if alert.alert_id in self.dropped:
             if alert.status == "resolved":

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from detectors.alerts import Alert
 from detectors.events import Label, format_rfc3339
@@ -167,6 +169,18 @@ def test_the_priority_learns_which_alerts_analysts_confirm() -> None:
     assert good is not None and noise is not None
     assert good.priority is not None and noise.priority is not None
     assert good.priority > 0.8 > 0.2 > noise.priority
+
+
+@given(st.floats(0.5, 50.0), st.floats(0.1, 10.0))
+def test_an_alert_from_memory_and_from_its_record_get_one_priority(
+    score: float, threshold: float
+) -> None:
+    """`evaluate` admits alerts as the detectors made them, the worker as records read from
+    its internal topic: the published priority is the same."""
+    made = replace(alert("a1", 1000.0, score=score), threshold=threshold)
+    read = Alert.from_record(made.to_record(emitted_at=0.0))
+    published = [LabelGate(LabelConfig()).admit(a)[0] for a in (made, read)]
+    assert published[0] == published[1]
 
 
 def test_the_gate_remembers_a_bounded_number_of_alerts() -> None:
