@@ -159,7 +159,7 @@ def fed_worker(start_worker: Any, tmp_path: Path) -> Iterator[tuple[Any, Prometh
     scraped all along by Prometheus."""
     events = tmp_path / "events.jsonl"
     # A seed whose account takeover first alerts below critical, for an escalation to show.
-    config = attack_hours(seed=4)
+    config = attack_hours(seed=5)
     write_files(events, config)
     extra = [
         {"topic": "content-events", "value": {"event_id": f"bad{i}", "kind": "post"}}
