@@ -181,9 +181,10 @@ def test_the_hours_need_ratio_times_the_usual_hours_too() -> None:
     assert not any(v.flagged for v in steady(detector, 0, 900, 0.1, rng))  # 6 an hour
     assert detector.long is not None and detector.long.judge(0).upper > 4 * 18
     assert not any(v.flagged for v in steady(detector, 900, 180, 0.25, rng))  # 2.5 times
-    # A popular account met at a cold start: its hours are learnt before they are judged.
+    # A popular account (120 new people an hour) met at a cold start: its hours are learnt
+    # before they are judged.
     popular = Accumulator(min_total=15, warmup=120, prior_windows=0, long_horizon_s=10800)
-    assert not any(v.flagged for v in steady(popular, 0, 900, 1.0, rng))
+    assert not any(v.flagged for v in steady(popular, 0, 900, 2.0, random.Random(1)))
 
 
 # -- both stages ---------------------------------------------------------------------------
