@@ -114,12 +114,13 @@ def test_simulate_runs_slow_attacks_and_evaluate_reports_each_family_apart(
     assert brigades[3].split() == ["slow_report_wave", "1", "0", "-", "0"]
 
 
-def test_evaluate_reports_the_slow_campaigns_in_a_table_of_their_own(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
-    out = tmp_path / "campaigns.jsonl"
-    named = "slow_campaign_20,organic_link_share,organic_meme"
-    args = ["simulate", "--out", str(out), "--hours", "2.5", "--rate", "1", "--attack-every", "30"]
+def evaluate_without_events(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, named: str, every: str
+) -> str:
+    """What `evaluate` prints for 2.5 simulated hours of the `named` scenarios, one every
+    `every` minutes, scored against no events: every attack missed, each in its table."""
+    out = tmp_path / "named.jsonl"
+    args = ["simulate", "--out", str(out), "--hours", "2.5", "--rate", "1", "--attack-every", every]
     assert main([*args, "--scenarios", named]) == 0
     truth = Path(f"{out}.truth.jsonl")
     events = tmp_path / "events.jsonl"
@@ -130,7 +131,14 @@ def test_evaluate_reports_the_slow_campaigns_in_a_table_of_their_own(
         main(["evaluate", "--events", str(events), "--truth", str(truth), "--alerts-out", alerts])
         == 0
     )
-    printed = capsys.readouterr().out
+    return capsys.readouterr().out
+
+
+def test_evaluate_reports_the_slow_campaigns_in_a_table_of_their_own(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    named = "slow_campaign_20,organic_link_share,organic_meme"
+    printed = evaluate_without_events(capsys, tmp_path, named, "30")
     assert [line for line in printed.splitlines() if line.startswith("Family ")] == [
         "Family slow_campaign"
     ]
@@ -145,20 +153,8 @@ def test_evaluate_reports_the_slow_campaigns_in_a_table_of_their_own(
 def test_evaluate_reports_slow_mass_messaging_in_a_table_of_its_own(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    out = tmp_path / "messaging.jsonl"
     named = "slow_mass_messaging_2,community_helper"
-    args = ["simulate", "--out", str(out), "--hours", "2.5", "--rate", "1", "--attack-every", "40"]
-    assert main([*args, "--scenarios", named]) == 0
-    truth = Path(f"{out}.truth.jsonl")
-    events = tmp_path / "events.jsonl"
-    events.write_text('{"topic": "content-events", "value": {"event_id": "x"}}\n')
-    alerts = str(tmp_path / "alerts.jsonl")
-    capsys.readouterr()
-    assert (
-        main(["evaluate", "--events", str(events), "--truth", str(truth), "--alerts-out", alerts])
-        == 0
-    )
-    printed = capsys.readouterr().out
+    printed = evaluate_without_events(capsys, tmp_path, named, "40")
     assert [line for line in printed.splitlines() if line.startswith("Family ")] == [
         "Family slow_mass_messaging"
     ]
