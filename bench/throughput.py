@@ -11,9 +11,10 @@ One run, one machine, one embedded broker, the same pre-produced simulator event
     input topic iterating `stream.events()` and nothing else), the framework's own cost;
 (f) `abuse-monitor evaluate` offline over the same file (the function, the collector tuned as
     the command tunes it);
-(g) one worker process against two in one consumer group: the workers start on empty input
-    topics, and once the group has settled (every input partition assigned) the same events
-    are produced; throughput from the first message consumed to the last, over both;
+(g) one worker process against two in one consumer group, over the same events produced
+    to topics of the group's own before the processes start together; throughput from the
+    first message consumed to the last, over both, and each process's CPU seconds per second
+    (`cpu_share`: 1.0 is a process that never waited);
 (q) the peer: a Quix Streams application counting events per key, in RocksDB-backed state
     and in a dict (bench/quix_peer.py), run with a Python of its own where Quix Streams is
     installed (`--quix-python`; by default a venv made once under ~/.cache);
@@ -41,7 +42,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -187,33 +187,52 @@ def worker_env(broker: EmbeddedBroker, app_id: str, port: int, **extra: str) -> 
         ABUSEMON_HEARTBEAT_INTERVAL_S="1",
         ABUSEMON_REBALANCE_TIMEOUT_S="4",
         ABUSEMON_DATA_DIR=tempfile.mkdtemp(prefix=f"abusemon-{app_id}-"),
-        **extra,
     )
-    return env
+    return env | extra  # `extra` wins
 
 
-def time_consumption(urls: list[str], total: int, timeout_s: float = 1800.0) -> float:
-    """Events per second from the first event consumed (over all `urls`) to the `total`th."""
+def cpu_seconds(urls: list[str]) -> float:
+    return sum(metric_sum(u, "process_cpu_seconds_total") or 0.0 for u in urls)
+
+
+# CPU seconds per second of each run of processes, by the name of the run: how far a run was
+# bound by its CPU (1.0 per process when it never waited).
+CPU_SHARE: dict[str, list[float]] = {}
+# Events consumed by each process of a run of several, by the name of the run.
+SPLIT: dict[str, list[int]] = {}
+
+
+def time_consumption(
+    urls: list[str], total: int, timeout_s: float = 1800.0, name: str = ""
+) -> float:
+    """Events per second from the first event consumed (over all `urls`) to the `total`th;
+    the processes' CPU seconds per second and per process over that span go to CPU_SHARE."""
     deadline = time.monotonic() + timeout_s
     while consumed(urls) == 0:
         if time.monotonic() > deadline:
             raise TimeoutError("nothing consumed")
         time.sleep(0.05)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds(urls)
     while consumed(urls) < total:
         if time.monotonic() > deadline:
             raise TimeoutError(f"consumed {consumed(urls)} of {total}")
         time.sleep(0.5)  # each scrape costs the worker a few ms: not too often
-    return total / (time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    if name and cpu:  # the no-op worker has no process metrics
+        share = (cpu_seconds(urls) - cpu) / elapsed / len(urls)
+        CPU_SHARE.setdefault(name, []).append(round(share, 2))
+    return total / elapsed
 
 
 def run_processes(
     commands: list[list[str]],
     envs: list[dict[str, str]],
     total: int,
-    before: Callable[[list[str]], None] | None = None,
+    after: Callable[[list[str]], None] | None = None,
+    name: str = "",
 ) -> float:
-    """Start the processes, call `before` (e.g. to produce), time their consumption, stop them."""
+    """Start the processes, time their consumption, call `after` (say, to check that every
+    one took part), stop them."""
     procs = [
         subprocess.Popen(
             cmd,
@@ -226,9 +245,10 @@ def run_processes(
     ]
     urls = [f"http://127.0.0.1:{env['ABUSEMON_METRICS_PORT']}/metrics" for env in envs]
     try:
-        if before is not None:
-            before(urls)
-        return time_consumption(urls, total)
+        per_s = time_consumption(urls, total, name=name)
+        if after is not None:
+            after(urls)
+        return per_s
     finally:
         stop_processes(*procs)
 
@@ -279,26 +299,32 @@ def group_topics(broker: EmbeddedBroker, app_id: str) -> tuple[Settings, dict[st
 
 
 def scaling(broker: EmbeddedBroker, events: Path, total: int, processes: int) -> float:
-    """Events per second of `processes` workers in one group, started before their input."""
+    """Events per second of `processes` workers in one group over the same pre-produced events.
+
+    The processes start together on a full input, so the group's first join (which the
+    broker holds a few seconds for late members) takes them all: none waits for a producer,
+    which on a machine of two cores would share them and bound the run (it did, before)."""
     app_id = f"bench-scale-{processes}"
     settings, topics = group_topics(broker, app_id)
-    envs = [worker_env(broker, app_id, free_port(), **topics) for _ in range(processes)]
+    asyncio.run(replay(events, settings))
+    # A longer session: the broker holds a group's first join for about half of it.
+    extra = topics | {"ABUSEMON_SESSION_TIMEOUT_S": "20", "ABUSEMON_REBALANCE_TIMEOUT_S": "15"}
+    envs = [worker_env(broker, app_id, free_port(), **extra) for _ in range(processes)]
 
-    def produce(urls: list[str]) -> None:
-        wait_for_group(urls, [settings.content_topic, settings.report_topic], 4)
-        # In the background: the workers' clock starts with their first message.
-        threading_produce(events, settings)
+    name = {1: "one_worker", 2: "two_workers"}.get(processes, f"{processes}_workers")
 
-    return run_processes([WORKER] * processes, envs, total, before=produce)
+    def shares(urls: list[str]) -> None:
+        split = [metric_sum(u, "abusemon_events_consumed_total") or 0.0 for u in urls]
+        SPLIT[name] = [round(n) for n in split]
+        if not all(split):
+            raise RuntimeError(f"a worker of {processes} consumed nothing: {split}")
+
+    return run_processes([WORKER] * processes, envs, total, after=shares, name=name)
 
 
 def children(pid: int) -> list[int]:
     text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
     return [int(child) for child in text.split()]
-
-
-def threading_produce(events: Path, settings: Settings) -> None:
-    threading.Thread(target=lambda: asyncio.run(replay(events, settings)), daemon=True).start()
 
 
 def profile(broker: EmbeddedBroker, total: int, out: Path) -> None:
@@ -363,7 +389,7 @@ def main() -> None:
                 if name.endswith("worker") and i > 0 and args.hours >= 1:
                     continue  # the worker's run is long: once is enough at full size
                 env = worker_env(broker, f"bench-{name}-{i}", free_port()) | extra
-                runs.setdefault(name, []).append(run_processes([cmd], [env], total))
+                runs.setdefault(name, []).append(run_processes([cmd], [env], total, name=name))
         if not args.skip_quix:
             python = quix_python(args.quix_python)
             for _ in range(args.repeat):
@@ -410,6 +436,8 @@ def main() -> None:
         "close_to_alert_p99_s": None,
         "runs": {name: [round(v) for v in values] for name, values in runs.items()},
         "median_per_s": {name: round(v) for name, v in rate.items()},
+        "cpu_share": CPU_SHARE,
+        "consumed_per_process": SPLIT,
         "noop_faust_vs_raw": round(rate["noop_faust"] / rate["raw"], 4),
         "worker_vs_noop_faust": round(rate["worker"] / rate["noop_faust"], 4),
     }
@@ -431,7 +459,7 @@ def main() -> None:
             + (f"{rate['worker'] / rate['quix_state']:.2f}" if "quix_state" in rate else ""),
         ),
         ("(q) the same without state", "quix_no_state", ""),
-        ("(g) one worker (started first)", "one_worker", ""),
+        ("(g) one worker", "one_worker", ""),
         ("(g) two workers, one group", "two_workers", ""),
     ]
     print(f"{total} events, 4 input partitions; medians of runs, events/s\n")
@@ -445,6 +473,8 @@ def main() -> None:
         print(f"| {label:<32} | {median:>9} | {values:<26} | {ratio} |")
     if "two_workers" in rate:
         print(f"\ntwo workers / one worker = {rate['two_workers'] / rate['one_worker']:.2f}")
+    print(f"CPU seconds per second, per process, of each run: {CPU_SHARE}")
+    print(f"events consumed by each process: {SPLIT}")
     if not args.skip_latency:
         mark, close = close_to_alert["from_last_watermark_s"], close_to_alert["from_window_close_s"]
         print(
