@@ -256,7 +256,10 @@ class Accumulator(base.AnomalyDetector):
                 self.partial = 0
         stepped = min(windows, self.horizon)
         for _ in range(stepped):  # `step` of an empty window, without its verdict
-            line = self.line(scale)
+            # The line is never under `min_total`: a sum under it (most idle accounts') is
+            # not flagged, whatever the line.
+            below = self.total - self.ring[self.at] < self.min_total  # the sum after the push
+            line = math.inf if below else self.line(scale)
             self._push(0, learn=self.n + 1 - self.horizon > self.last_flag)
             if self.n > self.warmup and self.total >= line:
                 self.run += 1

@@ -305,6 +305,20 @@ def test_idle_windows_at_once_are_as_many_empty_steps(
         assert abs(a.upper - b.upper) <= 1e-9 * a.upper
 
 
+def test_idle_windows_at_once_flag_a_sum_at_the_line_as_empty_steps_do() -> None:
+    """A long quiet history takes the line down to `min_total`: the sum at it, carried into
+    idle windows, is flagged in them whether they are stepped one by one or at once."""
+    one, many = (Accumulator(min_total=3, ratio=1, prior_windows=200) for _ in "ab")
+    for w, count in enumerate([0] * 100 + [1, 1, 1]):
+        one.step(w * 60.0, count)
+        many.step(w * 60.0, count)
+    assert one.line() == 3
+    for w in range(5):
+        one.step(w * 60.0, 0)
+    many.skip(5)
+    assert one.last_flag == one.n and same_state(one, many)
+
+
 def same_state(one: Accumulator, many: Accumulator) -> bool:
     """The same state, but for the mean, learnt in closed form over many empty windows."""
     return (
