@@ -43,7 +43,8 @@ import operator
 import sys
 import zlib
 from array import array
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -159,27 +160,10 @@ class Activity:
             _add_count(self.reasons, key, n)
         self.sample_ids = _union(self.sample_ids, other.sample_ids, SAMPLE_IDS)
 
-    def to_wire(self) -> list[Any]:
-        return [
-            self.events,
-            self.times,
-            self.kinds,
-            self.surfaces,
-            self.targeted,
-            self.targets,
-            [[eid, sig.hex()] for eid, sig in self.texts],
-            self.linked,
-            self.domains,
-            self.created_at,
-            self.reports_filed,
-            self.reports_received,
-            self.reporters,
-            self.reasons,
-            self.sample_ids,
-        ]
-
     @classmethod
     def from_wire(cls, data: list[Any]) -> Activity:
+        """An activity as the internal topic's JSON messages of the version before held it
+        (its signatures in hex)."""
         (events, times, kinds, surfaces, targeted, targets, texts, linked, domains, created_at,
          filed, received, reporters, reasons, sample_ids) = data  # fmt: skip
         return cls(
@@ -199,6 +183,17 @@ class Activity:
             reasons={str(k): int(v) for k, v in reasons.items()},
             sample_ids=[str(s) for s in sample_ids],
         )
+
+
+# Activity's fields in order, as the internal topic carries them (streams/records.py): a tuple
+# typed field by field, which its decoder checks, and from which `Activity(*fields)` rebuilds it.
+ActivityFields = tuple[
+    int, list[float], dict[str, int], dict[str, int], int, list[str], list[tuple[str, bytes]],
+    int, list[str], float | None, int, int, list[str], dict[str, int], list[str],
+]  # fmt: skip
+activity_fields: Callable[[Activity], ActivityFields] = operator.attrgetter(
+    *(f.name for f in fields(Activity))
+)
 
 
 @dataclass(frozen=True)

@@ -240,13 +240,8 @@ def schedule_rows(
     return out
 
 
-def row_to_wire(start: float, row: Row, keys: tuple[str, ...] | None = None) -> list[Any]:
-    """The row for the wire, with `keys` (those the receiving index owns) or all of them."""
-    return [start, row.kind, list(row.keys if keys is None else keys), *row[2:7],
-            list(row.domains), row.sig.hex(), row.device]  # fmt: skip
-
-
 def row_from_wire(data: list[Any]) -> tuple[float, Row]:
+    """A row as the internal topic's JSON messages of the version before held it."""
     start, kind, keys, ts, actor, event_id, created, detail, domains, sig, device = data
     created_at = None if created is None else float(created)
     row = Row(str(kind), tuple(str(k) for k in keys), float(ts), str(actor), str(event_id),

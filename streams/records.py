@@ -3,6 +3,10 @@ signal-partials topic. That topic carries stage-1 window counts to the partition
 signal, actor summaries to the partition owning each actor, coordination rows to the
 partition owning each text bucket, domain and reported account, and, to partition 0, each
 partition's coordination candidates, its alerts and the labels, for the label gate there.
+
+Its messages are msgpack arrays of `_Message`'s fields, typed to the field, so that one
+decoder in C checks and builds them (a message of the version before, a JSON object, is
+read too). The other records are JSON, for the services and people that read them.
 """
 
 from __future__ import annotations
@@ -12,11 +16,12 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import orjson
 
-from detectors.actor_features import Activity, ActorPartial
+from detectors.actor_features import Activity, ActivityFields, ActorPartial, activity_fields
 from detectors.alerts import Alert
-from detectors.coordination import Candidate, Row, row_from_wire, row_to_wire
+from detectors.coordination import Candidate, Row, row_from_wire
 from detectors.events import Label, format_rfc3339, parse_event
 from detectors.stages import Ingested, Report, route
 from detectors.windows import Partial, Watermark
@@ -73,6 +78,28 @@ def closed_reports(ingested: Ingested, partitions: int) -> list[tuple[int, bytes
     return encode_reports(route(ingested, partitions, partition_of))
 
 
+class _Message(msgspec.Struct, array_like=True):
+    """One message of the signal-partials topic: what a batch's close sends one stage-2
+    partition (partials, actor summaries, coordination rows, the watermark), or what one
+    sends partition 0 (candidates, actor alerts, alerts, a label)."""
+
+    source: str
+    partials: list[tuple[str, float, int, tuple[str, ...]]] = []  # signal, start, count, ids
+    actors: list[tuple[str, float, ActivityFields]] = []  # actor, window start, activity
+    rows: list[tuple[float, Row]] = []  # window start, row with the keys the partition owns
+    watermark: tuple[str, int, float] | None = None  # group, sources, closed until
+    first_watermark: tuple[str, int, float] | None = None
+    candidates: list[list[Any]] = []  # Candidate.to_wire()
+    actor_alerts: list[dict[str, Any]] = []  # Alert.to_record()
+    coordination_closed_until: float | None = None
+    alerts: list[dict[str, Any]] = []
+    label: str | None = None  # the label's JSON, as it came
+
+
+_ENCODER = msgspec.msgpack.Encoder()
+_DECODER = msgspec.msgpack.Decoder(_Message)
+
+
 def encode_reports(reports: dict[int, Report]) -> list[tuple[int, bytes]]:
     """The messages of one batch's close (`detectors.stages.route`), for each stage-2
     partition: its partials, actor summaries and coordination rows, and last the watermark,
@@ -82,31 +109,28 @@ def encode_reports(reports: dict[int, Report]) -> list[tuple[int, bytes]]:
     out: list[tuple[int, bytes]] = []
     for partition, report in sorted(reports.items()):
         source = report.source
-        partials = [[p.signal, p.window_start, p.count, p.sample_ids] for p in report.partials]
-        actors = [[a.actor, a.window_start, a.activity.to_wire()] for a in report.actors]
-        rows = [row_to_wire(start, row, keys) for start, row, keys in report.rows]
-        messages: list[dict[str, Any]] = [
-            {"source": source, "partials": chunk, "actors": []} for chunk in _chunks(partials)
-        ]
-        messages += [{"source": source, "partials": [], "actors": c} for c in _chunks(actors)]
-        messages += [
-            {"source": source, "partials": [], "actors": [], "rows": c} for c in _chunks(rows)
-        ]
+        partials = [(p.signal, p.window_start, p.count, p.sample_ids) for p in report.partials]
+        actors = [(a.actor, a.window_start, activity_fields(a.activity)) for a in report.actors]
+        # Each row with the keys this partition owns: a tuple is encoded as the row would be.
+        rows = [(start, (row[0], keys, *row[2:])) for start, row, keys in report.rows]
+        messages = [_Message(source, partials=chunk) for chunk in _chunks(partials)]
+        messages += [_Message(source, actors=chunk) for chunk in _chunks(actors)]
+        messages += [_Message(source, rows=chunk) for chunk in _chunks(rows)]
         if report.mark is not None:
             if not messages:
-                messages.append({"source": source, "partials": [], "actors": []})
-            messages[-1]["watermark"] = _mark(report.mark)
+                messages.append(_Message(source))
+            messages[-1].watermark = _mark(report.mark)
             if report.first_mark is not None:
-                messages[-1]["first_watermark"] = _mark(report.first_mark)
-        out.extend((partition, orjson.dumps(message)) for message in messages)
+                messages[-1].first_watermark = _mark(report.first_mark)
+        out.extend((partition, _ENCODER.encode(message)) for message in messages)
     return out
 
 
-def _mark(mark: Watermark) -> dict[str, Any]:
-    return {"group": mark.group, "sources": mark.sources, "closed_until": mark.closed_until}
+def _mark(mark: Watermark) -> tuple[str, int, float]:
+    return mark.group, mark.sources, mark.closed_until
 
 
-def _chunks(items: list[list[Any]]) -> list[list[list[Any]]]:
+def _chunks(items: list[Any]) -> list[list[Any]]:
     return [items[i : i + PARTIALS_PER_MESSAGE] for i in range(0, len(items), PARTIALS_PER_MESSAGE)]
 
 
@@ -116,14 +140,13 @@ def candidates_report(
     """What one stage-2 partition sends the coordinator (on partition 0) when it closes
     windows: its candidates, its actor alerts (folded there into campaigns of their
     accounts, or published), and how far it has closed."""
-    return orjson.dumps(
-        {
-            "source": source,
-            "partials": [],
-            "candidates": [c.to_wire() for c in candidates],
-            "actor_alerts": [alert.to_record(emitted_at=0.0) for alert in actor_alerts],
-            "coordination_closed_until": closed_until,
-        }
+    return _ENCODER.encode(
+        _Message(
+            source,
+            candidates=[c.to_wire() for c in candidates],
+            actor_alerts=[alert.to_record(emitted_at=0.0) for alert in actor_alerts],
+            coordination_closed_until=closed_until,
+        )
     )
 
 
@@ -131,12 +154,12 @@ def alerts_report(source: str, alerts: list[Alert]) -> bytes:
     """Alerts a stage-2 partition raised, for partition 0, where every alert passes the
     label gate on its way out."""
     records = [alert.to_record(emitted_at=0.0) for alert in alerts]
-    return orjson.dumps({"source": source, "partials": [], "alerts": records})
+    return _ENCODER.encode(_Message(source, alerts=records))
 
 
 def label_report(raw: bytes) -> bytes:
     """A validated label, as it came, for the label gate on partition 0."""
-    return orjson.dumps({"source": "labels", "partials": [], "label": raw.decode()})
+    return _ENCODER.encode(_Message("labels", label=raw.decode()))
 
 
 @dataclass
@@ -157,6 +180,41 @@ class SignalReport:
 
 
 def decode_signal_report(raw: bytes) -> SignalReport:
+    if raw[:1] == b"{":
+        return _decode_json(raw)
+    message = _DECODER.decode(raw)
+    source = message.source
+    report = SignalReport(source)
+    report.partials = [Partial(source, *partial) for partial in message.partials]
+    report.actors = [
+        ActorPartial(source, actor, start, Activity(*activity))
+        for actor, start, activity in message.actors
+    ]
+    report.rows = message.rows
+    mark, first = message.watermark, message.first_watermark
+    if mark is not None:
+        report.mark = Watermark(mark[0], source, mark[1], mark[2])
+    if first is not None:
+        report.first_mark = Watermark(first[0], source, first[1], first[2])
+    report.candidates = [Candidate.from_wire(c) for c in message.candidates]
+    report.actor_alerts = [Alert.from_record(a) for a in message.actor_alerts]
+    report.alerts = [Alert.from_record(a) for a in message.alerts]
+    if message.label is not None:
+        report.label = _label(message.label)
+    report.coordination_closed_until = message.coordination_closed_until
+    return report
+
+
+def _label(raw: str) -> Label:
+    parsed = parse_event("labels", raw.encode())
+    if not isinstance(parsed, Label):
+        raise TypeError(f"not a label: {type(parsed).__name__}")
+    return parsed
+
+
+def _decode_json(raw: bytes) -> SignalReport:
+    """A message as the version before wrote them: a JSON object, the activity's and the
+    row's signatures in hex."""
     data: dict[str, Any] = orjson.loads(raw)
     source = data["source"]
     report = SignalReport(source)
@@ -179,10 +237,7 @@ def decode_signal_report(raw: bytes) -> SignalReport:
     report.alerts = [Alert.from_record(a) for a in data.get("alerts", ())]
     label = data.get("label")
     if label is not None:
-        parsed = parse_event("labels", label.encode())
-        if not isinstance(parsed, Label):
-            raise TypeError(f"not a label: {type(parsed).__name__}")
-        report.label = parsed
+        report.label = _label(label)
     closed = data.get("coordination_closed_until")
     if closed is not None:
         report.coordination_closed_until = float(closed)

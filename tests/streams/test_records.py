@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable
 
 import orjson
 
@@ -103,6 +104,75 @@ def test_coordination_rows_go_to_the_partitions_owning_their_keys_and_round_trip
         for key in row.keys
     }
     assert got == want  # every key of every row reached its owner, once
+
+
+HOSTILE = "\u202eevil\x00\x1b[31m\u200f" + "x" * 100_000  # bidi, NUL, escape, huge
+
+
+def every_field_activity(i: int) -> Activity:
+    """An activity with every field set, each to a value no other field has."""
+    return Activity(events=i + 7, times=[61.5, 62.25], kinds={"post": 3, HOSTILE: 4},
+                    surfaces={"feed": 5}, targeted=6, targets=["t1", HOSTILE], texts=[
+                    ("e1", bytes(range(32))), (HOSTILE, b"\x00" * 32)], linked=8,
+                    domains=["a.example"], created_at=1.5e9 + i, reports_filed=9,
+                    reports_received=10, reporters=["r1"], reasons={"spam": 11},
+                    sample_ids=["e1", "e2"])  # fmt: skip
+
+
+def test_every_field_of_hostile_summaries_and_rows_round_trips() -> None:
+    sig = bytes(range(32))
+    actors = [ActorPartial("content-events:0", f"{HOSTILE}{i}", 60.0, every_field_activity(i))
+              for i in range(3)]  # fmt: skip
+    rows = [(60.0, Row("text", (f"0:{HOSTILE}",), 61.5, HOSTILE, "e1", None, HOSTILE, (HOSTILE,),
+                       sig, HOSTILE))]  # fmt: skip
+    sent = closed(Watermark("content", "content-events:0", 2, 120.0), 1, actors=actors, rows=rows)
+    report = merged(raw for _, raw in sent)
+    assert report.actors == actors and report.rows == rows
+    assert report.mark == Watermark("content", "content-events:0", 2, 120.0)
+
+
+def merged(messages: Iterable[bytes]) -> records.SignalReport:
+    """The messages of one close, decoded, in one report."""
+    out = records.SignalReport("")
+    for raw in messages:
+        report = records.decode_signal_report(raw)
+        out.source = report.source
+        out.partials += report.partials
+        out.actors += report.actors
+        out.rows += report.rows
+        out.mark = report.mark or out.mark
+        out.first_mark = report.first_mark or out.first_mark
+    return out
+
+
+def test_messages_of_the_version_before_are_read() -> None:
+    """JSON objects, as the version before wrote the topic: a worker upgraded with messages
+    of it still on the topic reads them as it would the new ones."""
+    activity = every_field_activity(0)
+    sig = bytes(range(32))
+    row = Row("text", ("0:00010203",), 61.5, "u1", "e1", 1.0, "hi", ("a.b",), sig, "d1")
+    old = orjson.dumps({
+        "source": "content-events:0",
+        "partials": [["content.total", 60.0, 3, ["e1"]]],
+        "actors": [["u1", 60.0, [activity.events, activity.times, activity.kinds,
+                    activity.surfaces, activity.targeted, activity.targets,
+                    [[eid, s.hex()] for eid, s in activity.texts], activity.linked,
+                    activity.domains, activity.created_at, activity.reports_filed,
+                    activity.reports_received, activity.reporters, activity.reasons,
+                    activity.sample_ids]]],
+        "rows": [[60.0, "text", ["0:00010203"], 61.5, "u1", "e1", 1.0, "hi", ["a.b"],
+                  sig.hex(), "d1"]],
+        "watermark": {"group": "content", "sources": 2, "closed_until": 120.0},
+        "first_watermark": {"group": "content", "sources": 2, "closed_until": 60.0},
+    })  # fmt: skip
+    ingested = Ingested("content-events:0", mark=Watermark("content", "content-events:0", 2, 120.0))
+    ingested.first_mark = Watermark("content", "content-events:0", 2, 60.0)
+    ingested.partials = [Partial("content-events:0", "content.total", 60.0, 3, ("e1",))]
+    ingested.actors = [ActorPartial("content-events:0", "u1", 60.0, activity)]
+    ingested.rows = [(60.0, row)]
+    new = [raw for _, raw in records.closed_reports(ingested, 1)]
+    assert not [raw for raw in new if raw[:1] == b"{"]
+    assert merged([old]) == merged(new) and merged(new).actors[0].activity == activity
 
 
 def test_candidates_round_trip_with_how_far_their_partition_has_closed() -> None:
