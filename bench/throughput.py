@@ -6,14 +6,15 @@
 One run, one machine, one embedded broker, the same pre-produced simulator events:
 
 (a) the ceiling: a raw aiokafka consumer reading and JSON-decoding them (`--repeat` times);
-(b) `abuse-monitor worker` with every detector on, from its first message to its last;
+(b) `abuse-monitor worker` with every detector on, from its first message consumed until
+    it is done with its last (its stages idle: CPU under IDLE_CPU, polled every half second);
 (c) a no-op Faust worker (`bench/noop_faust.py`: the worker's `faust.App`, one agent per
     input topic iterating `stream.events()` and nothing else), the framework's own cost;
 (f) `abuse-monitor evaluate` offline over the same file (the function, the collector tuned as
     the command tunes it);
 (g) one worker process against two in one consumer group, over the same events produced
-    to topics of the group's own before the processes start together; throughput from the
-    first message consumed to the last, over both, and each process's CPU seconds per second
+    to topics of the group's own before the processes start together; throughput as in (b),
+    over both, and each process's CPU seconds per second
     (`cpu_share`: 1.0 is a process that never waited);
 (q) the peer: a Quix Streams application counting events per key, in RocksDB-backed state
     and in a dict (bench/quix_peer.py), run with a Python of its own where Quix Streams is
@@ -202,11 +203,18 @@ CPU_SHARE: dict[str, list[float]] = {}
 SPLIT: dict[str, list[int]] = {}
 
 
+# CPU seconds per second of a worker process with nothing left to do (timers, scrapes).
+IDLE_CPU = 0.1
+
+
 def time_consumption(
     urls: list[str], total: int, timeout_s: float = 1800.0, name: str = ""
 ) -> float:
-    """Events per second from the first event consumed (over all `urls`) to the `total`th;
-    the processes' CPU seconds per second and per process over that span go to CPU_SHARE."""
+    """Events per second from the first event consumed (over all `urls`) until the processes
+    are done with the `total`th: for workers, until their stages are idle, since stage 2
+    may still be closing windows when the last event is consumed (with two workers, most of
+    it was). The processes' CPU seconds per second and per process over that span go to
+    CPU_SHARE."""
     deadline = time.monotonic() + timeout_s
     while consumed(urls) == 0:
         if time.monotonic() > deadline:
@@ -217,11 +225,28 @@ def time_consumption(
         if time.monotonic() > deadline:
             raise TimeoutError(f"consumed {consumed(urls)} of {total}")
         time.sleep(0.5)  # each scrape costs the worker a few ms: not too often
-    elapsed = time.perf_counter() - started
-    if name and cpu:  # the no-op worker has no process metrics
-        share = (cpu_seconds(urls) - cpu) / elapsed / len(urls)
-        CPU_SHARE.setdefault(name, []).append(round(share, 2))
-    return total / elapsed
+    finished = time.perf_counter()
+    if cpu:  # the no-op worker has no process metrics, and no stages
+        finished, spent = until_idle(urls, finished)
+        share = (spent - cpu) / (finished - started) / len(urls)
+        CPU_SHARE.setdefault(name or "unnamed", []).append(round(share, 2))
+    return total / (finished - started)
+
+
+def until_idle(urls: list[str], consumed_at: float) -> tuple[float, float]:
+    """When the processes were last busy (over IDLE_CPU each, polled every half second; the
+    moment the last event was consumed if never after it), and their CPU seconds then."""
+    last_busy, spent = consumed_at, cpu_seconds(urls)
+    before, polled, quiet = spent, consumed_at, 0
+    while quiet < 2:
+        time.sleep(0.5)
+        now, cpu = time.perf_counter(), cpu_seconds(urls)
+        if (cpu - before) / (now - polled) > IDLE_CPU * len(urls):
+            last_busy, spent, quiet = now, cpu, 0
+        else:
+            quiet += 1
+        before, polled = cpu, now
+    return last_busy, spent
 
 
 def run_processes(
