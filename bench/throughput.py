@@ -229,7 +229,7 @@ def time_consumption(
     if cpu:  # the no-op worker has no process metrics, and no stages
         finished, spent = until_idle(urls, finished)
         share = (spent - cpu) / (finished - started) / len(urls)
-        CPU_SHARE.setdefault(name or "unnamed", []).append(round(share, 2))
+        CPU_SHARE.setdefault(name, []).append(round(share, 2))
     return total / (finished - started)
 
 
@@ -366,7 +366,7 @@ def profile(broker: EmbeddedBroker, total: int, out: Path) -> None:
         )
         url = f"http://127.0.0.1:{port}/metrics"
         try:
-            time_consumption([url], total)
+            time_consumption([url], total, name="profiled_worker")
         finally:
             # py-spy writes its output when the worker (its child) exits.
             for child in children(proc.pid):
