@@ -168,8 +168,14 @@ def read_alerts(bootstrap: str, topic: str, run: Run, stop: threading.Event) -> 
     by_target = {b.target: b for b in run.brigades}
 
     async def read() -> None:
+        # A short fetch wait, as the worker's: the embedded broker answers a fetch of
+        # several partitions late (bench/fetch_wait.py), which the alerts' arrival would
+        # otherwise include.
         consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest"
+            topic,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=Settings().fetch_max_wait_ms,
         )
         await consumer.start()
         try:

@@ -120,7 +120,7 @@ def faust_app(settings: Settings) -> faust.App:
 
     Its Kafka transport is `streams.faust_kafka`'s, which keeps changelog-backed state
     across a crash (docs/state.md)."""
-    return faust_kafka.App(
+    app = faust_kafka.App(
         settings.app_id,
         broker=settings.broker,
         broker_credentials=settings.faust_credentials(),
@@ -139,6 +139,10 @@ def faust_app(settings: Settings) -> faust.App:
         stream_wait_empty=False,
         producer_max_request_size=records.DEAD_LETTER_MAX_BYTES + 64 * 1024,
     )
+    # Each hop of a window's close through the internal topic may wait this long at the
+    # broker (docs/scaling.md).
+    app.fetch_max_wait_ms = settings.fetch_max_wait_ms
+    return app
 
 
 class StreamWorker:

@@ -21,7 +21,8 @@ already committed. Two paths lead there; see docs/state.md.
 `LogEndConsumer.commit_offsets` commits offsets as given, for the topics whose offsets the
 worker commits itself. `App` is `faust.App` with this transport for `kafka://` and
 `aiokafka://` brokers, and hands the records of the topics it reads in batches to a
-handler, a partition's fetch at a time.
+handler, a partition's fetch at a time. Its group consumer's fetches wait at the broker for
+`App.fetch_max_wait_ms` (Faust fixes it at 1.5 s).
 """
 
 from __future__ import annotations
@@ -78,6 +79,15 @@ async def log_end_offsets(
 
 
 class LogEndConsumerThread(driver.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: driver.Transport) -> aiokafka.AIOKafkaConsumer:
+        # Faust asks for a fetch wait of 1.5 s whatever its settings; the app's is used
+        # instead, before the consumer starts and builds its fetcher with it.
+        consumer = super()._create_worker_consumer(transport)
+        app = self.app
+        if isinstance(app, App):
+            consumer._fetch_max_wait_ms = app.fetch_max_wait_ms
+        return consumer
+
     async def _highwaters(self, partitions: list[TP]) -> Mapping[TP, int]:
         listed = await super()._highwaters(partitions)
         if self.consumer.in_transaction or not any(listed.values()):
@@ -269,6 +279,7 @@ class App(faust.App):
 
     batch_topics: frozenset[str] = frozenset()
     batch_first: frozenset[str] = frozenset()  # of those, handed over first from a fetch
+    fetch_max_wait_ms = 1500  # the group consumer's, Faust's own unless set
     on_batch: Callable[[Batch], Awaitable[None]] | None = None
 
     def _new_transport(self) -> TransportT:

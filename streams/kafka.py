@@ -98,7 +98,7 @@ async def tail(settings: Settings, topic: str, group: str | None = None) -> Asyn
         bootstrap_servers=settings.bootstrap_servers,
         group_id=group,
         auto_offset_reset="earliest",
-        **settings.kafka_client_options(),
+        **settings.kafka_consumer_options(),
     )
     await consumer.start()
     try:

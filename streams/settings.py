@@ -127,6 +127,12 @@ class Settings(BaseSettings):
     session_timeout_s: float = Field(10.0, gt=0, description="consumer-group session timeout")
     heartbeat_interval_s: float = Field(1.0, gt=0, description="consumer-group heartbeat")
     rebalance_timeout_s: float = Field(8.0, gt=0, description="consumer-group rebalance timeout")
+    fetch_max_wait_s: float = Field(
+        0.1,
+        gt=0,
+        le=30,
+        description="longest a consumer's fetch waits at the broker when it has nothing new (docs/scaling.md: each hop of a window's close through the internal topic may wait this long)",
+    )
 
     # Event time.
     window_s: float = Field(60.0, gt=0, description="width of the event-time windows")
@@ -467,6 +473,14 @@ class Settings(BaseSettings):
             options["sasl_plain_username"] = self.kafka_sasl_username
             options["sasl_plain_password"] = self.kafka_sasl_password.get_secret_value()
         return options
+
+    def kafka_consumer_options(self) -> dict[str, Any]:
+        """`kafka_client_options()` and the fetch wait, for a consumer that follows topics."""
+        return {**self.kafka_client_options(), "fetch_max_wait_ms": self.fetch_max_wait_ms}
+
+    @property
+    def fetch_max_wait_ms(self) -> int:
+        return max(1, round(self.fetch_max_wait_s * 1000))
 
     def faust_credentials(self) -> CredentialsT | None:
         """The same security for the Faust app (`broker_credentials`); None for PLAINTEXT."""

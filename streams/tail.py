@@ -117,7 +117,7 @@ async def tail(
         bootstrap_servers=settings.bootstrap_servers,
         group_id=None,
         enable_auto_commit=False,
-        **settings.kafka_client_options(),
+        **settings.kafka_consumer_options(),
     )
     await consumer.start()
     try:

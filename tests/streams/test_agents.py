@@ -222,3 +222,18 @@ async def test_a_full_input_queue_holds_partitions_and_never_the_internal_topic(
     assert dropped == []
     await stream_worker._next_input()
     assert dropped == [TP(content, 1)] and not stream_worker.held
+
+
+async def test_the_group_consumer_waits_at_the_broker_as_long_as_set() -> None:
+    """Faust gives its group consumer a fetch wait of 1.5 s whatever its settings. Some
+    brokers answer a fetch of several partitions only at that deadline, even once one has a
+    message, and each hop of a window's close through the internal topic waited for it
+    (docs/scaling.md)."""
+    settings = Settings(fetch_max_wait_s=0.05)
+    app = create_app(settings, Metrics(CollectorRegistry())).app
+    consumer = app.consumer._new_consumer_thread()._create_worker_consumer(app.transport)
+    try:
+        # aiokafka builds its fetcher from this when the consumer starts.
+        assert consumer._fetch_max_wait_ms == 50
+    finally:
+        await consumer.stop()
