@@ -19,8 +19,10 @@ One run, one machine, one embedded broker, the same pre-produced simulator event
 (q) the peer: a Quix Streams application counting events per key, in RocksDB-backed state
     and in a dict (bench/quix_peer.py), run with a Python of its own where Quix Streams is
     installed (`--quix-python`; by default a venv made once under ~/.cache);
+(g0) what the machine gives two processes that share nothing: `evaluate` in two processes at
+    once against one alone (their events per second summed), the ceiling of (g) here;
 (b0), (f0) with `--baseline DIR`: (b) and (f) of another checkout (say, the commit before a
-    change), run in turn with this one's on the same events and broker;
+    change), run in turn with this one's on the same events and broker, and (g) of it;
 (d) the close-to-alert latency at a fixed offered rate (`--latency-rate`, 20k events/s): the
     alert's arrival on the alerts topic minus the moment the last input partition's
     watermark passed its window's end plus the lateness (bench/latency.py's "from last
@@ -72,9 +74,9 @@ def baseline_env(checkout: Path) -> dict[str, str]:
     return {"PYTHONPATH": str(checkout.resolve())}
 
 
-def evaluate_elsewhere(checkout: Path, events: Path) -> float:
-    """Seconds `evaluate` of another checkout takes over the events, timed inside its
-    process as this checkout's is."""
+def evaluate_elsewhere(checkout: Path, events: Path, processes: int = 1) -> list[float]:
+    """Seconds `evaluate` of a checkout takes over the events, timed inside its process as
+    this checkout's is: in each of `processes` processes started together."""
     code = "\n".join(
         [
             "import contextlib, sys, time",
@@ -91,15 +93,24 @@ def evaluate_elsewhere(checkout: Path, events: Path) -> float:
         ]
     )
     env = os.environ | baseline_env(checkout)
-    out = subprocess.run(
-        [sys.executable, "-c", code, str(events)],
-        env=env,
-        cwd=checkout,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return float(out.split()[-1])
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(events)],
+            env=env,
+            cwd=checkout,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(processes)
+    ]
+    seconds = []
+    for proc in procs:
+        out, err = proc.communicate()
+        if proc.returncode:
+            raise RuntimeError(f"evaluate of {checkout} failed: {err.strip()[-500:]}")
+        seconds.append(float(out.split()[-1]))
+    return seconds
 
 
 async def create_input_topics(settings: Settings) -> None:
@@ -177,6 +188,7 @@ async def raw_consume(bootstrap: str, topics: list[str], total: int) -> float:
 def worker_env(broker: EmbeddedBroker, app_id: str, port: int, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ABUSEMON_")}
     env.update(
+        PYTHONPATH=str(BENCH.parent),  # this checkout's code; `baseline_env` another's
         ABUSEMON_BROKER=broker.url,
         ABUSEMON_APP_ID=app_id,
         ABUSEMON_INPUT_PARTITIONS="4",
@@ -323,20 +335,29 @@ def group_topics(broker: EmbeddedBroker, app_id: str) -> tuple[Settings, dict[st
     return settings, {f"ABUSEMON_{k.upper()}": v for k, v in topics.items()}
 
 
-def scaling(broker: EmbeddedBroker, events: Path, total: int, processes: int) -> float:
-    """Events per second of `processes` workers in one group over the same pre-produced events.
+def scaling(
+    broker: EmbeddedBroker,
+    events: Path,
+    total: int,
+    processes: int,
+    code: dict[str, str] | None = None,
+    prefix: str = "",
+) -> float:
+    """Events per second of `processes` workers in one group over the same pre-produced events
+    (`code`: the environment that runs another checkout's, as `baseline_env` makes it).
 
     The processes start together on a full input, so the group's first join (which the
     broker holds a few seconds for late members) takes them all: none waits for a producer,
     which on a machine of two cores would share them and bound the run (it did, before)."""
-    app_id = f"bench-scale-{processes}"
+    name = prefix + {1: "one_worker", 2: "two_workers"}.get(processes, f"{processes}_workers")
+    app_id = f"bench-scale-{name.replace('_', '-')}"
     settings, topics = group_topics(broker, app_id)
     asyncio.run(replay(events, settings))
     # A longer session: the broker holds a group's first join for about half of it.
     extra = topics | {"ABUSEMON_SESSION_TIMEOUT_S": "20", "ABUSEMON_REBALANCE_TIMEOUT_S": "15"}
-    envs = [worker_env(broker, app_id, free_port(), **extra) for _ in range(processes)]
-
-    name = {1: "one_worker", 2: "two_workers"}.get(processes, f"{processes}_workers")
+    envs = [
+        worker_env(broker, app_id, free_port(), **extra) | (code or {}) for _ in range(processes)
+    ]
 
     def shares(urls: list[str]) -> None:
         split = [metric_sum(u, "abusemon_events_consumed_total") or 0.0 for u in urls]
@@ -423,8 +444,19 @@ def main() -> None:
                         quix_peer(python, broker, inputs, total, state)
                     )
         if not args.skip_scaling:
+            # (g0) what the machine gives two processes that share nothing: two `evaluate`s
+            # at once against one alone, their events per second summed.
+            runs["machine_one"] = [total / evaluate_elsewhere(BENCH.parent, events)[0]]
+            runs["machine_two"] = [
+                sum(total / t for t in evaluate_elsewhere(BENCH.parent, events, 2))
+            ]
             runs["one_worker"] = [scaling(broker, events, total, 1)]
             runs["two_workers"] = [scaling(broker, events, total, 2)]
+            if args.baseline:
+                code = baseline_env(args.baseline)
+                for n in (1, 2):
+                    name = {1: "baseline_one_worker", 2: "baseline_two_workers"}[n]
+                    runs[name] = [scaling(broker, events, total, n, code, "baseline_")]
         if not args.skip_latency:
             import latency
 
@@ -441,7 +473,7 @@ def main() -> None:
         runs.setdefault("evaluate", []).append(total / (time.perf_counter() - started))
         if args.baseline:
             runs.setdefault("baseline_evaluate", []).append(
-                total / evaluate_elsewhere(args.baseline, events)
+                total / evaluate_elsewhere(args.baseline, events)[0]
             )
 
     rate = {name: statistics.median(values) for name, values in runs.items()}
@@ -458,6 +490,14 @@ def main() -> None:
         "two_vs_one_worker": round(rate["two_workers"] / rate["one_worker"], 3)
         if "two_workers" in rate
         else None,
+        "machine_two_vs_one": round(rate["machine_two"] / rate["machine_one"], 3)
+        if "machine_two" in rate
+        else None,
+        "baseline_two_vs_one_worker": round(
+            rate["baseline_two_workers"] / rate["baseline_one_worker"], 3
+        )
+        if "baseline_two_workers" in rate
+        else None,
         "close_to_alert_p99_s": None,
         "runs": {name: [round(v) for v in values] for name, values in runs.items()},
         "median_per_s": {name: round(v) for name, v in rate.items()},
@@ -469,6 +509,10 @@ def main() -> None:
     if not args.skip_latency:
         results["close_to_alert"] = close_to_alert
         results["close_to_alert_p99_s"] = close_to_alert["from_last_watermark_s"]["p99"]
+
+    def ratio(key: str, over: str) -> str:
+        return f"{rate[key] / rate[over]:.2f}x" if key in rate else ""
+
     rows = [
         ("(a) raw consume + decode", "raw", ""),
         ("(c) no-op Faust agent", "noop_faust", f"c/a = {rate['noop_faust'] / rate['raw']:.3f}"),
@@ -484,8 +528,16 @@ def main() -> None:
             + (f"{rate['worker'] / rate['quix_state']:.2f}" if "quix_state" in rate else ""),
         ),
         ("(q) the same without state", "quix_no_state", ""),
+        ("(g0) one `evaluate` process", "machine_one", ""),
+        ("(g0) two at once, summed", "machine_two", ratio("machine_two", "machine_one")),
         ("(g) one worker", "one_worker", ""),
-        ("(g) two workers, one group", "two_workers", ""),
+        ("(g) two workers, one group", "two_workers", ratio("two_workers", "one_worker")),
+        ("(g) baseline, one worker", "baseline_one_worker", ""),
+        (
+            "(g) baseline, two workers",
+            "baseline_two_workers",
+            ratio("baseline_two_workers", "baseline_one_worker"),
+        ),
     ]
     print(f"{total} events, 4 input partitions; medians of runs, events/s\n")
     print(f"| {'measure':<32} | {'events/s':>9} | {'runs':<26} | ratio |")
@@ -496,8 +548,6 @@ def main() -> None:
         median = f"{rate[key]:.0f}" if key else ""
         values = ", ".join(f"{v:.0f}" for v in runs.get(key, []))
         print(f"| {label:<32} | {median:>9} | {values:<26} | {ratio} |")
-    if "two_workers" in rate:
-        print(f"\ntwo workers / one worker = {rate['two_workers'] / rate['one_worker']:.2f}")
     print(f"CPU seconds per second, per process, of each run: {CPU_SHARE}")
     print(f"events consumed by each process: {SPLIT}")
     if not args.skip_latency:
