@@ -1,10 +1,10 @@
 """Event-to-alert latency of the worker at fixed offered loads, on the embedded broker.
 
     python bench/latency.py [--rates 1000 5000] [--window 60] [--lateness 30] [--quick]
-                            [--out bench-latency.json]
+                            [--processes 1] [--out bench-latency.json]
 
 For each offered load: a fresh worker (own topics and group, `ABUSEMON_WINDOW_S` and
-`ABUSEMON_LATENESS_S` as given) joins; then a paced stream is produced at that many events a
+`ABUSEMON_LATENESS_S` as given; `worker --processes N` with `--processes`) joins; then a paced stream is produced at that many events a
 second: organic simulator traffic re-stamped with the wall clock (fresh event ids, `ts` = the
 time it is sent), and every few seconds a report brigade: 20 new accounts report one new
 account for spam within a second, which the coordinator turns into one `report_brigade` alert
@@ -228,8 +228,9 @@ def measure(
     bursts_s: float,
     burst_every: float,
     pool: list[tuple[str, dict[str, Any]]],
+    processes: int = 1,
 ) -> Run:
-    prefix = f"lat{int(rate)}w{int(window)}l{int(lateness)}"
+    prefix = f"lat{int(rate)}w{int(window)}l{int(lateness)}p{processes}"
     settings, topics = group_topics(broker, prefix)
     port = free_port()
     env = worker_env(
@@ -242,7 +243,7 @@ def measure(
     )
     url = f"http://127.0.0.1:{port}/metrics"
     worker = subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", "worker"],
+        [sys.executable, "-m", "streams.cli", "worker", "--processes", str(processes)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -342,6 +343,9 @@ def main() -> None:
     parser.add_argument("--bursts", type=float, default=60.0, help="seconds with brigades")
     parser.add_argument("--burst-every", type=float, default=5.0)
     parser.add_argument("--quick", action="store_true", help="10 s windows, 2 s lateness")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="worker processes (`worker --processes`)"
+    )
     parser.add_argument("--out", default="bench-latency.json")
     args = parser.parse_args()
     if args.quick:
@@ -352,11 +356,19 @@ def main() -> None:
     with EmbeddedBroker() as broker:
         for rate in args.rates:
             run = measure(
-                broker, rate, args.window, args.lateness, args.bursts, args.burst_every, pool
+                broker,
+                rate,
+                args.window,
+                args.lateness,
+                args.bursts,
+                args.burst_every,
+                pool,
+                args.processes,
             )
             results.append(summary(run, args.window, args.lateness))
     print(
-        f"window {args.window:g} s, lateness {args.lateness:g} s; latency in seconds "
+        f"{args.processes} worker process(es); window {args.window:g} s, lateness "
+        f"{args.lateness:g} s; latency in seconds "
         "(p50 / p99, nearest rank over the brigades)\n"
     )
     print(
