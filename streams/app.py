@@ -387,12 +387,15 @@ class StreamWorker:
 
     async def detect(self, batch: faust_kafka.Batch) -> None:
         """Stage 2 of one partition's batch of reports, one report at a time."""
-        started = time.perf_counter()
+        started, taken = time.perf_counter(), time.time()
         tp = batch.tp
         unit = self._signal_unit(tp.partition)
+        hop = self.metrics.hop_seconds
         for record in batch.records:
             if not await self._admit(unit, record.offset, tp.topic):
                 continue
+            if record.timestamp is not None:
+                hop.observe(max(0.0, taken - record.timestamp / 1000.0))
             event = _event_of(self.app, tp, record)
             unit.busy, unit.position = True, record.offset + 1
             try:

@@ -32,6 +32,7 @@ MAX_LABELER_LABELS = 100
 CHECKPOINT_BYTES_BUCKETS = (1e3, 1e4, 1e5, 1e6, 1e7, 1e8)
 CHECKPOINT_SECONDS_BUCKETS = (0.001, 0.005, 0.025, 0.1, 0.25, 1.0, 2.5, 10.0)
 PROCESSING_BUCKETS = (1e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+HOP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000)
 
 
@@ -88,6 +89,15 @@ class Metrics:
             "Messages in one batch, per topic (the input topics and the internal one).",
             ["topic"],
             buckets=BATCH_BUCKETS,
+            namespace=ns,
+            registry=registry,
+        )
+        self.hop_seconds = Histogram(
+            "internal_hop_seconds",
+            "Time from a message's write to the internal topic (its timestamp) until stage 2 "
+            "takes it up: one hop of a window's close between the stages, the producer's and "
+            "the fetch's waits included.",
+            buckets=HOP_BUCKETS,
             namespace=ns,
             registry=registry,
         )

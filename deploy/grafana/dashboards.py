@@ -120,8 +120,10 @@ def overview() -> dict[str, Any]:
             [
                 panel("Consumer lag", ("abusemon:consumer_lag_messages:sum", "{{topic}}")),
                 panel(
-                    "Time per batch, p99 (input topics: stage 1; signal-partials: stage 2)",
+                    "Time per batch, p99 (input topics: stage 1; signal-partials: stage 2), "
+                    "and per hop between the stages",
                     ("abusemon:batch_processing_seconds:p99_5m", "{{topic}}"),
+                    ("abusemon:internal_hop_seconds:p99_5m", "hop between the stages"),
                     unit="s",
                 ),
             ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
@@ -222,6 +223,26 @@ async def test_a_full_input_queue_holds_partitions_and_never_the_internal_topic(
     assert dropped == []
     await stream_worker._next_input()
     assert dropped == [TP(content, 1)] and not stream_worker.held
+
+
+async def test_stage_two_measures_each_hop_from_the_message_timestamp(worker: Any) -> None:
+    stream_worker, _ = worker
+    source = "report-events:0"
+    ingested = Ingested(source, mark=Watermark("reports", source, 1, 0.0))
+    [(_, report)] = records.closed_reports(ingested, 1)
+    written = time.time() - 2.0  # written two seconds ago
+    topic = stream_worker.settings.signal_topic
+    taken = batch(topic, 0, (b"", report), (b"", report))
+    for record in taken.records:
+        record.timestamp = int(written * 1000)
+    replayed = batch(topic, 1, (b"", report))  # offset 1 again: held already, not a hop
+    replayed.records[0].timestamp = int(written * 1000)
+    await stream_worker.detect(taken)
+    await stream_worker.detect(replayed)
+    registry = stream_worker.metrics.registry
+    assert sample(registry, "abusemon_internal_hop_seconds_count") == 2
+    assert sample(registry, "abusemon_internal_hop_seconds_sum") >= 2 * 1.99
+    assert sample(registry, "abusemon_internal_hop_seconds_bucket", le="1.0") == 0
 
 
 async def test_the_group_consumer_waits_at_the_broker_as_long_as_set() -> None:
