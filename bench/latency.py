@@ -24,6 +24,10 @@ Four views of the latency of each brigade's first alert, in seconds:
 - the worker's view, `abusemon_alert_latency_seconds`: the alert's emission (`emitted_at`)
   minus its event time (`ts`, the end of the window that raised it).
 
+Beside them, from the worker's histograms: `abusemon_alert_latency_seconds` of the brigade
+alerts, and `abusemon_internal_hop_seconds`, each hop of a window's close between the stages
+(p50 / p99 interpolated in the buckets, over the whole run).
+
 Also: the offered and achieved rates, and whether the worker kept up: messages not yet
 consumed when production stopped (lag), and how long it took to catch up. Prints a table and
 writes JSON.
@@ -89,6 +93,7 @@ class Run:
     lag_at_end: float = 0.0
     caught_up_s: float | None = None
     histogram: dict[str, float] = field(default_factory=dict)
+    hops: dict[str, float] = field(default_factory=dict)  # between the stages, the worker's
 
 
 async def produce(
@@ -198,15 +203,24 @@ def read_alerts(bootstrap: str, topic: str, run: Run, stop: threading.Event) -> 
     asyncio.run(read())
 
 
-def histogram_quantiles(url: str, detector: str) -> dict[str, float]:
-    """p50 and p99 of `abusemon_alert_latency_seconds` for `detector`, interpolated in buckets."""
+ALERT_BOUNDS = ("0.1", "0.25", "0.5", "1.0", "2.5", "5.0", "10.0", "30.0", "60.0", "120.0")
+HOP_BOUNDS = ("0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1.0", "2.5", "5.0", "10.0")
+
+
+def histogram_quantiles(
+    url: str,
+    detector: str | None = None,
+    name: str = "abusemon_alert_latency_seconds",
+    bounds: tuple[str, ...] = ALERT_BOUNDS,
+) -> dict[str, float]:
+    """p50 and p99 of a histogram of the worker's (by default the alert latency of
+    `detector`), interpolated in its buckets."""
+    labels = {} if detector is None else {"detector": detector}
     buckets = []
-    for bound in ("0.1", "0.25", "0.5", "1.0", "2.5", "5.0", "10.0", "30.0", "60.0", "120.0"):
-        count = metric_sum(
-            url, "abusemon_alert_latency_seconds_bucket", detector=detector, le=bound
-        )
+    for bound in bounds:
+        count = metric_sum(url, f"{name}_bucket", **labels, le=bound)
         buckets.append((float(bound), count or 0.0))
-    total = metric_sum(url, "abusemon_alert_latency_seconds_count", detector=detector) or 0.0
+    total = metric_sum(url, f"{name}_count", **labels) or 0.0
     out = {"count": total}
     for name, q in (("p50", 0.5), ("p99", 0.99)):
         rank, lower, below = q * total, 0.0, 0.0
@@ -275,6 +289,7 @@ def measure(
                 break
             time.sleep(0.25)
         run.histogram = histogram_quantiles(url, "report_brigade")
+        run.hops = histogram_quantiles(url, None, "abusemon_internal_hop_seconds", HOP_BOUNDS)
     finally:
         stop.set()
         if reader.is_alive():
@@ -324,6 +339,7 @@ def summary(run: Run, window: float, lateness: float) -> dict[str, Any]:
         },
         "worker_view_s": {"p50": quantile(worker, 0.5), "p99": quantile(worker, 0.99)},
         "worker_histogram_s": run.histogram,
+        "hop_between_stages_s": run.hops,
         "lag_at_end": run.lag_at_end,
         "lag_at_end_s_of_input": round(run.lag_at_end / run.rate, 1),
         "caught_up_after_s": None if run.caught_up_s is None else round(run.caught_up_s, 1),
@@ -373,10 +389,10 @@ def main() -> None:
     )
     print(
         "| offered/s | achieved/s | alerts | from last event | from window close "
-        "| from last watermark | worker view (emitted - ts) | histogram | lag at end "
-        "| caught up after |"
+        "| from last watermark | worker view (emitted - ts) | histogram | hop between stages "
+        "| lag at end | caught up after |"
     )
-    print("|---:|---:|---:|---|---|---|---|---|---:|---:|")
+    print("|---:|---:|---:|---|---|---|---|---|---|---:|---:|")
     for r in results:
         views = [
             r["from_last_event_s"],
@@ -385,11 +401,12 @@ def main() -> None:
             r["worker_view_s"],
         ]
         lat = " | ".join(f"{cell(v['p50'])} / {cell(v['p99'])}" for v in views)
-        h = r["worker_histogram_s"]
+        h, hop = r["worker_histogram_s"], r["hop_between_stages_s"]
         caught = "—" if r["caught_up_after_s"] is None else f"{r['caught_up_after_s']} s"
         print(
             f"| {r['offered_per_s']:.0f} | {r['achieved_per_s']} | {r['alerts']}/{r['brigades']} "
             f"| {lat} | {cell(h.get('p50'))} / {cell(h.get('p99'))} "
+            f"| {cell(hop.get('p50'))} / {cell(hop.get('p99'))} "
             f"| {r['lag_at_end']:.0f} ({r['lag_at_end_s_of_input']} s) | {caught} |"
         )
     Path(args.out).write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))

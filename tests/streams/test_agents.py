@@ -246,10 +246,10 @@ async def test_stage_two_measures_each_hop_from_the_message_timestamp(worker: An
 
 
 async def test_the_group_consumer_waits_at_the_broker_as_long_as_set() -> None:
-    """Faust gives its group consumer a fetch wait of 1.5 s whatever its settings. Some
-    brokers answer a fetch of several partitions only at that deadline, even once one has a
-    message, and each hop of a window's close through the internal topic waited for it
-    (docs/scaling.md)."""
+    """Faust gives its group consumer a fetch wait of 1.5 s whatever its settings. The
+    embedded broker answers a fetch of several partitions only about halfway to that
+    deadline, however early a message comes, and each hop of a window's close through the
+    internal topic waited for it (docs/scaling.md, bench/fetch_wait.py)."""
     settings = Settings(fetch_max_wait_s=0.05)
     app = create_app(settings, Metrics(CollectorRegistry())).app
     consumer = app.consumer._new_consumer_thread()._create_worker_consumer(app.transport)
