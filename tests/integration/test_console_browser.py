@@ -418,6 +418,8 @@ def hostile_session(base: str, login_url: str, db: Path, bidi: str, gone: str) -
         labeler = driver.find_element(By.ID, "labeler")
         labeler.send_keys("ana")
         labeler.send_keys(Keys.ESCAPE)
+        # Leaving the field reloads the queue for that labeller: read before the deletion.
+        wait.until(lambda d: d.find_element(By.ID, "status").text != "loading…")
 
         with sqlite3.connect(db) as other:  # the alert is gone after the queue was read
             other.execute("DELETE FROM alerts WHERE alert_id = ?", (gone,))
