@@ -454,9 +454,8 @@ def main() -> None:
             runs["two_workers"] = [scaling(broker, events, total, 2)]
             if args.baseline:
                 code = baseline_env(args.baseline)
-                for n in (1, 2):
-                    name = {1: "baseline_one_worker", 2: "baseline_two_workers"}[n]
-                    runs[name] = [scaling(broker, events, total, n, code, "baseline_")]
+                for n, key in ((1, "baseline_one_worker"), (2, "baseline_two_workers")):
+                    runs[key] = [scaling(broker, events, total, n, code, "baseline_")]
         if not args.skip_latency:
             import latency
 
