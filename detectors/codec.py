@@ -454,8 +454,6 @@ for _name, _cls, _attrs in [
     ("ActivityCollector", actor_features.ActivityCollector, "open source"),
     ("CoordinationCollector", coordination.CoordinationCollector, "open source"),
     ("SignalProcessor", pipeline.SignalProcessor, "born config expected groups idle_s policy"),
-    ("Coordinator", coordination.Coordinator,
-     "actor_alerts closed_until config folded groups marks owner pending recent sources"),
     ("LabelGate", labels.LabelGate,
      "abusive_until config dropped label_ids latest pairs prioritiser seen suppressed_until "
      "unlabelled verdicts"),
@@ -492,6 +490,23 @@ own("ShiftDetector", shift.ShiftDetector,
 _GROUP = own("pipeline.Group", pipeline._Group, version=2)
 _GROUP.layouts[1] = tuple(f for f in _GROUP.fields if f not in ("lasting", "population"))
 _GROUP.upgrades[1] = lambda state: {**state, "lasting": OrderedDict(), "population": None}
+# Coordinator: version 1 is the layout before the actor alerts had a clock of their own.
+_COORDINATOR = own(
+    "Coordinator",
+    coordination.Coordinator,
+    "actor_alerts actor_marks closed_until config folded folded_until groups marks owner "
+    "pending recent sources",
+    version=2,
+)
+_COORDINATOR.layouts[1] = tuple(
+    f for f in _COORDINATOR.fields if f not in ("actor_marks", "folded_until")
+)
+# Every source's actor alerts came with its candidates, under one mark: both clocks were one.
+_COORDINATOR.upgrades[1] = lambda state: {
+    **state,
+    "actor_marks": dict(state["marks"]),
+    "folded_until": state["closed_until"],
+}
 own("Population", accumulate.Population, "at horizon limit mean memory n ring total weight")
 
 # Ingest: version 1 is the layout before first contacts were counted (detectors/accumulate.py),

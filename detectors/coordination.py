@@ -659,15 +659,24 @@ class Assessment:
 class Coordinator:
     """Stage 3: candidates from every index in, campaigns and brigades out.
 
-    `sources` indexes report to it; a window is taken once every one of them has closed it.
+    `sources` stage-2 partitions report to it, each with two clocks: how far its coordination
+    index has closed (with the candidates of those windows) and how far its actor windows have
+    (with their actor alerts). A window's campaigns are assessed once every index has closed
+    it; its actor alerts are then folded into them, or passed on, once every partition's actor
+    windows have closed it too. A partition closes its index before its actor windows, the
+    slower part of a close, so the campaigns do not wait for those. Windows are taken in order,
+    each assessed only after the actor alerts of the one before were folded: the same
+    campaigns, folds and alerts, in the same order, however the two clocks interleave.
     """
 
     def __init__(self, config: CoordinationConfig, sources: int) -> None:
         self.config = config
         self.sources = sources
-        self.marks: dict[str, float] = {}
+        self.marks: dict[str, float] = {}  # of each source's index
+        self.actor_marks: dict[str, float] = {}  # of each source's actor windows
         self.pending: dict[float, dict[str, Candidate]] = {}
-        self.closed_until = -math.inf
+        self.closed_until = -math.inf  # windows before it are assessed
+        self.folded_until = -math.inf  # and those before it folded: one window behind at most
         self.groups: dict[str, _Group] = {}  # open campaigns and brigades by id
         self.owner: dict[str, str] = {}  # route -> campaign id
         self.recent: deque[tuple[float, str, frozenset[str]]] = deque()  # brigades' reporters
@@ -683,19 +692,22 @@ class Coordinator:
         candidates: Iterable[Candidate],
         closed_until: float,
         actor_alerts: Iterable[Alert] = (),
+        actors_closed_until: float | None = None,
     ) -> CoordinatorClosed:
-        """Take one index's candidates and actor alerts of the windows it closed, up to
-        `closed_until`. Actor alerts pass through once their window is taken, unless their
-        account is a member of a campaign already raised: then they are folded into it.
+        """Take one source's candidates of the windows its index closed, up to
+        `closed_until`, and its actor alerts of the windows its actor windows closed, up to
+        `actors_closed_until` (the same as `closed_until` when not given). Actor alerts pass
+        through once their window is taken, unless their account is a member of a campaign
+        already raised: then they are folded into it.
 
-        An index sends a window's candidates and alerts before its mark passes the window,
-        so any for a window already taken were taken before: a replay sends them again.
-        They are counted as late and dropped, alerts too, so that one folded the first
-        time is not published the second."""
+        A source sends a window's candidates and alerts before its marks pass the window, so
+        any for a window already taken were taken before: a replay sends them again. They
+        are counted as late and dropped, alerts too, so that one folded the first time is not
+        published the second."""
         closed = CoordinatorClosed()
         for alert in actor_alerts:
             start = alert.ts - self.config.window_s
-            if start < self.closed_until:
+            if start < self.folded_until:
                 closed.late += 1
             else:
                 self.actor_alerts.setdefault(start, []).append(alert)
@@ -704,27 +716,42 @@ class Coordinator:
                 closed.late += 1
             else:
                 self.pending.setdefault(c.window_start, {})[c.route] = c
+        if actors_closed_until is None:
+            actors_closed_until = closed_until
         self.marks[source] = max(self.marks.get(source, -math.inf), closed_until)
+        self.actor_marks[source] = max(self.actor_marks.get(source, -math.inf), actors_closed_until)
         if len(self.marks) < self.sources:
             return closed
         until = min(self.marks.values())
         if until == -math.inf:
             return closed
+        folding = min(self.actor_marks.values())
         window_s = self.config.window_s
         if self.closed_until == -math.inf:
-            self.closed_until = min([*self.pending, *self.actor_alerts, until])
+            self.closed_until = self.folded_until = min([*self.pending, *self.actor_alerts, until])
+        if self.folded_until < self.closed_until <= folding:  # the window assessed last time
+            self._fold(self.folded_until, self.closed_until, closed)
+
+        def close(start: float, end: float) -> None:
+            self._assess(start, end, closed)
+            if end <= folding:
+                self._fold(start, end, closed)
+
+        # A window is assessed once the one before it is folded: up to one past `folding`.
         self.closed_until = close_windows(
             self.closed_until,
-            until,
+            min(until, folding + window_s),
             window_s,
-            lambda a, b: self._close(a, b, closed),
+            close,
             lambda start: next_due(
                 start, bool(self.groups or self.recent), chain(self.pending, self.actor_alerts)
             ),
         )
+        self.folded_until = max(self.folded_until, min(self.closed_until, folding))
         return closed
 
-    def _close(self, start: float, end: float, closed: CoordinatorClosed) -> None:
+    def _assess(self, start: float, end: float, closed: CoordinatorClosed) -> None:
+        """A window's candidates into campaigns and brigades, and the alerts they raise."""
         closed.windows += 1
         window = self.pending.pop(start, {})
         touched: set[str] = set()
@@ -735,10 +762,14 @@ class Coordinator:
             else:
                 touched.add(self._campaign(c, "synchronised" if c.kind == SCHEDULE else "campaign"))
         for ident in sorted(touched):
-            alert = self._assess(self.groups[ident], end)
+            alert = self._judge(self.groups[ident], end)
             if alert is not None:
                 closed.alerts.append(alert)
-        self._fold(self.actor_alerts.pop(start, []), closed)
+
+    def _fold(self, start: float, end: float, closed: CoordinatorClosed) -> None:
+        """A window's actor alerts, folded into the campaigns raised or passed on; then the
+        groups quiet for their cooldown resolve."""
+        self._fold_alerts(self.actor_alerts.pop(start, []), closed)
         cfg = self.config
         for ident in sorted(self.groups):
             group = self.groups[ident]
@@ -761,7 +792,7 @@ class Coordinator:
             return max(cfg.cooldown_s, cfg.domain_window_s)
         return cfg.cooldown_s
 
-    def _fold(self, alerts: list[Alert], closed: CoordinatorClosed) -> None:
+    def _fold_alerts(self, alerts: list[Alert], closed: CoordinatorClosed) -> None:
         raised = [g for g in self.groups.values() if g.kind == "campaign" and g.fired is not None]
         for alert in sorted(alerts, key=lambda a: (a.entity_id, a.alert_id, a.status)):
             if alert.alert_id in self.folded:
@@ -910,7 +941,7 @@ class Coordinator:
         return Assessment(score, tuple(indicators), coordinated)
 
     # -- alerts -----------------------------------------------------------------------------
-    def _assess(self, group: _Group, end: float) -> Alert | None:
+    def _judge(self, group: _Group, end: float) -> Alert | None:
         cfg = self.config
         if group.kind == "campaign":
             verdict = self.campaign_assessment(group)

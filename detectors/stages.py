@@ -37,6 +37,7 @@ from detectors.actor_features import ActivityCollector, ActorPartial
 from detectors.actors import ActorConfig, ActorProcessor, ActorsClosed
 from detectors.alerts import Alert
 from detectors.coordination import (
+    Candidate,
     CoordinationCollector,
     CoordinationConfig,
     CoordinationIndex,
@@ -193,6 +194,7 @@ class Detected:
     index: IndexClosed = field(default_factory=IndexClosed)
     late: int = 0  # events in partials of windows already closed
     index_moved: bool = False  # whether the coordination index closed windows
+    actors_moved: bool = False  # whether the actor windows closed
     first: float = -math.inf  # actor and coordination windows: from here
     until: float = -math.inf  # to here, closed in both groups
 
@@ -215,7 +217,16 @@ class Detect:
         self.index = CoordinationIndex(coordination)
 
     def process(self, report: Report, now: float | None = None) -> Detected:
-        """Add a report; with a watermark, close what every source has passed."""
+        """Add a report; with a watermark, close what every source has passed: `begin`,
+        then `finish`."""
+        detected = self.begin(report, now)
+        self.finish(detected)
+        return detected
+
+    def begin(self, report: Report, now: float | None = None) -> Detected:
+        """Add a report; with a watermark, close the signal and coordination windows every
+        source has passed: what spike alerts and the coordinator's campaigns need. The actor
+        windows, the larger part of a close, are left to `finish`."""
         out = Detected()
         processor, actors, index = self.processor, self.actors, self.index
         if report.first_mark is not None:
@@ -228,11 +239,17 @@ class Detect:
         if report.mark is not None:
             out.closed = processor.add_watermark(report.mark, now=now)
             out.first, out.until = processor.both_closed(now)
-            out.actors = actors.close(out.first, out.until)
             before = index.closed_until
             out.index = index.close(out.first, out.until)
             out.index_moved = index.closed_until != before
         return out
+
+    def finish(self, detected: Detected) -> None:
+        """Close the actor windows `begin` found closed, before this partition takes its next
+        report."""
+        before = self.actors.closed_until
+        detected.actors = self.actors.close(detected.first, detected.until)
+        detected.actors_moved = self.actors.closed_until != before
 
 
 def groups_of(sources: dict[str, set[int]]) -> set[str]:
@@ -289,23 +306,41 @@ class OfflinePipeline:
         ingested = self.ingest[(topic, partition)].process(events)
         for status, n in ingested.outcomes.items():
             self.outcomes[f"{topic}:{status}"] += n
-        alerts: list[Alert] = []
-        for i, report in sorted(route(ingested, len(self.detect), self.partitioner).items()):
+        reports = sorted(route(ingested, len(self.detect), self.partitioner).items())
+        # As the worker does: every partition's signal and coordination windows first, whose
+        # candidates the coordinator takes, then their actor windows.
+        begun = []
+        coordinated: list[Alert] = []
+        for i, report in reports:
             detect = self.detect[i]
-            detected = detect.process(report)
+            detected = detect.begin(report)
+            if report.mark is not None:
+                coordinated += self._coordinate(i, detected.index.candidates, ())
+            begun.append((i, report, detected))
+        alerts: list[Alert] = []
+        for i, report, detected in begun:
+            self.detect[i].finish(detected)
             late = detected.late + detected.closed.late
             if late:
                 self.outcomes[f"{topic}:late"] += late
             alerts.extend(detected.closed.alerts)
             if report.mark is not None:
-                coordinated = self.coordinator.add(
-                    f"index:{i}",
-                    detected.index.candidates,
-                    detect.index.closed_until,
-                    detected.actors.alerts,
-                )
-                alerts.extend(coordinated.alerts)
-        return self.admit(alerts)
+                coordinated += self._coordinate(i, (), detected.actors.alerts)
+        return self.admit(alerts + coordinated)
+
+    def _coordinate(
+        self, partition: int, candidates: list[Candidate] | tuple[()], actor_alerts: Sequence[Alert]
+    ) -> list[Alert]:
+        """Hand the coordinator a partition's candidates or actor alerts, with how far its
+        index and its actor windows have closed."""
+        detect = self.detect[partition]
+        return self.coordinator.add(
+            f"index:{partition}",
+            candidates,
+            detect.index.closed_until,
+            actor_alerts,
+            detect.actors.closed_until,
+        ).alerts
 
     def admit(self, alerts: list[Alert]) -> list[Alert]:
         out = []

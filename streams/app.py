@@ -47,12 +47,13 @@ from faust.exceptions import ProducerSendError
 from faust.types import TP, EventT
 from faust.types.tuples import Message
 
+from detectors.actors import ActorsClosed
 from detectors.alerts import Alert
 from detectors.codec import registered
-from detectors.coordination import CoordinationIndex, Coordinator
+from detectors.coordination import Candidate, Coordinator
 from detectors.events import InvalidEvent, Label, format_rfc3339, parse_event
 from detectors.labels import LabelGate
-from detectors.pipeline import GROUP_TOPICS, SignalProcessor
+from detectors.pipeline import GROUP_TOPICS, Closed, SignalProcessor
 from detectors.signals import group, is_per_account
 from detectors.stages import Detect, Detected, Ingest
 from detectors.windows import Watermark
@@ -88,6 +89,14 @@ class SignalState:
     coordinator: Coordinator | None = None
     gate: LabelGate | None = None
     published: Published | None = None
+
+
+@dataclass
+class Unfinished:
+    """A stage-2 partition's close with its actor windows still to close."""
+
+    unit: Unit
+    detected: Detected
 
 
 def _event_of(app: faust.App, tp: TP, record: Any) -> EventT[Any]:
@@ -211,6 +220,10 @@ class StreamWorker:
         self.fetched: asyncio.Queue[faust_kafka.Batch] = asyncio.Queue(4 * FETCHED_MAX)
         self.fetched_signals: asyncio.Queue[faust_kafka.Batch] = asyncio.Queue(FETCHED_MAX)
         self.held: set[TP] = set()  # input partitions not fetched while stage 1 catches up
+        # Stage-2 partitions whose last close has its actor windows still to close: closed
+        # when nothing else is fetched, before the partition's next message, or before its
+        # checkpoint (detectors/stages.py, `Detect.finish`).
+        self.unfinished: dict[int, Unfinished] = {}
         # Stage 2 goes first: a window's alerts wait for its work, and new input can wait.
         self.stage_two_idle = asyncio.Event()
 
@@ -376,9 +389,14 @@ class StreamWorker:
         batch is taken in one turn of the event loop's work, not one turn or more for each
         message: a window's close makes several hops through this topic, and each waited
         behind stage 1's work once per message. While stage 2 has batches, stage 1 waits:
-        its work makes new windows, stage 2's finishes those that closed."""
+        its work makes new windows, stage 2's finishes those that closed. The actor windows
+        of a close wait for the batches fetched meanwhile: those carry the other partitions'
+        closes and the candidates the coordinator's campaigns wait for."""
         while True:
             if self.fetched_signals.empty():
+                if self.unfinished:
+                    await self._finish(next(iter(self.unfinished)))
+                    continue
                 self.stage_two_idle.set()
             batch = await self.fetched_signals.get()
             self.stage_two_idle.clear()
@@ -399,9 +417,9 @@ class StreamWorker:
             event = _event_of(self.app, tp, record)
             unit.busy, unit.position = True, record.offset + 1
             try:
-                await self._signal_message(tp.partition, unit.state, record.value, event)
+                await self._signal_message(tp.partition, unit, record.value, event)
             finally:
-                unit.busy = False
+                unit.busy = tp.partition in self.unfinished  # not whole until then
             unit.last = event
             await self._checkpoint_due(unit)
         metrics = self.metrics
@@ -444,21 +462,26 @@ class StreamWorker:
         return unit
 
     async def _signal_message(
-        self, partition: int, state: SignalState, value: bytes, event: EventT[Any]
+        self, partition: int, unit: Unit, value: bytes, event: EventT[Any]
     ) -> None:
+        state: SignalState = unit.state
         detect = state.detect
         report = records.decode_signal_report(value)
+        staged = records.stage_report(report)
+        if staged.partials or staged.actors or staged.rows or staged.mark or staged.first_mark:
+            await self._finish(partition, in_message=True)  # the message before's close
         now = time.time()
-        detected = detect.process(records.stage_report(report), now)
+        detected = detect.begin(staged, now)
         if detected.late:
             group_name = group(report.partials[0].signal)
             self.metrics.late.labels(self._input_topic(group_name)).inc(detected.late)
         if report.mark is not None:
-            self.observe(detect.processor, report.mark, detected)
-            await self._forward(
-                partition, detected.closed.alerts, event
-            )  # actor alerts: coordinator
-            await self._propose(partition, detect.index, detected)
+            self.observe(detect.processor, report.mark, detected.closed)
+            await self._forward(partition, detected.closed.alerts, event)  # spike alerts
+            self.metrics.coordination_evicted.inc(detected.index.evicted)
+            if detected.index_moved or detected.index.candidates:
+                await self._propose(partition, detect, detected.index.candidates, [])
+            self.unfinished[partition] = Unfinished(unit, detected)
         if report.coordination_closed_until is not None:
             await self._coordinate(report, event)
         if report.alerts:
@@ -466,15 +489,40 @@ class StreamWorker:
         if report.label is not None:
             self.apply_label(report.label)
 
-    async def _propose(self, partition: int, index: CoordinationIndex, detected: Detected) -> None:
-        """Send the coordinator on partition 0 the candidates of the coordination windows
-        this partition closed, and its actor alerts."""
-        found, actor_alerts = detected.index, detected.actors.alerts
-        self.metrics.coordination_evicted.inc(found.evicted)
-        if not detected.index_moved and not found.candidates and not actor_alerts:
+    async def _finish(self, partition: int, in_message: bool = False) -> None:
+        """Close the actor windows of the partition's last close, if it left them open, and
+        send the coordinator their alerts; `in_message`: before a message of the partition
+        goes on, whose processing keeps the unit busy."""
+        pending = self.unfinished.pop(partition, None)
+        if pending is None:
             return
+        unit = pending.unit
+        if self.units.get(TP(self.settings.signal_topic, partition)) is not unit:
+            return  # revoked: its next owner resumes from its last checkpoint
+        unit.busy = True
+        try:
+            state: SignalState = unit.state
+            detect, detected = state.detect, pending.detected
+            detect.finish(detected)
+            self.observe_actors(detected.actors)
+            if detected.actors_moved or detected.actors.alerts:
+                await self._propose(partition, detect, [], detected.actors.alerts)
+        finally:
+            unit.busy = in_message
+        await self._checkpoint_due(unit)
+
+    async def _propose(
+        self, partition: int, detect: Detect, candidates: list[Candidate], alerts: list[Alert]
+    ) -> None:
+        """Send the coordinator on partition 0 the candidates of the coordination windows
+        this partition closed, or the actor alerts of its actor windows, with how far each
+        has closed."""
         report = records.candidates_report(
-            f"index:{partition}", found.candidates, index.closed_until, actor_alerts
+            f"index:{partition}",
+            candidates,
+            detect.index.closed_until,
+            alerts,
+            detect.actors.closed_until,
         )
         await self.partials.send(value=report, partition=0)
 
@@ -488,14 +536,15 @@ class StreamWorker:
             report.candidates,
             report.coordination_closed_until,
             report.actor_alerts,
+            report.actors_closed_until,
         )
         self.metrics.groups_open.set(len(self.coordinator))
         self.metrics.alerts_folded.inc(closed.folded)
         await self.emit(closed.alerts, event)
 
-    def observe(self, processor: SignalProcessor, mark: Watermark, detected: Detected) -> None:
+    def observe(self, processor: SignalProcessor, mark: Watermark, closed: Closed) -> None:
+        """The metrics of the signal windows a close took."""
         metrics = self.metrics
-        closed, actors = detected.closed, detected.actors
         window_s = self.config.window_s
         if closed.windows:
             metrics.windows_closed.labels(mark.group).inc(closed.windows)
@@ -514,13 +563,18 @@ class StreamWorker:
             metrics.expected.labels(signal).set(verdict.expected / window_s)
             metrics.band_lower.labels(signal).set(verdict.lower / window_s)
             metrics.band_upper.labels(signal).set(verdict.upper / window_s)
+        signals = self._signal_states()
+        metrics.series_live.set(sum(state.detect.processor.live_series() for state in signals))
+
+    def observe_actors(self, actors: ActorsClosed) -> None:
+        """The metrics of the actor windows a close took."""
+        metrics = self.metrics
         for score in actors.scores:
             metrics.actor_score.observe(score)
         metrics.actors_evicted.inc(actors.evicted)
         metrics.actors_expired.inc(actors.expired)
         signals = self._signal_states()
         metrics.actors_tracked.set(sum(len(state.detect.actors) for state in signals))
-        metrics.series_live.set(sum(state.detect.processor.live_series() for state in signals))
 
     def _signal_states(self) -> list[SignalState]:
         return [unit.state for unit in self.units.values() if unit.stage == "signals"]
@@ -712,7 +766,7 @@ class StreamWorker:
         return True
 
     async def _checkpoint_due(self, unit: Unit) -> None:
-        if time.time() >= unit.due:
+        if not unit.busy and time.time() >= unit.due:
             await self.checkpoint(unit)
 
     async def checkpoint(self, unit: Unit) -> None:
@@ -796,6 +850,8 @@ class StreamWorker:
         log.info("assigned: %s", ", ".join(f"{tp.topic}/{tp.partition}" for tp in sorted(assigned)))
         for tp in set(self.units) - assigned:
             del self.units[tp]
+            if tp.topic == self.settings.signal_topic:
+                self.unfinished.pop(tp.partition, None)
         for unit in self.units.values():  # kept: read again from the committed offsets
             unit.resuming, unit.rewinds, unit.rewind_due = True, 0, 0.0
         for tp in set(self.positions) - assigned:

@@ -94,6 +94,10 @@ class _Message(msgspec.Struct, array_like=True):
     coordination_closed_until: float | None = None
     alerts: list[dict[str, Any]] = []
     label: str | None = None  # the label's JSON, as it came
+    # How far the sender's actor windows have closed, with `candidates` and `actor_alerts`:
+    # absent from messages of the version before, which sent both when the actor windows
+    # closed, under `coordination_closed_until`.
+    actors_closed_until: float | None = None
 
 
 _ENCODER = msgspec.msgpack.Encoder()
@@ -135,17 +139,23 @@ def _chunks(items: list[Any]) -> list[list[Any]]:
 
 
 def candidates_report(
-    source: str, candidates: list[Candidate], closed_until: float, actor_alerts: list[Alert]
+    source: str,
+    candidates: list[Candidate],
+    closed_until: float,
+    actor_alerts: list[Alert],
+    actors_closed_until: float,
 ) -> bytes:
     """What one stage-2 partition sends the coordinator (on partition 0) when it closes
-    windows: its candidates, its actor alerts (folded there into campaigns of their
-    accounts, or published), and how far it has closed."""
+    windows: the candidates of its coordination index, once that closed, and its actor
+    alerts (folded there into campaigns of their accounts, or published), once its actor
+    windows closed; and how far each has closed."""
     return _ENCODER.encode(
         _Message(
             source,
             candidates=[c.to_wire() for c in candidates],
             actor_alerts=[alert.to_record(emitted_at=0.0) for alert in actor_alerts],
             coordination_closed_until=closed_until,
+            actors_closed_until=actors_closed_until,
         )
     )
 
@@ -177,6 +187,7 @@ class SignalReport:
     coordination_closed_until: float | None = None
     alerts: list[Alert] = field(default_factory=list)
     label: Label | None = None
+    actors_closed_until: float | None = None  # None: as `coordination_closed_until`
 
 
 def decode_signal_report(raw: bytes) -> SignalReport:
@@ -202,6 +213,7 @@ def decode_signal_report(raw: bytes) -> SignalReport:
     if message.label is not None:
         report.label = _label(message.label)
     report.coordination_closed_until = message.coordination_closed_until
+    report.actors_closed_until = message.actors_closed_until
     return report
 
 

@@ -234,6 +234,23 @@ def test_a_type_of_an_older_version_is_migrated() -> None:
     assert vars(round_trip(detector)).keys() == vars(detector).keys()  # version 2: as it is
 
 
+def test_a_coordinator_of_one_clock_comes_back_with_both_at_its_mark() -> None:
+    """Version 1 of Coordinator took each source's actor alerts with its candidates."""
+    coordinator = Coordinator(CoordinationConfig(), sources=2)
+    alert = Alert("a1", "actor_anomaly", "firing", "warning", "actor", "u1", 600.0, 540.0,
+                  600.0, 7.5, 3.0, "an actor", {})  # fmt: skip
+    coordinator.add("index:0", [], 600.0, actor_alerts=[alert])
+    coordinator.add("index:1", [], 540.0)
+    state = vars(coordinator)
+    layout = codec.TYPES["Coordinator"].layouts[1]
+    tree = ["Coordinator", 1, *codec.Encoder().items([state[f] for f in layout])]
+    resumed = codec.decode(packed(tree))
+    assert resumed.actor_marks == {"index:0": 600.0, "index:1": 540.0}
+    assert resumed.folded_until == resumed.closed_until == 540.0
+    closed = resumed.add("index:1", [], 600.0)
+    assert [a.alert_id for a in closed.alerts] == ["a1"]
+
+
 class Payload:
     """What a writer of the changelog could put in a pickle: a call, on loading."""
 

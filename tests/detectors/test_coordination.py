@@ -3,6 +3,7 @@ the same alerts however the keys are split over indexes."""
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from detectors.alerts import Alert
 from detectors.coordination import (
     BANDS,
+    Candidate,
     CoordinationCollector,
     CoordinationConfig,
     CoordinationIndex,
@@ -300,17 +302,17 @@ def test_alerts_do_not_depend_on_how_keys_and_events_are_split(
     assert many == one
 
 
+def actor_alert(actor: str, status: str, ts: float) -> Alert:
+    return Alert(f"id-{actor}", "actor_anomaly", status, "warning", "actor", actor, ts,
+                 ts - 60, ts, 0.9, 0.5, f"Account {actor}", {})  # fmt: skip
+
+
 def test_alerts_of_campaign_members_are_folded_into_the_campaign() -> None:
     rng = random.Random(7)
     topology = Topology(CoordinationConfig())
     events = campaign_events(rng, 20, T0 + 600, 300)
     topology.run(events, T0 + 1200)
     [campaign] = [a for a in topology.alerts if a.status == "firing"]
-
-    def actor_alert(actor: str, status: str, ts: float) -> Alert:
-        return Alert(f"id-{actor}", "actor_anomaly", status, "warning", "actor", actor, ts,
-                     ts - 60, ts, 0.9, 0.5, f"Account {actor}", {})  # fmt: skip
-
     coordinator = topology.coordinator
     now = coordinator.closed_until
     member = actor_alert("c3", "firing", now + 60)
@@ -326,6 +328,51 @@ def test_alerts_of_campaign_members_are_folded_into_the_campaign() -> None:
     # and the outsider's, published the first time, is not raised twice.
     closed = coordinator.add("index:0", [], now + 60, [member, outsider])
     assert closed.alerts == [] and closed.late == 2
+
+
+def test_a_campaign_is_raised_before_the_actor_windows_close_and_their_alerts_still_fold() -> None:
+    """A partition closes its index before its actor windows, the slower part of a close: a
+    window's campaigns come as soon as every index has closed it, and its actor alerts are
+    folded into them when every partition's actor windows have. The same alerts, in the same
+    order, as with one clock for both, the campaign earlier."""
+    rng = random.Random(7)
+    topology = Topology(CoordinationConfig(), partitions=2)
+    closes: list[tuple[str, list[Candidate], float]] = []
+
+    class Recording(Coordinator):
+        def add(self, source: str, candidates: Any, closed_until: float, *rest: Any) -> Any:
+            closes.append((source, list(candidates), closed_until))
+            return super().add(source, candidates, closed_until, *rest)
+
+    topology.coordinator = Recording(CoordinationConfig(), sources=2)
+    topology.run(campaign_events(rng, 20, T0 + 600, 300), T0 + 1200)
+    [campaign] = [a for a in topology.alerts if a.status == "firing"]
+    member, outsider = (
+        actor_alert("c3", "firing", campaign.ts),
+        actor_alert("o1", "firing", campaign.ts),
+    )
+
+    def replay(one_clock: bool) -> list[list[Alert]]:
+        coordinator = Coordinator(CoordinationConfig(), sources=2)
+        out, actors_until = [], -math.inf
+        for source, candidates, until in closes:
+            alerts = [member, outsider] if until == campaign.ts and source == "index:1" else []
+            if one_clock:
+                out.append(coordinator.add(source, candidates, until, alerts).alerts)
+                continue
+            if source == "index:0":
+                actors_until = until - 60  # both actor windows one window behind the indexes
+            out.append(coordinator.add(source, candidates, until, (), actors_until).alerts)
+            if source == "index:1":  # then both partitions' actor windows close
+                out.append(coordinator.add("index:0", (), until, (), until).alerts)
+                out.append(coordinator.add("index:1", (), until, alerts, until).alerts)
+        return out
+
+    one, two = replay(one_clock=True), replay(one_clock=False)
+    assert [a for alerts in two for a in alerts] == [a for alerts in one for a in alerts]
+    assert [campaign.alert_id, outsider.alert_id] in [[a.alert_id for a in x] for x in one]
+    assert [campaign.alert_id] in [[a.alert_id for a in x] for x in two], "before the actors"
+    assert [outsider.alert_id] in [[a.alert_id for a in x] for x in two], "the member folded"
 
 
 @pytest.mark.parametrize("name", ["campaign-alert", "brigade-alert"])

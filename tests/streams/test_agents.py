@@ -166,6 +166,50 @@ async def test_stage_two_closes_windows_and_publishes_alerts(worker: Any) -> Non
     )
 
 
+async def test_a_close_proposes_its_candidates_before_its_actor_windows_close(worker: Any) -> None:
+    """The coordinator's campaigns wait for every partition's coordination index, not for
+    its actor windows: those close after, when nothing else is fetched or before the
+    partition's next message, and the partition is not checkpointed in between."""
+    stream_worker, sent = worker
+    topic = stream_worker.settings.signal_topic
+    proposals = sent.setdefault(topic, [])
+
+    def closing(offset: int, until: float) -> Batch:
+        """Both groups' watermarks to `until`, for stage-2 partition 1."""
+        messages = []
+        for group, name in (("content", "content-events:0"), ("reports", "report-events:0")):
+            ingested = Ingested(name, mark=Watermark(group, name, 1, until))
+            if offset == 0:
+                ingested.first_mark = Watermark(group, name, 1, 0.0)
+            messages += [(b"", raw) for p, raw in records.closed_reports(ingested, 2) if p == 1]
+        records_ = [
+            SimpleNamespace(offset=offset + i, key=key, value=value, timestamp=None)
+            for i, (key, value) in enumerate(messages)
+        ]
+        return Batch(TP(topic, 1), records_, seeks=0)
+
+    def clocks() -> list[tuple[float | None, float | None]]:
+        told = [records.decode_signal_report(m["value"]) for m in proposals]
+        return [(r.coordination_closed_until, r.actors_closed_until) for r in told]
+
+    await stream_worker.detect(closing(0, 0.0))
+    await stream_worker.detect(closing(2, 120.0))
+    unit = stream_worker.units[TP(topic, 1)]
+    assert clocks()[-1] == (120.0, 0.0), "the index closed, the actor windows not yet"
+    assert 1 in stream_worker.unfinished and unit.busy
+    stream_worker.checkpoint = AsyncMock()  # type: ignore[method-assign]
+    unit.due = 0.0
+    await stream_worker._checkpoint_due(unit)
+    assert not stream_worker.checkpoint.await_count, "no checkpoint of a half-closed partition"
+    await stream_worker._finish(1)
+    assert clocks()[-1] == (120.0, 120.0) and not unit.busy
+    stream_worker.checkpoint.assert_awaited_once_with(unit)  # due, and whole again
+    await stream_worker.detect(closing(4, 180.0))
+    await stream_worker.detect(closing(6, 240.0))  # the close before it finished first
+    assert clocks()[-3:] == [(180.0, 120.0), (180.0, 180.0), (240.0, 180.0)]
+    assert all(m["partition"] == 0 for m in proposals), "to the coordinator"
+
+
 async def test_a_resumed_partition_that_skipped_past_its_state_is_read_again(
     worker: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

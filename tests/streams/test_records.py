@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable
 
+import msgspec
 import orjson
 
 from detectors.actor_features import Activity, ActorPartial
@@ -180,11 +181,14 @@ def test_candidates_round_trip_with_how_far_their_partition_has_closed() -> None
                           ("e1",), (), {}, {"spam": 3})  # fmt: skip
     alert = Alert("a1", "actor_anomaly", "firing", "warning", "actor", "u1", 120.0, 60.0, 120.0,
                   0.91, 0.5, "Account u1 ...", {"features": {"dup_share": 1.0}})  # fmt: skip
-    raw = records.candidates_report("index:2", [candidate], 120.0, [alert])
+    raw = records.candidates_report("index:2", [candidate], 120.0, [alert], 60.0)
     report = records.decode_signal_report(raw)
     assert report.source == "index:2" and report.coordination_closed_until == 120.0
     assert report.candidates == [candidate] and report.mark is None
-    assert report.actor_alerts == [alert]
+    assert report.actor_alerts == [alert] and report.actors_closed_until == 60.0
+    # The version before sent both clocks as one: read as such.
+    before = msgspec.msgpack.encode(["index:2", [], [], [], None, None, [], [], 120.0, [], None])
+    assert records.decode_signal_report(before).actors_closed_until is None
 
 
 def test_dead_letters_keep_the_original_or_its_head_and_digest() -> None:
