@@ -345,6 +345,8 @@ class StreamWorker:
         if ingested.mark is not None:
             for partition, report in records.closed_reports(ingested, self.settings.partitions):
                 await self.partials.send(value=report, partition=partition)
+            # A watermark closes windows: its reports leave now, not once stage 1 waits.
+            await self.app.producer.flush()
 
     def _ingest_unit(self, tp: TP) -> Unit:
         """The unit of an input partition: as this worker holds it, or from its checkpoint."""
@@ -395,6 +397,9 @@ class StreamWorker:
         while True:
             if self.fetched_signals.empty():
                 if self.unfinished:
+                    # What went before leaves first: the sends wait for the event loop,
+                    # which the actor windows would keep.
+                    await self.app.producer.flush()
                     await self._finish(next(iter(self.unfinished)))
                     continue
                 self.stage_two_idle.set()

@@ -208,6 +208,27 @@ async def test_a_close_proposes_its_candidates_before_its_actor_windows_close(wo
     await stream_worker.detect(closing(6, 240.0))  # the close before it finished first
     assert clocks()[-3:] == [(180.0, 120.0), (180.0, 180.0), (240.0, 180.0)]
     assert all(m["partition"] == 0 for m in proposals), "to the coordinator"
+    # With nothing fetched, stage 2 sends off what it sent so far, then finishes the close.
+    flush = stream_worker.app.producer.flush = AsyncMock()
+    loop = asyncio.create_task(stream_worker._signal_loop())
+    await asyncio.wait_for(stream_worker.stage_two_idle.wait(), 5)
+    loop.cancel()
+    assert flush.await_count == 1 and clocks()[-1] == (240.0, 240.0)
+    assert not stream_worker.unfinished
+
+
+async def test_a_batch_that_moves_the_watermark_sends_its_reports_off_at_once(
+    worker: Any,
+) -> None:
+    """Sends wait for the event loop, which stage 1's next batches would keep busy."""
+    stream_worker, sent = worker
+    flush = stream_worker.app.producer.flush = AsyncMock()
+    await stream_worker.ingest(batch("content-events", 0, (b"a1", event(1, 0.1))))
+    assert flush.await_count == 1, "the first watermark"
+    await stream_worker.ingest(batch("content-events", 1, (b"a1", event(2, 0.2))))
+    assert flush.await_count == 1, "the same watermark: nothing closed, nothing sent"
+    await stream_worker.ingest(batch("content-events", 2, (b"a2", event(3, 2.0))))
+    assert flush.await_count == 2 and sent["agents-signal-partials"]
 
 
 async def test_a_resumed_partition_that_skipped_past_its_state_is_read_again(
