@@ -721,8 +721,16 @@ class StreamWorker:
 
     # -- state ------------------------------------------------------------------------------
     def _restore(self, tp: TP, stage: str, key: bytes, partition: int) -> Unit:
-        """A new unit for `tp`, with the state of its last checkpoint if it has one."""
-        unit = Unit(stage, key, tp.topic, partition, due=time.time() + self.settings.checkpoint_s)
+        """A new unit for `tp`, with the state of its last checkpoint if it has one.
+
+        The event loop waits while a unit is checkpointed, up to a second or more for a
+        stage-2 partition's state: the units' first checkpoints are spread over the
+        interval, by partition, so that theirs do not come one after the other."""
+        partitions = (
+            self.settings.partitions if stage == "signals" else self.settings.input_partitions
+        )
+        spread = self.settings.checkpoint_s * (0.5 + partition % partitions / partitions)
+        unit = Unit(stage, key, tp.topic, partition, due=time.time() + spread)
         unit.state = self.checkpoints[stage].load(unit)
         if unit.state is not None:
             unit.resuming = True

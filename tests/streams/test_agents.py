@@ -231,6 +231,19 @@ async def test_a_batch_that_moves_the_watermark_sends_its_reports_off_at_once(
     assert flush.await_count == 2 and sent["agents-signal-partials"]
 
 
+async def test_the_first_checkpoints_of_the_partitions_are_spread_over_the_interval(
+    worker: Any,
+) -> None:
+    """A checkpoint holds the event loop while it encodes the state: the partitions' come in
+    turn over the interval, not one after the other."""
+    stream_worker, _ = worker
+    interval = stream_worker.settings.checkpoint_s
+    now = time.time()
+    dues = [stream_worker._signal_unit(p).due - now for p in range(2)]
+    assert interval * 0.5 <= dues[0] < dues[1] <= interval * 1.5
+    assert dues[1] - dues[0] > interval * 0.4
+
+
 async def test_a_resumed_partition_that_skipped_past_its_state_is_read_again(
     worker: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
