@@ -724,12 +724,13 @@ class StreamWorker:
         """A new unit for `tp`, with the state of its last checkpoint if it has one.
 
         The event loop waits while a unit is checkpointed, up to a second or more for a
-        stage-2 partition's state: the units' first checkpoints are spread over the
-        interval, by partition, so that theirs do not come one after the other."""
+        stage-2 partition's state: the units' first checkpoints are spread over the second
+        half of the interval, by partition, so that theirs do not come one after the other
+        (and none later than the interval: a unit's first commit waits for it)."""
         partitions = (
             self.settings.partitions if stage == "signals" else self.settings.input_partitions
         )
-        spread = self.settings.checkpoint_s * (0.5 + partition % partitions / partitions)
+        spread = self.settings.checkpoint_s * (1 - partition % partitions / partitions / 2)
         unit = Unit(stage, key, tp.topic, partition, due=time.time() + spread)
         unit.state = self.checkpoints[stage].load(unit)
         if unit.state is not None:
