@@ -329,7 +329,7 @@ class OfflinePipeline:
         return self.admit(alerts + coordinated)
 
     def _coordinate(
-        self, partition: int, candidates: list[Candidate] | tuple[()], actor_alerts: Sequence[Alert]
+        self, partition: int, candidates: Sequence[Candidate], actor_alerts: Sequence[Alert]
     ) -> list[Alert]:
         """Hand the coordinator a partition's candidates or actor alerts, with how far its
         index and its actor windows have closed."""
