@@ -24,7 +24,9 @@ version. Encoding an object whose attributes differ from its type's layout fails
 layout is a new version, with a migration from the previous one (`Type.upgrades`). Types the
 detectors own are encoded field by field; River's are too, restricted to the River classes the
 detectors use (River is pinned), and River's Rust statistics by their fixed-size binary state,
-checked for length before River reads it.
+checked for length before River reads it. The coordination index, which holds tens of
+thousands of rows, writes them as one table packed apart, with a schema that `msgspec` checks
+when reading it (`_IndexTable`), rather than as a node per row.
 
 >>> from collections import deque
 >>> state = {"n": 3, "recent": deque([1.5, float("inf")], maxlen=4), "ids": ("a", "b")}
@@ -45,7 +47,7 @@ import random
 import zlib
 from collections import Counter, OrderedDict, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from river import anomaly, compose, linear_model, optim, preprocessing, stats
@@ -558,17 +560,125 @@ _COORDINATION.upgrades[2] = lambda state: {
     **state,
     "domain_window_s": _COORDINATION_DEFAULTS["domain_window_s"],
 }
-# CoordinationIndex: version 1 is the layout before new domains kept their rows for hours.
-_INDEX = own(
-    "CoordinationIndex",
-    coordination.CoordinationIndex,
-    "closed_until config domains_seen first keys new_domains pending",
-    version=2,
+
+
+# CoordinationIndex: its rows as one table, packed apart (`_IndexTable`). Version 1 is the
+# layout before new domains kept their rows for hours, version 2 the one before the table,
+# each of its rows a node of the tree (tens of thousands of them, most of a stage-2
+# partition's checkpoint).
+Position = Annotated[int, msgspec.Meta(ge=0)]
+Held = list[tuple[str, list[Position]]]  # (route, the positions of its rows in the table)
+
+
+class _IndexTable(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    """A coordination index's rows, each once however many keys hold it, and what holds
+    them, in order: `keys`, `new_domains`, and each open window of `pending` (a route with
+    one row holds the row, with several a dict of them by event id)."""
+
+    rows: list[coordination.Row]
+    keys: Held
+    new_domains: Held
+    pending: list[tuple[float, Held]]
+    domains_seen: list[tuple[str, float]]
+
+
+_TABLE_ENCODER = msgspec.msgpack.Encoder()
+_TABLE_DECODER = msgspec.msgpack.Decoder(_IndexTable)
+_INDEX_STATE = frozenset(
+    ["closed_until", "config", "domains_seen", "first", "keys", "new_domains", "pending"]
 )
-_INDEX.layouts[1] = tuple(f for f in _INDEX.fields if f != "new_domains")
+
+
+def _pack_index(state: dict[str, Any]) -> dict[str, Any]:
+    """An index's attributes (of version 2's layout) with its rows packed as `table`."""
+
+    def rows_of(found: Any) -> Iterable[coordination.Row]:  # an open window's row, or rows
+        return found.values() if type(found) is dict else (found,)
+
+    pending: list[tuple[float, dict[str, Iterable[coordination.Row]]]] = [
+        (start, {route: rows_of(found) for route, found in window.items()})
+        for start, window in state["pending"].items()
+    ]
+    helds = [state["keys"], state["new_domains"], *(window for _, window in pending)]
+    # Each row once, in the order first held; then each holder's rows by their positions.
+    unique = {id(row): row for held in helds for rows in held.values() for row in rows}
+    at = {key: n for n, key in enumerate(unique)}
+
+    def routes(held: dict[str, Iterable[coordination.Row]]) -> Held:
+        return [(route, [at[id(row)] for row in rows]) for route, rows in held.items()]
+
+    table = _IndexTable(
+        list(unique.values()),
+        routes(state["keys"]),
+        routes(state["new_domains"]),
+        [(start, routes(window)) for start, window in pending],
+        list(state["domains_seen"].items()),
+    )
+    try:
+        packed = _TABLE_ENCODER.encode(table)
+    except (TypeError, OverflowError) as e:  # a row of the wrong types, from a migration
+        raise CodecError(f"CoordinationIndex: {e}") from None
+    named = {f: state[f] for f in ("closed_until", "config", "first")}
+    return {**named, "table": packed}
+
+
+def _index_get(index: coordination.CoordinationIndex) -> list[Any]:
+    state = vars(index)
+    if state.keys() != _INDEX_STATE:
+        raise CodecError(
+            f"CoordinationIndex has the fields {sorted(state)}, its layout "
+            f"{sorted(_INDEX_STATE)}: declare the new layout as a new version, with its migration"
+        )
+    packed = _pack_index(state)
+    return [packed[f] for f in _INDEX.fields]
+
+
+def _index_put(index: coordination.CoordinationIndex, values: list[Any]) -> None:
+    closed_until, config, first, packed = values
+    if type(packed) is not bytes:
+        raise CodecError("CoordinationIndex: its table is not bytes")
+    try:
+        table = _TABLE_DECODER.decode(packed)
+    except msgspec.DecodeError as e:  # ValidationError among them
+        raise CodecError(f"CoordinationIndex: {e}") from None
+    rows = table.rows
+    try:
+        index.keys = OrderedDict((route, [rows[i] for i in held]) for route, held in table.keys)
+        index.new_domains = OrderedDict(
+            (route, [rows[i] for i in held]) for route, held in table.new_domains
+        )
+        index.pending = {
+            start: {
+                route: rows[held[0]]
+                if len(held) == 1
+                else {rows[i].event_id: rows[i] for i in held}
+                for route, held in window
+                if held
+            }
+            for start, window in table.pending
+        }
+    except IndexError:
+        raise CodecError("CoordinationIndex: a position beyond its table") from None
+    index.domains_seen = OrderedDict(table.domains_seen)
+    index.closed_until, index.config, index.first = closed_until, config, first
+
+
+_INDEX = register(
+    Type(
+        "CoordinationIndex",
+        coordination.CoordinationIndex,
+        3,
+        ("closed_until", "config", "first", "table"),
+        _index_get,
+        _index_put,
+    )
+)
+_INDEX.layouts[2] = tuple(sorted(_INDEX_STATE))
+_INDEX.layouts[1] = tuple(f for f in _INDEX.layouts[2] if f != "new_domains")
 # The domains' rows are gathered from here on: a slow campaign shows once it has gathered
 # enough accounts again.
 _INDEX.upgrades[1] = lambda state: {**state, "new_domains": OrderedDict()}
+_INDEX.upgrades[2] = _pack_index
 _CANDIDATE = own("Candidate", coordination.Candidate, version=2)
 _CANDIDATE.layouts[1] = tuple(f for f in _CANDIDATE.fields if f != "schedule")
 _CANDIDATE.upgrades[1] = lambda state: {**state, "schedule": ()}

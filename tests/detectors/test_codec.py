@@ -19,7 +19,7 @@ from detectors import codec
 from detectors.actor_model import ActorModel, ordinary
 from detectors.actors import ActorConfig
 from detectors.alerts import Alert
-from detectors.coordination import CoordinationConfig, Coordinator
+from detectors.coordination import CoordinationConfig, CoordinationIndex, Coordinator, Row
 from detectors.events import Event, parse_event
 from detectors.pipeline import DetectionConfig
 from detectors.spike import HORIZON, SpikeDetector
@@ -249,6 +249,68 @@ def test_a_coordinator_of_one_clock_comes_back_with_both_at_its_mark() -> None:
     assert resumed.folded_until == resumed.closed_until == 540.0
     closed = resumed.add("index:1", [], 600.0)
     assert [a.alert_id for a in closed.alerts] == ["a1"]
+
+
+def index_with_rows() -> CoordinationIndex:
+    """An index whose rows are held by several keys, by a new domain and by an open window,
+    one route of which holds two events."""
+    index = CoordinationIndex(CoordinationConfig(domain_window_s=7200.0))
+    shared = Row("text", ("0:aa", "1:bb"), 30.0, "u1", "c1", None, "buy now", (), b"\x01", "d1")
+    link = Row("link", ("new.example",), 40.0, "u2", "c2", 5.0, "", (), b"", "")
+    index.keys["text:0:aa"] = [shared]
+    index.keys["text:1:bb"] = [shared, shared._replace(event_id="c3", actor="u3")]
+    index.new_domains["link:new.example"] = [link]
+    index.domains_seen["new.example"] = 0.0
+    index.pending[60.0] = {"text:0:aa": shared._replace(ts=61.0, event_id="c4")}
+    index.pending[60.0]["link:new.example"] = {"c2": link, "c5": link._replace(event_id="c5")}
+    index.closed_until, index.first = 60.0, 0.0
+    return index
+
+
+def test_an_index_comes_back_with_its_rows_shared_as_they_were() -> None:
+    index = index_with_rows()
+    twin = round_trip(index)
+    for name in ("keys", "new_domains", "pending", "domains_seen"):
+        assert getattr(twin, name) == getattr(index, name), name
+    assert type(twin.keys) is OrderedDict and list(twin.keys) == list(index.keys)
+    assert twin.keys["text:0:aa"][0] is twin.keys["text:1:bb"][0]  # one row, as before
+    assert type(twin.pending[60.0]["text:0:aa"]) is Row
+    assert (twin.closed_until, twin.first, twin.config) == (60.0, 0.0, index.config)
+
+
+def test_an_index_of_rows_one_by_one_is_read_into_its_table() -> None:
+    """Version 2 of CoordinationIndex held each row as a node of the tree."""
+    index = index_with_rows()
+    state = vars(index)
+    layout = codec.TYPES["CoordinationIndex"].layouts[2]
+    encoder = codec.Encoder()
+    encoder.seen[id(index)] = 0  # the index is the tree's first object: references count it
+    tree = ["CoordinationIndex", 2, *encoder.items([state[f] for f in layout])]
+    resumed = codec.decode(packed(tree))
+    for name in ("keys", "new_domains", "pending", "domains_seen"):
+        assert getattr(resumed, name) == getattr(index, name), name
+    assert resumed.keys["text:0:aa"][0] is resumed.keys["text:1:bb"][0]
+
+
+ROW = Row("text", ("0:aa",), 30.0, "u1", "c1", None, "buy now")
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        b"not msgpack",
+        msgspec.msgpack.encode([[], [["text:0:aa", [0]]], [], [], []]),  # beyond the table
+        msgspec.msgpack.encode([[ROW], [["text:0:aa", [-1]]], [], [], []]),  # from its end
+        msgspec.msgpack.encode([[["text", "not a tuple"]], [], [], [], []]),
+        "a table of no bytes",
+    ],
+    ids=["not msgpack", "beyond the table", "from its end", "a row of wrong types", "no bytes"],
+)
+def test_an_index_table_that_is_not_one_is_refused(table: Any) -> None:
+    config = codec.Encoder().tree(CoordinationConfig())
+    tree = ["CoordinationIndex", 3, 0.0, config, 0.0, table]
+    with pytest.raises(codec.CodecError, match="CoordinationIndex"):
+        codec.decode(packed(tree))
 
 
 class Payload:
