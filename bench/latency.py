@@ -26,7 +26,9 @@ Four views of the latency of each brigade's first alert, in seconds:
 
 Beside them, from the worker's histograms: `abusemon_alert_latency_seconds` of the brigade
 alerts, and `abusemon_internal_hop_seconds`, each hop of a window's close between the stages
-(p50 / p99 interpolated in the buckets, over the whole run).
+(p50 / p99 interpolated in the buckets, over the whole run); and the mean time a stage-2
+partition's checkpoint took (`abusemon_checkpoint_seconds`, encoding and writing it while
+the event loop waits, then the broker's acknowledgement), with how many there were.
 
 Also: the offered and achieved rates, and whether the worker kept up: messages not yet
 consumed when production stopped (lag), and how long it took to catch up. Prints a table and
@@ -93,6 +95,7 @@ class Run:
     lag_at_end: float = 0.0
     caught_up_s: float | None = None
     histogram: dict[str, float] = field(default_factory=dict)
+    checkpoints: dict[str, float] = field(default_factory=dict)  # stage 2's: count, mean_s
     hops: dict[str, float] = field(default_factory=dict)  # between the stages, the worker's
 
 
@@ -234,6 +237,14 @@ def histogram_quantiles(
     return out
 
 
+def checkpoint_mean(url: str, stage: str) -> dict[str, float]:
+    """How many checkpoints of `stage` the worker took, and their mean time."""
+    name = "abusemon_checkpoint_seconds"
+    count = metric_sum(url, f"{name}_count", stage=stage) or 0.0
+    total = metric_sum(url, f"{name}_sum", stage=stage) or 0.0
+    return {"count": count, "mean_s": total / count if count else math.nan}
+
+
 def measure(
     broker: EmbeddedBroker,
     rate: float,
@@ -290,6 +301,7 @@ def measure(
             time.sleep(0.25)
         run.histogram = histogram_quantiles(url, "report_brigade")
         run.hops = histogram_quantiles(url, None, "abusemon_internal_hop_seconds", HOP_BOUNDS)
+        run.checkpoints = checkpoint_mean(url, "signals")
     finally:
         stop.set()
         if reader.is_alive():
@@ -340,6 +352,7 @@ def summary(run: Run, window: float, lateness: float) -> dict[str, Any]:
         "worker_view_s": {"p50": quantile(worker, 0.5), "p99": quantile(worker, 0.99)},
         "worker_histogram_s": run.histogram,
         "hop_between_stages_s": run.hops,
+        "stage2_checkpoints": run.checkpoints,
         "lag_at_end": run.lag_at_end,
         "lag_at_end_s_of_input": round(run.lag_at_end / run.rate, 1),
         "caught_up_after_s": None if run.caught_up_s is None else round(run.caught_up_s, 1),
@@ -390,9 +403,9 @@ def main() -> None:
     print(
         "| offered/s | achieved/s | alerts | from last event | from window close "
         "| from last watermark | worker view (emitted - ts) | histogram | hop between stages "
-        "| lag at end | caught up after |"
+        "| stage-2 checkpoint (mean, n) | lag at end | caught up after |"
     )
-    print("|---:|---:|---:|---|---|---|---|---|---|---:|---:|")
+    print("|---:|---:|---:|---|---|---|---|---|---|---|---:|---:|")
     for r in results:
         views = [
             r["from_last_event_s"],
@@ -403,10 +416,12 @@ def main() -> None:
         lat = " | ".join(f"{cell(v['p50'])} / {cell(v['p99'])}" for v in views)
         h, hop = r["worker_histogram_s"], r["hop_between_stages_s"]
         caught = "—" if r["caught_up_after_s"] is None else f"{r['caught_up_after_s']} s"
+        saved = r["stage2_checkpoints"]
         print(
             f"| {r['offered_per_s']:.0f} | {r['achieved_per_s']} | {r['alerts']}/{r['brigades']} "
             f"| {lat} | {cell(h.get('p50'))} / {cell(h.get('p99'))} "
             f"| {cell(hop.get('p50'))} / {cell(hop.get('p99'))} "
+            f"| {cell(saved.get('mean_s'))} s, {saved.get('count', 0):.0f} "
             f"| {r['lag_at_end']:.0f} ({r['lag_at_end_s_of_input']} s) | {caught} |"
         )
     Path(args.out).write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
