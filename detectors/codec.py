@@ -399,11 +399,20 @@ def _no_gc() -> Iterator[None]:
 
 def encode(state: Any) -> bytes:
     """The state as compressed MessagePack; `CodecError` for what has no encoding."""
+    return compress(pack(state))
+
+
+def pack(state: Any) -> bytes:
+    """The state as MessagePack, uncompressed: the part of `encode` that reads the state."""
     try:
         with _no_gc():
-            packed = _encoder.encode(Encoder().tree(state))
+            return _encoder.encode(Encoder().tree(state))
     except (TypeError, OverflowError) as e:  # msgspec: an int beyond 64 bits, say
         raise CodecError(str(e)) from None
+
+
+def compress(packed: bytes) -> bytes:
+    """`pack`'s bytes as `encode` gives them."""
     return zlib.compress(packed, 1)
 
 

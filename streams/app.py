@@ -780,29 +780,70 @@ class StreamWorker:
         return True
 
     async def _checkpoint_due(self, unit: Unit) -> None:
-        if not unit.busy and time.time() >= unit.due:
-            await self.checkpoint(unit)
+        if not unit.busy and unit.saving is None and time.time() >= unit.due:
+            await self.checkpoint(unit, wait=False)
 
-    async def checkpoint(self, unit: Unit) -> None:
+    async def checkpoint(self, unit: Unit, wait: bool = True) -> None:
         """Save the unit's state, then commit its partition's offset to the checkpoint's: the
-        committed offset never passes what a flushed checkpoint holds."""
+        committed offset never passes what a flushed checkpoint holds.
+
+        The event loop waits only while the state is read into bytes: they are compressed
+        in a thread, and written, flushed and committed by a task of their own (`unit.saving`,
+        one at a time), which `wait` waits for. Meanwhile the unit goes on from where it was
+        read, and the checkpoint holds the offset of then."""
         tp = TP(unit.topic, unit.partition)
         event = unit.last
         if event is None or not self.checkpointing or self.units.get(tp) is not unit:
             return  # revoked: the partition's next owner resumes from the last checkpoint
-        started = time.perf_counter()
+        if unit.saving is None:
+            started = time.perf_counter()
+            checkpoints = self.checkpoints[unit.stage]
+            packed = checkpoints.pack(unit.state)
+            covered: list[bytes] = []  # alerts published before it, in the state read
+            if unit.stage == "signals" and unit.partition == 0:
+                covered, self.published.since_checkpoint = self.published.since_checkpoint, []
+            unit.due = time.time() + self.settings.checkpoint_s
+            unit.saving = asyncio.ensure_future(
+                self._save(unit, packed, unit.position, covered, event, started)
+            )
+        if wait:
+            await asyncio.shield(unit.saving)
+
+    async def _save(
+        self,
+        unit: Unit,
+        packed: bytes,
+        position: int,
+        covered: list[bytes],
+        event: EventT[Any],
+        started: float,
+    ) -> None:
+        """Write the bytes of a unit's state as of `position`, then commit to it. Not if the
+        partition was revoked meanwhile; then, or if the broker fails it, the unit's offset
+        stays at the last checkpoint, and the alerts this one covered are not forgotten."""
+        tp = TP(unit.topic, unit.partition)
         checkpoints = self.checkpoints[unit.stage]
-        size = checkpoints.save(unit, unit.state, event)
-        if unit.stage == "signals" and unit.partition == 0:
-            checkpoints.forget(self.published.since_checkpoint, event)
-            self.published.since_checkpoint = []
-        position = unit.position
-        unit.due = time.time() + self.settings.checkpoint_s
-        await self.app.producer.flush()
-        unit.saved = position
-        await self._commit(unit)
-        self.metrics.checkpoint_bytes.labels(unit.stage).observe(size)
-        self.metrics.checkpoint_seconds.labels(unit.stage).observe(time.perf_counter() - started)
+        written = False
+        try:
+            blob, digest = await asyncio.to_thread(checkpoints.seal, packed)
+            if not self.checkpointing or self.units.get(tp) is not unit:
+                return
+            size = checkpoints.write(unit, position, blob, digest, event)
+            if covered:
+                checkpoints.forget(covered, event)
+            written = True
+            await self.app.producer.flush()
+            unit.saved = position
+            await self._commit(unit)
+            self.metrics.checkpoint_bytes.labels(unit.stage).observe(size)
+            elapsed = time.perf_counter() - started
+            self.metrics.checkpoint_seconds.labels(unit.stage).observe(elapsed)
+        except Exception:  # the unit goes on, and is checkpointed again when next due
+            log.exception("checkpoint of %s/%s failed", unit.topic, unit.partition)
+        finally:
+            unit.saving = None
+            if covered and not written and self.units.get(tp) is unit:
+                self.published.since_checkpoint[:0] = covered
 
     async def _commit(self, unit: Unit) -> None:
         """Commit the unit's partition to its last checkpoint (not if revoked since)."""
@@ -821,10 +862,10 @@ class StreamWorker:
         self.liveness.tick()
         now = time.time()
         for unit in list(self.units.values()):
-            if unit.busy:
+            if unit.busy or unit.saving is not None:
                 continue
             if unit.position > unit.saved and now >= unit.due:
-                await self.checkpoint(unit)
+                await self.checkpoint(unit, wait=False)
             elif unit.saved > unit.committed:  # restored: ahead of the committed offset
                 await self._commit(unit)
         if self.labels_read:  # forwarded to the gate: committed once the broker has them

@@ -28,6 +28,7 @@ unit empty, logged and counted (`abusemon_state_refused_total`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -68,6 +69,7 @@ class Unit:
     slot: int = 0  # of the last checkpoint
     due: float = 0.0  # wall clock of the next checkpoint
     busy: bool = False  # a message is being processed: the state is not whole
+    saving: asyncio.Future[None] | None = None  # a checkpoint's writing, not yet acknowledged
     resuming: bool = False  # restored or reassigned: the next new message is at `position`
     rewinds: int = 0  # reads of the partition again from `position`, while resuming
     rewind_due: float = 0.0  # monotonic time after which another rewind may be asked for
@@ -132,21 +134,32 @@ class Checkpoints:
         self.refused = refused  # by stage and reason
 
     @staticmethod
-    def encode(state: Any) -> bytes:
-        return codec.encode(state)
+    def pack(state: Any) -> bytes:
+        """The state as bytes, as it is now: the part of a checkpoint that reads the state."""
+        return codec.pack(state)
+
+    @staticmethod
+    def seal(packed: bytes) -> tuple[bytes, str]:
+        """`pack`'s bytes compressed, and their digest. It reads no Python object, and zlib
+        and hashlib let other threads run while they work: it may run beside the event loop."""
+        blob = codec.compress(packed)
+        return blob, hashlib.sha256(blob).hexdigest()
 
     def save(self, unit: Unit, state: Any, event: EventT[Any]) -> int:
         """Write `state` as of `unit.position`; returns its size. The caller flushes the
         producer before it takes the checkpoint as saved."""
-        blob = self.encode(state)
+        return self.write(unit, unit.position, *self.seal(self.pack(state)), event)
+
+    def write(self, unit: Unit, offset: int, blob: bytes, digest: str, event: EventT[Any]) -> int:
+        """Write a sealed checkpoint of the unit's state as of `offset`; returns its size."""
         slot = 1 - unit.slot
         chunks = [blob[i : i + CHUNK_BYTES] for i in range(0, len(blob), CHUNK_BYTES)] or [b""]
         header = {
-            "offset": unit.position,
+            "offset": offset,
             "slot": slot,
             "chunks": len(chunks),
             "format": codec.FORMAT,
-            "sha256": hashlib.sha256(blob).hexdigest(),
+            "sha256": digest,
         }
         with attributed_to(event):
             for i, chunk in enumerate(chunks):

@@ -203,7 +203,7 @@ async def test_a_close_proposes_its_candidates_before_its_actor_windows_close(wo
     assert not stream_worker.checkpoint.await_count, "no checkpoint of a half-closed partition"
     await stream_worker._finish(1)
     assert clocks()[-1] == (120.0, 120.0) and not unit.busy
-    stream_worker.checkpoint.assert_awaited_once_with(unit)  # due, and whole again
+    stream_worker.checkpoint.assert_awaited_once_with(unit, wait=False)  # due, whole again
     await stream_worker.detect(closing(4, 180.0))
     await stream_worker.detect(closing(6, 240.0))  # the close before it finished first
     assert clocks()[-3:] == [(180.0, 120.0), (180.0, 180.0), (240.0, 180.0)]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import logging
+import threading
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
@@ -13,7 +15,7 @@ from unittest.mock import AsyncMock, MagicMock
 
 import orjson
 import pytest
-from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
@@ -41,7 +43,14 @@ async def worker(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[StreamWorker]
     )
     stream_worker = create_app(settings, Metrics(CollectorRegistry()))
     # The broker's side: checkpoints written, the producer flushed, offsets committed.
-    saves = {stage: MagicMock(save=MagicMock(return_value=10)) for stage in ("ingest", "signals")}
+    saves = {
+        stage: MagicMock(
+            pack=MagicMock(return_value=b"packed"),
+            seal=MagicMock(return_value=(b"sealed", "digest")),
+            write=MagicMock(return_value=10),
+        )
+        for stage in ("ingest", "signals")
+    }
     monkeypatch.setattr(stream_worker, "checkpoints", saves)
     monkeypatch.setattr(stream_worker.app, "producer", SimpleNamespace(flush=AsyncMock()))
     stream_worker._commit_offsets = AsyncMock(return_value=True)  # type: ignore[method-assign]
@@ -58,6 +67,11 @@ def unit(topic: str, partition: int, **fields: Any) -> Unit:
         )
     made.last = SimpleNamespace()  # type: ignore[assignment]  # a message has been processed
     return made
+
+
+async def saved(stream_worker: StreamWorker) -> None:
+    """Wait for the checkpoints being written."""
+    await asyncio.gather(*(u.saving for u in stream_worker.units.values() if u.saving))
 
 
 def gauge(stream_worker: StreamWorker, name: str, **labels: str) -> float | None:
@@ -120,7 +134,7 @@ async def test_a_revocation_stops_checkpoints_until_the_next_assignment(
 
     await worker._on_revoked(None)
     await worker.checkpoint(kept)
-    assert committed(worker) == [] and not worker.checkpoints["ingest"].save.called  # type: ignore[attr-defined]
+    assert committed(worker) == [] and not worker.checkpoints["ingest"].pack.called  # type: ignore[attr-defined]
 
     assignment = {TP(CONTENT, 0), TP(SIGNALS, 1)}  # partition 0 of the signals went elsewhere
     monkeypatch.setattr(worker.app.consumer, "assignment", lambda: assignment)
@@ -155,6 +169,83 @@ async def test_partition_zero_kept_keeps_its_coordinator_gate_and_published_aler
     assert isinstance(published, Published)
 
 
+# -- checkpoints ------------------------------------------------------------------------------
+def held_seal(worker: StreamWorker, stage: str) -> threading.Event:
+    """Make the stage's checkpoints wait in their thread until the event is set."""
+    release = threading.Event()
+
+    def seal(packed: bytes) -> tuple[bytes, str]:
+        assert release.wait(5)
+        return b"sealed", "digest"
+
+    worker.checkpoints[stage].seal.side_effect = seal  # type: ignore[attr-defined]
+    return release
+
+
+async def test_a_checkpoint_reads_the_state_at_once_and_is_written_while_the_unit_goes_on(
+    worker: StreamWorker,
+) -> None:
+    store = worker.checkpoints["ingest"]
+    u = unit(CONTENT, 0, position=50, saved=40, committed=40, due=0.0)
+    worker.units = {TP(CONTENT, 0): u}
+    release = held_seal(worker, "ingest")
+
+    await worker._checkpoint_due(u)
+    store.pack.assert_called_once_with(u.state)  # type: ignore[attr-defined]
+    writing = u.saving
+    assert writing is not None and not writing.done()
+    u.position, u.due = 60, 0.0  # the unit goes on, and is due again
+    await worker._checkpoint_due(u)
+    await worker.checkpoint(u, wait=False)
+    assert store.pack.call_count == 1, "one checkpoint of a unit at a time"  # type: ignore[attr-defined]
+    assert committed(worker) == [] and u.saved == 40
+
+    release.set()
+    await writing
+    store.write.assert_called_once_with(u, 50, b"sealed", "digest", u.last)  # type: ignore[attr-defined]
+    assert committed(worker) == [{TP(CONTENT, 0): 50}], "to the offset of the state read"
+    assert (u.saved, u.committed, u.saving) == (50, 50, None)
+
+
+async def test_a_checkpoint_revoked_while_written_is_not_and_forgets_no_alert(
+    worker: StreamWorker,
+) -> None:
+    store = worker.checkpoints["signals"]
+    zero = unit(SIGNALS, 0, position=9, saved=5, committed=5)
+    worker.units = {TP(SIGNALS, 0): zero}
+    worker.published.since_checkpoint = [b"before"]
+    release = held_seal(worker, "signals")
+
+    await worker.checkpoint(zero, wait=False)
+    writing = zero.saving
+    assert writing is not None and worker.published.since_checkpoint == []
+    worker.published.since_checkpoint.append(b"after")  # published while it is written
+    await worker._on_revoked(None)
+    release.set()
+    await writing
+    assert not store.write.called and not store.forget.called  # type: ignore[attr-defined]
+    assert committed(worker) == [] and zero.saved == 5 and zero.saving is None
+    assert worker.published.since_checkpoint == [b"before", b"after"]
+
+
+async def test_a_checkpoint_the_broker_fails_is_logged_and_taken_again_when_due(
+    worker: StreamWorker, caplog: pytest.LogCaptureFixture
+) -> None:
+    u = unit(CONTENT, 1, position=50, saved=40, committed=40, due=0.0)
+    worker.units = {TP(CONTENT, 1): u}
+    worker.app.producer.flush = AsyncMock(side_effect=KafkaTimeoutError())  # type: ignore[method-assign]
+
+    with caplog.at_level(logging.ERROR, logger="abuse_monitor"):
+        await worker.checkpoint(u)
+    assert "checkpoint of content-events/1 failed" in caplog.text
+    assert (u.saved, u.saving) == (40, None) and committed(worker) == []
+    worker.app.producer.flush = AsyncMock()  # type: ignore[method-assign]
+    u.due = 0.0
+    await worker._checkpoint_due(u)
+    await saved(worker)
+    assert committed(worker) == [{TP(CONTENT, 1): 50}]
+
+
 # -- housekeeping ------------------------------------------------------------------------------
 async def test_housekeeping_checkpoints_quiet_units_commits_and_measures_lag(
     worker: StreamWorker, monkeypatch: pytest.MonkeyPatch
@@ -173,6 +264,7 @@ async def test_housekeeping_checkpoints_quiet_units_commits_and_measures_lag(
     worker.liveness.ticked = 0.0
 
     await worker._periodic()
+    await saved(worker)
     assert sorted(committed(worker), key=str) == sorted(
         [{TP(CONTENT, 0): 50}, {TP(SIGNALS, 1): 30}, {TP("labels", 0): 7}], key=str
     )
