@@ -799,6 +799,8 @@ class StreamWorker:
             started = time.perf_counter()
             checkpoints = self.checkpoints[unit.stage]
             packed = checkpoints.pack(unit.state)
+            pause = time.perf_counter() - started
+            self.metrics.checkpoint_pause.labels(unit.stage).observe(pause)
             covered: list[bytes] = []  # alerts published before it, in the state read
             if unit.stage == "signals" and unit.partition == 0:
                 covered, self.published.since_checkpoint = self.published.since_checkpoint, []

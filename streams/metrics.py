@@ -407,6 +407,15 @@ class Metrics:
             namespace=ns,
             registry=registry,
         )
+        self.checkpoint_pause = Histogram(
+            "checkpoint_pause_seconds",
+            "Time the event loop waited while a checkpoint read a unit's state, per stage; the "
+            "rest of it (compressing, writing, the acknowledgement) goes on beside the stream.",
+            ["stage"],
+            buckets=CHECKPOINT_SECONDS_BUCKETS,
+            namespace=ns,
+            registry=registry,
+        )
         self.state_restored = Counter(
             "state_restored",
             "Units of state restored from their checkpoint when a partition was taken up.",

@@ -199,12 +199,15 @@ async def test_a_checkpoint_reads_the_state_at_once_and_is_written_while_the_uni
     await worker.checkpoint(u, wait=False)
     assert store.pack.call_count == 1, "one checkpoint of a unit at a time"  # type: ignore[attr-defined]
     assert committed(worker) == [] and u.saved == 40
+    assert gauge(worker, "checkpoint_pause_seconds_count", stage="ingest") == 1
+    assert not gauge(worker, "checkpoint_seconds_count", stage="ingest")  # not written yet
 
     release.set()
     await writing
     store.write.assert_called_once_with(u, 50, b"sealed", "digest", u.last)  # type: ignore[attr-defined]
     assert committed(worker) == [{TP(CONTENT, 0): 50}], "to the offset of the state read"
     assert (u.saved, u.committed, u.saving) == (50, 50, None)
+    assert gauge(worker, "checkpoint_seconds_count", stage="ingest") == 1
 
 
 async def test_a_checkpoint_revoked_while_written_is_not_and_forgets_no_alert(
