@@ -46,7 +46,8 @@ import gc
 import random
 import zlib
 from collections import Counter, OrderedDict, defaultdict, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import chain, islice
 from typing import Annotated, Any
 
 import msgspec
@@ -575,8 +576,16 @@ _COORDINATION.upgrades[2] = lambda state: {
 # layout before new domains kept their rows for hours, version 2 the one before the table,
 # each of its rows a node of the tree (tens of thousands of them, most of a stage-2
 # partition's checkpoint).
-Position = Annotated[int, msgspec.Meta(ge=0)]
-Held = list[tuple[str, list[Position]]]  # (route, the positions of its rows in the table)
+Natural = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class _Held(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    """Routes in order, the i-th holding `counts[i]` rows: the next of `positions`, each the
+    position of a row in the table. Flat, so that no list is made per route."""
+
+    routes: list[str]
+    counts: list[Natural]
+    positions: list[Natural]
 
 
 class _IndexTable(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
@@ -585,9 +594,9 @@ class _IndexTable(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     one row holds the row, with several a dict of them by event id)."""
 
     rows: list[coordination.Row]
-    keys: Held
-    new_domains: Held
-    pending: list[tuple[float, Held]]
+    keys: _Held
+    new_domains: _Held
+    pending: list[tuple[float, _Held]]
     domains_seen: list[tuple[str, float]]
 
 
@@ -599,28 +608,32 @@ _INDEX_STATE = frozenset(
 
 
 def _pack_index(state: dict[str, Any]) -> dict[str, Any]:
-    """An index's attributes (of version 2's layout) with its rows packed as `table`."""
+    """An index's attributes (of version 2's layout) with its rows packed as `table`. Its
+    loops are the builtins' (`map`, `zip`, `chain`): an index holds 100,000 keys and more."""
 
-    def rows_of(found: Any) -> Iterable[coordination.Row]:  # an open window's row, or rows
-        return found.values() if type(found) is dict else (found,)
+    def rows_of(found: Any) -> Sequence[coordination.Row]:  # an open window's row, or rows
+        return list(found.values()) if type(found) is dict else [found]
 
-    pending: list[tuple[float, dict[str, Iterable[coordination.Row]]]] = [
+    pending: list[tuple[float, dict[str, Sequence[coordination.Row]]]] = [
         (start, {route: rows_of(found) for route, found in window.items()})
         for start, window in state["pending"].items()
     ]
     helds = [state["keys"], state["new_domains"], *(window for _, window in pending)]
     # Each row once, in the order first held; then each holder's rows by their positions.
-    unique = {id(row): row for held in helds for rows in held.values() for row in rows}
-    at = {key: n for n, key in enumerate(unique)}
+    every = list(chain.from_iterable(chain.from_iterable(held.values() for held in helds)))
+    unique = dict(zip(map(id, every), every, strict=True))
+    at = dict(zip(unique, range(len(unique)), strict=True))
 
-    def routes(held: dict[str, Iterable[coordination.Row]]) -> Held:
-        return [(route, [at[id(row)] for row in rows]) for route, rows in held.items()]
+    def held(rows: dict[str, Sequence[coordination.Row]]) -> _Held:
+        routes = list(rows.values())
+        positions = list(map(at.__getitem__, map(id, chain.from_iterable(routes))))
+        return _Held(list(rows), list(map(len, routes)), positions)
 
     table = _IndexTable(
         list(unique.values()),
-        routes(state["keys"]),
-        routes(state["new_domains"]),
-        [(start, routes(window)) for start, window in pending],
+        held(state["keys"]),
+        held(state["new_domains"]),
+        [(start, held(window)) for start, window in pending],
         list(state["domains_seen"].items()),
     )
     try:
@@ -651,23 +664,31 @@ def _index_put(index: coordination.CoordinationIndex, values: list[Any]) -> None
     except msgspec.DecodeError as e:  # ValidationError among them
         raise CodecError(f"CoordinationIndex: {e}") from None
     rows = table.rows
+
+    def routes(held: _Held) -> Iterator[tuple[str, list[coordination.Row]]]:
+        if sum(held.counts) != len(held.positions):
+            raise CodecError("CoordinationIndex: its routes hold other than its positions")
+        found = iter(list(map(rows.__getitem__, held.positions)))
+        for route, count in zip(held.routes, held.counts, strict=True):
+            yield route, list(islice(found, count))
+
     try:
-        index.keys = OrderedDict((route, [rows[i] for i in held]) for route, held in table.keys)
-        index.new_domains = OrderedDict(
-            (route, [rows[i] for i in held]) for route, held in table.new_domains
-        )
+        index.keys = OrderedDict(routes(table.keys))
+        index.new_domains = OrderedDict(routes(table.new_domains))
         index.pending = {
             start: {
-                route: rows[held[0]]
-                if len(held) == 1
-                else {rows[i].event_id: rows[i] for i in held}
-                for route, held in window
-                if held
+                route: found[0] if len(found) == 1 else {row.event_id: row for row in found}
+                for route, found in routes(window)
+                if found
             }
             for start, window in table.pending
         }
+    except CodecError:
+        raise
     except IndexError:
         raise CodecError("CoordinationIndex: a position beyond its table") from None
+    except ValueError:  # zip's: as many counts as routes
+        raise CodecError("CoordinationIndex: routes and counts of different lengths") from None
     index.domains_seen = OrderedDict(table.domains_seen)
     index.closed_until, index.config, index.first = closed_until, config, first
 

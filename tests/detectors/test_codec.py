@@ -293,18 +293,33 @@ def test_an_index_of_rows_one_by_one_is_read_into_its_table() -> None:
 
 
 ROW = Row("text", ("0:aa",), 30.0, "u1", "c1", None, "buy now")
+NONE: list[list[Any]] = [[], [], []]  # no routes
+
+
+def index_table(rows: list[Any], keys: list[list[Any]]) -> bytes:
+    return msgspec.msgpack.encode([rows, keys, NONE, [], []])
 
 
 @pytest.mark.parametrize(
     "table",
     [
         b"not msgpack",
-        msgspec.msgpack.encode([[], [["text:0:aa", [0]]], [], [], []]),  # beyond the table
-        msgspec.msgpack.encode([[ROW], [["text:0:aa", [-1]]], [], [], []]),  # from its end
-        msgspec.msgpack.encode([[["text", "not a tuple"]], [], [], [], []]),
+        index_table([], [["text:0:aa"], [1], [0]]),  # a position beyond the table
+        index_table([ROW], [["text:0:aa"], [1], [-1]]),  # one from its end
+        index_table([["text", "not a tuple"]], NONE),
+        index_table([ROW], [["text:0:aa"], [2], [0]]),  # more rows held than positions
+        index_table([ROW], [["text:0:aa", "text:1:bb"], [1], [0]]),  # a route without its count
         "a table of no bytes",
     ],
-    ids=["not msgpack", "beyond the table", "from its end", "a row of wrong types", "no bytes"],
+    ids=[
+        "not msgpack",
+        "beyond the table",
+        "from its end",
+        "a row of wrong types",
+        "counts beyond positions",
+        "a route without a count",
+        "no bytes",
+    ],
 )
 def test_an_index_table_that_is_not_one_is_refused(table: Any) -> None:
     config = codec.Encoder().tree(CoordinationConfig())
