@@ -723,10 +723,10 @@ class StreamWorker:
     def _restore(self, tp: TP, stage: str, key: bytes, partition: int) -> Unit:
         """A new unit for `tp`, with the state of its last checkpoint if it has one.
 
-        The event loop waits while a unit is checkpointed, up to a second or more for a
-        stage-2 partition's state: the units' first checkpoints are spread over the second
-        half of the interval, by partition, so that theirs do not come one after the other
-        (and none later than the interval: a unit's first commit waits for it)."""
+        The event loop waits while a checkpoint reads a unit's state, tenths of a second for a
+        stage-2 partition's: the units' first checkpoints are spread over the second half of
+        the interval, by partition, so that theirs do not come one after the other (and none
+        later than the interval: a unit's first commit waits for it)."""
         partitions = (
             self.settings.partitions if stage == "signals" else self.settings.input_partitions
         )
