@@ -842,6 +842,7 @@ class StreamWorker:
             self.metrics.checkpoint_seconds.labels(unit.stage).observe(elapsed)
         except Exception:  # the unit goes on, and is checkpointed again when next due
             log.exception("checkpoint of %s/%s failed", unit.topic, unit.partition)
+            self.metrics.checkpoint_failures.labels(unit.stage).inc()
         finally:
             unit.saving = None
             if covered and not written and self.units.get(tp) is unit:

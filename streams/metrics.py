@@ -416,6 +416,15 @@ class Metrics:
             namespace=ns,
             registry=registry,
         )
+        self.checkpoint_failures = Counter(
+            "checkpoint_failures",
+            "Checkpoints whose write, acknowledgement or commit failed, per stage: the unit "
+            "goes on, its committed offset at its last checkpoint, and is checkpointed again "
+            "when next due.",
+            ["stage"],
+            namespace=ns,
+            registry=registry,
+        )
         self.state_restored = Counter(
             "state_restored",
             "Units of state restored from their checkpoint when a partition was taken up.",

@@ -241,6 +241,7 @@ async def test_a_checkpoint_the_broker_fails_is_logged_and_taken_again_when_due(
     with caplog.at_level(logging.ERROR, logger="abuse_monitor"):
         await worker.checkpoint(u)
     assert "checkpoint of content-events/1 failed" in caplog.text
+    assert gauge(worker, "checkpoint_failures_total", stage="ingest") == 1
     assert (u.saved, u.saving) == (40, None) and committed(worker) == []
     worker.app.producer.flush = AsyncMock()  # type: ignore[method-assign]
     u.due = 0.0
