@@ -132,18 +132,24 @@ def _attributes(cls: type, fields: tuple[str, ...], name: str) -> Type:
     expected = frozenset(fields)
 
     def get(obj: Any) -> list[Any]:
-        d = obj.__dict__
-        if d.keys() != expected:
-            raise CodecError(
-                f"{name} has the fields {sorted(d)}, its layout {sorted(expected)}: "
-                "declare the new layout as a new version, with its migration"
-            )
+        d = _laid_out(obj, expected, name)
         return [d[f] for f in fields]
 
     def put(obj: Any, values: list[Any]) -> None:
         obj.__dict__.update(zip(fields, values, strict=True))
 
     return Type(name, cls, 1, fields, get, put)
+
+
+def _laid_out(obj: Any, expected: frozenset[str], name: str) -> dict[str, Any]:
+    """The object's instance dict, if its attributes are exactly `expected`."""
+    d: dict[str, Any] = obj.__dict__
+    if d.keys() != expected:
+        raise CodecError(
+            f"{name} has the fields {sorted(d)}, its layout {sorted(expected)}: "
+            "declare the new layout as a new version, with its migration"
+        )
+    return d
 
 
 def _slots(cls: type, fields: tuple[str, ...], name: str) -> Type:
@@ -645,13 +651,7 @@ def _pack_index(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def _index_get(index: coordination.CoordinationIndex) -> list[Any]:
-    state = vars(index)
-    if state.keys() != _INDEX_STATE:
-        raise CodecError(
-            f"CoordinationIndex has the fields {sorted(state)}, its layout "
-            f"{sorted(_INDEX_STATE)}: declare the new layout as a new version, with its migration"
-        )
-    packed = _pack_index(state)
+    packed = _pack_index(_laid_out(index, _INDEX_STATE, "CoordinationIndex"))
     return [packed[f] for f in _INDEX.fields]
 
 

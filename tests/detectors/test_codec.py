@@ -216,6 +216,10 @@ def test_a_change_of_layout_must_be_declared() -> None:
     detector.extra = 1  # type: ignore[attr-defined]
     with pytest.raises(codec.CodecError, match="new version"):
         codec.encode(detector)
+    index = CoordinationIndex(CoordinationConfig())  # packed as a table, checked the same
+    index.extra = 1  # type: ignore[attr-defined]
+    with pytest.raises(codec.CodecError, match="new version"):
+        codec.encode(index)
     with pytest.raises(codec.CodecError, match="no encoding of"):
         codec.encode({"f": lambda: 0})
 
