@@ -29,7 +29,8 @@ alerts, and `abusemon_internal_hop_seconds`, each hop of a window's close betwee
 (p50 / p99 interpolated in the buckets, over the whole run); and the mean time the event
 loop waited for a stage-2 partition's checkpoint (`abusemon_checkpoint_pause_seconds`), the
 mean time each took in all, to the broker's acknowledgement (`abusemon_checkpoint_seconds`),
-and how many there were.
+and how many there were; and the garbage collector's pauses, young and full, how many and
+their mean (`abusemon_gc_pause_seconds`).
 
 Also: the offered and achieved rates, and whether the worker kept up: messages not yet
 consumed when production stopped (lag), and how long it took to catch up. Prints a table and
@@ -97,6 +98,7 @@ class Run:
     caught_up_s: float | None = None
     histogram: dict[str, float] = field(default_factory=dict)
     checkpoints: dict[str, float] = field(default_factory=dict)  # stage 2's: count, mean_s
+    collections: dict[str, dict[str, float]] = field(default_factory=dict)  # by generation
     hops: dict[str, float] = field(default_factory=dict)  # between the stages, the worker's
 
 
@@ -250,6 +252,18 @@ def checkpoint_mean(url: str, stage: str) -> dict[str, float]:
     return out
 
 
+def collections(url: str) -> dict[str, dict[str, float]]:
+    """The garbage collector's pauses of the worker, by generation: how many, their mean and
+    their total (`abusemon_gc_pause_seconds`)."""
+    out = {}
+    for generation in ("0", "2"):
+        count = metric_sum(url, "abusemon_gc_pause_seconds_count", generation=generation) or 0
+        total = metric_sum(url, "abusemon_gc_pause_seconds_sum", generation=generation) or 0.0
+        mean = total / count if count else math.nan
+        out[generation] = {"count": count, "mean_s": mean, "total_s": total}
+    return out
+
+
 def measure(
     broker: EmbeddedBroker,
     rate: float,
@@ -307,6 +321,7 @@ def measure(
         run.histogram = histogram_quantiles(url, "report_brigade")
         run.hops = histogram_quantiles(url, None, "abusemon_internal_hop_seconds", HOP_BOUNDS)
         run.checkpoints = checkpoint_mean(url, "signals")
+        run.collections = collections(url)
     finally:
         stop.set()
         if reader.is_alive():
@@ -358,6 +373,7 @@ def summary(run: Run, window: float, lateness: float) -> dict[str, Any]:
         "worker_histogram_s": run.histogram,
         "hop_between_stages_s": run.hops,
         "stage2_checkpoints": run.checkpoints,
+        "gc_pauses": run.collections,
         "lag_at_end": run.lag_at_end,
         "lag_at_end_s_of_input": round(run.lag_at_end / run.rate, 1),
         "caught_up_after_s": None if run.caught_up_s is None else round(run.caught_up_s, 1),
@@ -408,9 +424,10 @@ def main() -> None:
     print(
         "| offered/s | achieved/s | alerts | from last event | from window close "
         "| from last watermark | worker view (emitted - ts) | histogram | hop between stages "
-        "| stage-2 checkpoint: pause, all (means), n | lag at end | caught up after |"
+        "| stage-2 checkpoint: pause, all (means), n | collector: young, full (n × mean) "
+        "| lag at end | caught up after |"
     )
-    print("|---:|---:|---:|---|---|---|---|---|---|---|---:|---:|")
+    print("|---:|---:|---:|---|---|---|---|---|---|---|---|---:|---:|")
     for r in results:
         views = [
             r["from_last_event_s"],
@@ -422,12 +439,15 @@ def main() -> None:
         h, hop = r["worker_histogram_s"], r["hop_between_stages_s"]
         caught = "—" if r["caught_up_after_s"] is None else f"{r['caught_up_after_s']} s"
         saved = r["stage2_checkpoints"]
+        young, full = r["gc_pauses"]["0"], r["gc_pauses"]["2"]
         print(
             f"| {r['offered_per_s']:.0f} | {r['achieved_per_s']} | {r['alerts']}/{r['brigades']} "
             f"| {lat} | {cell(h.get('p50'))} / {cell(h.get('p99'))} "
             f"| {cell(hop.get('p50'))} / {cell(hop.get('p99'))} "
             f"| {cell(saved.get('pause_s'))} s, {cell(saved.get('mean_s'))} s, "
             f"{saved.get('count', 0):.0f} "
+            f"| {young['count']:.0f} × {cell(young['mean_s'])} s, "
+            f"{full['count']:.0f} × {cell(full['mean_s'])} s "
             f"| {r['lag_at_end']:.0f} ({r['lag_at_end_s_of_input']} s) | {caught} |"
         )
     Path(args.out).write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))

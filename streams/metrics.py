@@ -32,6 +32,7 @@ MAX_LABELER_LABELS = 100
 CHECKPOINT_BYTES_BUCKETS = (1e3, 1e4, 1e5, 1e6, 1e7, 1e8)
 CHECKPOINT_SECONDS_BUCKETS = (0.001, 0.005, 0.025, 0.1, 0.25, 1.0, 2.5, 10.0)
 PROCESSING_BUCKETS = (1e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+GC_PAUSE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 HOP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000)
 
@@ -416,6 +417,21 @@ class Metrics:
             namespace=ns,
             registry=registry,
         )
+        self.gc_pause = Histogram(
+            "gc_pause_seconds",
+            "Time the event loop waited for a collection of Python's cyclic garbage "
+            "collector, per generation (0 young, 2 full); a full collection traverses all "
+            "the state held.",
+            ["generation"],
+            buckets=GC_PAUSE_BUCKETS,
+            namespace=ns,
+            registry=registry,
+        )
+        # Shown at zero from the start: before the first checkpoint, and between collections.
+        for stage in ("ingest", "signals"):
+            self.checkpoint_pause.labels(stage)
+        for generation in range(3):
+            self.gc_pause.labels(str(generation))
         self.checkpoint_failures = Counter(
             "checkpoint_failures",
             "Checkpoints whose write, acknowledgement or commit failed, per stage: the unit "

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import Histogram
 
 # Container allocations (net of deallocations) between young collections; young collections
 # per middle one; middle ones per full one (which CPython also holds back until the objects
@@ -41,3 +45,21 @@ def gc_tuned() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*before)
+
+
+def time_collections(pauses: Histogram) -> Callable[[], None]:
+    """Observe how long each collection of the cyclic garbage collector holds the process,
+    by generation, into `pauses` (a histogram labelled `generation`); returns what stops it.
+    The event loop waits while it runs: a full collection traverses every container held."""
+    children = [pauses.labels(str(generation)) for generation in range(3)]
+    started = 0.0
+
+    def callback(phase: str, info: dict[str, Any]) -> None:
+        nonlocal started
+        if phase == "start":
+            started = time.perf_counter()
+        else:
+            children[info["generation"]].observe(time.perf_counter() - started)
+
+    gc.callbacks.append(callback)
+    return lambda: gc.callbacks.remove(callback)

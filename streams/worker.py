@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from streams.app import create_app
 from streams.http import serve
 from streams.metrics import Metrics
-from streams.runtime import tune_gc
+from streams.runtime import time_collections, tune_gc
 from streams.settings import Settings
 from streams.topics import prepare_before_start
 
@@ -38,6 +38,7 @@ def run_worker(settings: Settings) -> None:
     # Before Faust subscribes: a subscription to a missing topic lets the broker create it.
     prepare_before_start(settings, tick=worker.liveness.tick)
     tune_gc()
+    time_collections(worker.metrics.gc_pause)
     _Worker(
         worker.app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False
     ).execute_from_commandline()

@@ -126,6 +126,21 @@ def overview() -> dict[str, Any]:
                     ("abusemon:internal_hop_seconds:p99_5m", "hop between the stages"),
                     unit="s",
                 ),
+                panel(
+                    "Share of time the worker stood still: checkpoints reading the state, and "
+                    "the garbage collector",
+                    (
+                        "sum by (stage) (rate(abusemon_checkpoint_pause_seconds_sum[5m]))",
+                        "checkpoints {{stage}}",
+                    ),
+                    (
+                        "sum by (generation) (rate(abusemon_gc_pause_seconds_sum[5m]))",
+                        "collector, generation {{generation}}",
+                    ),
+                    unit="percentunit",
+                    description="Every stage waits meanwhile: a window's close, and its alerts, "
+                    "too. Long full collections (generation 2) mean much state per process.",
+                ),
             ],
             [
                 panel(
