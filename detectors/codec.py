@@ -617,14 +617,16 @@ def _pack_index(state: dict[str, Any]) -> dict[str, Any]:
     """An index's attributes (of version 2's layout) with its rows packed as `table`. Its
     loops are the builtins' (`map`, `zip`, `chain`): an index holds 100,000 keys and more."""
 
-    def rows_of(found: Any) -> Sequence[coordination.Row]:  # an open window's row, or rows
-        return list(found.values()) if type(found) is dict else [found]
+    def rows_of(found: Any) -> Sequence[coordination.Row]:  # a key's or an open window's
+        kind = type(found)
+        return found if kind is list else list(found.values()) if kind is dict else [found]
 
-    pending: list[tuple[float, dict[str, Sequence[coordination.Row]]]] = [
-        (start, {route: rows_of(found) for route, found in window.items()})
-        for start, window in state["pending"].items()
-    ]
-    helds = [state["keys"], state["new_domains"], *(window for _, window in pending)]
+    def rows_by_route(held: dict[str, Any]) -> dict[str, Sequence[coordination.Row]]:
+        return dict(zip(held, map(rows_of, held.values()), strict=True))
+
+    pending = [(start, rows_by_route(window)) for start, window in state["pending"].items()]
+    keys = rows_by_route(state["keys"])
+    helds = [keys, state["new_domains"], *(window for _, window in pending)]
     # Each row once, in the order first held; then each holder's rows by their positions.
     every = list(chain.from_iterable(chain.from_iterable(held.values() for held in helds)))
     unique = dict(zip(map(id, every), every, strict=True))
@@ -637,7 +639,7 @@ def _pack_index(state: dict[str, Any]) -> dict[str, Any]:
 
     table = _IndexTable(
         list(unique.values()),
-        held(state["keys"]),
+        held(keys),
         held(state["new_domains"]),
         [(start, held(window)) for start, window in pending],
         list(state["domains_seen"].items()),
@@ -673,7 +675,9 @@ def _index_put(index: coordination.CoordinationIndex, values: list[Any]) -> None
             yield route, list(islice(found, count))
 
     try:
-        index.keys = OrderedDict(routes(table.keys))
+        index.keys = OrderedDict(
+            (route, found[0] if len(found) == 1 else found) for route, found in routes(table.keys)
+        )
         index.new_domains = OrderedDict(routes(table.new_domains))
         index.pending = {
             start: {

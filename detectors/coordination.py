@@ -146,6 +146,11 @@ class Row(NamedTuple):
         return {p: tuple(owned_keys) for p, owned_keys in owned.items()}
 
 
+def held_rows(found: Row | list[Row]) -> list[Row]:
+    """The rows of a key of the index: its one row, or its list."""
+    return found if isinstance(found, list) else [found]
+
+
 def route(kind: str, key: str) -> str:
     """The routing key of one of a row's keys."""
     return f"{kind}:{key}"
@@ -321,9 +326,11 @@ class CoordinationIndex:
 
     def __init__(self, config: CoordinationConfig) -> None:
         self.config = config
-        # Each key's rows in time order; least recently touched keys first. Lists, not deques:
-        # most keys hold one row, and an empty deque alone takes over 600 bytes.
-        self.keys: OrderedDict[str, list[Row]] = OrderedDict()
+        # Each key's rows in time order; least recently touched keys first. Most keys only
+        # ever hold one row: that row alone, with no list (a list a key was half of all the
+        # objects the garbage collector traversed); a list from the second row on. Lists, not
+        # deques: an empty deque alone takes over 600 bytes.
+        self.keys: OrderedDict[str, Row | list[Row]] = OrderedDict()
         self.domains_seen: OrderedDict[str, float] = OrderedDict()  # domain -> first seen
         # Each new domain's rows for `domain_window_s` by route, least recently touched first.
         self.new_domains: OrderedDict[str, list[Row]] = OrderedDict()
@@ -338,7 +345,11 @@ class CoordinationIndex:
         return len(self.keys)
 
     def rows_held(self) -> int:
-        return sum(len(rows) for rows in chain(self.keys.values(), self.new_domains.values()))
+        return sum(map(len, map(held_rows, chain(self.keys.values(), self.new_domains.values()))))
+
+    def rows(self, route: str) -> list[Row]:
+        """The rows a key holds, oldest first."""
+        return held_rows(self.keys.get(route, []))
 
     def add(self, start: float, row: Row, keys: tuple[str, ...] | None = None) -> int:
         """Add one row of a window under `keys` (those this index owns; all by default);
@@ -403,26 +414,31 @@ class CoordinationIndex:
                 if held is None:
                     if len(keys) >= max_keys:
                         closed.evicted += self._make_room()
-                    keys[route] = [row]
+                    keys[route] = row
                     if single[row.kind] and not (slow and row.kind == "link"):
                         continue
-                else:
+                elif isinstance(held, list):
                     keys.move_to_end(route)
                     held.append(row)
                     if len(held) > 2 * max_rows:
                         del held[:-max_rows]
+                else:
+                    keys.move_to_end(route)
+                    keys[route] = [held, row]
                 if not touched or touched[-1] != route:
                     touched.append(route)
         # Rows are kept for `brigade_window_s` (reports) or `campaign_window_s` (the others).
         brigade_from, campaign_from = end - cfg.brigade_window_s, end - cfg.campaign_window_s
         for route in touched:
-            held = keys.get(route)
-            if held is None:
+            entry = keys.get(route)
+            if entry is None:
                 continue  # evicted for a key that came after it in this window
+            held = held_rows(entry)
             report = held[0].kind == "report"
             horizon = brigade_from if report else campaign_from
             if held[0].ts < horizon:
-                held[:] = [row for row in held if row.ts >= horizon]
+                held = [row for row in held if row.ts >= horizon]
+                keys[route] = held[0] if len(held) == 1 else held
             # `_candidate` wants as many rows: most keys hold one, so ask it only then.
             candidate = None
             if held and len(held) >= self._wanted(held[0].kind):
@@ -432,10 +448,11 @@ class CoordinationIndex:
             if candidate is not None:
                 closed.candidates.append(candidate)
         expired = []
-        for route, held in keys.items():
-            if held:
-                horizon = brigade_from if held[-1].kind == "report" else campaign_from
-                if held[-1].ts >= horizon:
+        for route, entry in keys.items():
+            last = entry if not isinstance(entry, list) else entry[-1] if entry else None
+            if last is not None:
+                horizon = brigade_from if last.kind == "report" else campaign_from
+                if last.ts >= horizon:
                     break
             expired.append(route)
         for route in expired:

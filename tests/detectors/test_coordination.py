@@ -410,7 +410,7 @@ def test_a_key_keeps_its_latest_rows_up_to_twice_the_cap_and_proposes_from_the_l
             index.add(start, report_row(n, start + k, f"p{n}", "victim"))
             n += 1
         closed = index.close(T0, start + 60)
-        held = index.keys["report:victim"]
+        held = index.rows("report:victim")
         assert 5 <= len(held) <= 10
         assert [row.event_id for row in held] == [f"r{i:06d}" for i in range(n - len(held), n)]
         [candidate] = closed.candidates
@@ -534,11 +534,12 @@ def test_an_open_window_holds_each_event_of_a_key_once_in_event_id_order() -> No
     index.add(T0, report_row(2, T0 + 30, "p2", "victim"))
     closed = index.close(T0, T0 + 60)
     assert closed.late == 4
-    assert [(row.event_id, row.ts) for row in index.keys["report:victim"]] == [
+    assert [(row.event_id, row.ts) for row in index.rows("report:victim")] == [
         ("r000001", T0 + 9),
         ("r000002", T0 + 30),
         ("r000003", T0 + 7),
     ]
-    assert [row.event_id for row in index.keys["report:other"]] == ["r000004"]
+    assert [row.event_id for row in index.rows("report:other")] == ["r000004"]
+    assert type(index.keys["report:other"]) is Row, "a key's one row, with no list"
     [candidate] = closed.candidates
     assert (candidate.key, candidate.events, candidate.last_ts) == ("victim", 3, T0 + 30)
