@@ -617,15 +617,17 @@ def _pack_index(state: dict[str, Any]) -> dict[str, Any]:
     """An index's attributes (of version 2's layout) with its rows packed as `table`. Its
     loops are the builtins' (`map`, `zip`, `chain`): an index holds 100,000 keys and more."""
 
-    def rows_of(found: Any) -> Sequence[coordination.Row]:  # a key's or an open window's
-        kind = type(found)
-        return found if kind is list else list(found.values()) if kind is dict else [found]
+    def rows_of(found: Any) -> Sequence[coordination.Row]:  # an open window's row, or rows
+        return list(found.values()) if type(found) is dict else [found]
 
-    def rows_by_route(held: dict[str, Any]) -> dict[str, Sequence[coordination.Row]]:
-        return dict(zip(held, map(rows_of, held.values()), strict=True))
-
-    pending = [(start, rows_by_route(window)) for start, window in state["pending"].items()]
-    keys = rows_by_route(state["keys"])
+    pending: list[tuple[float, dict[str, Sequence[coordination.Row]]]] = [
+        (start, {route: rows_of(found) for route, found in window.items()})
+        for start, window in state["pending"].items()
+    ]
+    # A key's row, or rows (version 2: always a list).
+    keys: dict[str, Sequence[coordination.Row]] = {
+        r: found if type(found) is list else [found] for r, found in state["keys"].items()
+    }
     helds = [keys, state["new_domains"], *(window for _, window in pending)]
     # Each row once, in the order first held; then each holder's rows by their positions.
     every = list(chain.from_iterable(chain.from_iterable(held.values() for held in helds)))
