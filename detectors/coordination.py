@@ -345,7 +345,8 @@ class CoordinationIndex:
         return len(self.keys)
 
     def rows_held(self) -> int:
-        return sum(map(len, map(held_rows, chain(self.keys.values(), self.new_domains.values()))))
+        held = chain(self.keys.values(), self.new_domains.values())
+        return sum(len(found) if isinstance(found, list) else 1 for found in held)
 
     def rows(self, route: str) -> list[Row]:
         """The rows a key holds, oldest first."""

@@ -244,6 +244,12 @@ class Detect:
             out.index_moved = index.closed_until != before
         return out
 
+    def unfinished(self, detected: Detected) -> bool:
+        """Whether `begin` left actor windows for `finish` to close: most watermarks, those
+        of sources other than the last to pass a window, close none."""
+        until, closed = detected.until, self.actors.closed_until
+        return until != -math.inf and (closed == -math.inf or until > closed)
+
     def finish(self, detected: Detected) -> None:
         """Close the actor windows `begin` found closed, before this partition takes its next
         report."""

@@ -486,7 +486,8 @@ class StreamWorker:
             self.metrics.coordination_evicted.inc(detected.index.evicted)
             if detected.index_moved or detected.index.candidates:
                 await self._propose(partition, detect, detected.index.candidates, [])
-            self.unfinished[partition] = Unfinished(unit, detected)
+            if detect.unfinished(detected):
+                self.unfinished[partition] = Unfinished(unit, detected)
         if report.coordination_closed_until is not None:
             await self._coordinate(report, event)
         if report.alerts:
@@ -780,7 +781,14 @@ class StreamWorker:
         return True
 
     async def _checkpoint_due(self, unit: Unit) -> None:
-        if not unit.busy and unit.saving is None and time.time() >= unit.due:
+        """After a message of the unit: its checkpoint, if due. A stage-2 partition's
+        messages come when a window closes, which its checkpoint would hold up (the alerts
+        wait for every partition's close): the housekeeping takes those when stage 2 is
+        idle, and a message only once half an interval overdue."""
+        due = unit.due
+        if unit.stage == "signals":
+            due += self.settings.checkpoint_s / 2
+        if not unit.busy and unit.saving is None and time.time() >= due:
             await self.checkpoint(unit, wait=False)
 
     async def checkpoint(self, unit: Unit, wait: bool = True) -> None:
@@ -860,14 +868,20 @@ class StreamWorker:
 
     # -- housekeeping -----------------------------------------------------------------------
     async def _periodic(self) -> None:
-        """Every 5 s: the liveness tick, checkpoints of units that went quiet, the store's
-        backlog, consumer lag, and the size of the coordination state."""
+        """Every 5 s: the liveness tick, checkpoints of units that went quiet and of stage-2
+        partitions (one a tick, when stage 2 is idle), the store's backlog, consumer lag,
+        and the size of the coordination state."""
         self.liveness.tick()
         now = time.time()
+        stage_two = self.stage_two_idle.is_set()
         for unit in list(self.units.values()):
             if unit.busy or unit.saving is not None:
                 continue
             if unit.position > unit.saved and now >= unit.due:
+                if unit.stage == "signals":
+                    if not stage_two:
+                        continue
+                    stage_two = False
                 await self.checkpoint(unit, wait=False)
             elif unit.saved > unit.committed:  # restored: ahead of the committed offset
                 await self._commit(unit)
