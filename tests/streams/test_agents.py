@@ -166,6 +166,25 @@ async def test_stage_two_closes_windows_and_publishes_alerts(worker: Any) -> Non
     )
 
 
+GROUPS = ("content", "reports")
+
+
+def marks(topic: str, offset: int, until: float, groups: tuple[str, ...] = GROUPS) -> Batch:
+    """The groups' watermarks to `until`, for stage-2 partition 1 (from 0.0 at offset 0)."""
+    messages = []
+    for group in groups:
+        name = {"content": "content-events:0", "reports": "report-events:0"}[group]
+        ingested = Ingested(name, mark=Watermark(group, name, 1, until))
+        if offset == 0:
+            ingested.first_mark = Watermark(group, name, 1, 0.0)
+        messages += [(b"", raw) for p, raw in records.closed_reports(ingested, 2) if p == 1]
+    records_ = [
+        SimpleNamespace(offset=offset + i, key=key, value=value, timestamp=None)
+        for i, (key, value) in enumerate(messages)
+    ]
+    return Batch(TP(topic, 1), records_, seeks=0)
+
+
 async def test_a_close_proposes_its_candidates_before_its_actor_windows_close(worker: Any) -> None:
     """The coordinator's campaigns wait for every partition's coordination index, not for
     its actor windows: those close after, when nothing else is fetched or before the
@@ -175,18 +194,7 @@ async def test_a_close_proposes_its_candidates_before_its_actor_windows_close(wo
     proposals = sent.setdefault(topic, [])
 
     def closing(offset: int, until: float) -> Batch:
-        """Both groups' watermarks to `until`, for stage-2 partition 1."""
-        messages = []
-        for group, name in (("content", "content-events:0"), ("reports", "report-events:0")):
-            ingested = Ingested(name, mark=Watermark(group, name, 1, until))
-            if offset == 0:
-                ingested.first_mark = Watermark(group, name, 1, 0.0)
-            messages += [(b"", raw) for p, raw in records.closed_reports(ingested, 2) if p == 1]
-        records_ = [
-            SimpleNamespace(offset=offset + i, key=key, value=value, timestamp=None)
-            for i, (key, value) in enumerate(messages)
-        ]
-        return Batch(TP(topic, 1), records_, seeks=0)
+        return marks(topic, offset, until)
 
     def clocks() -> list[tuple[float | None, float | None]]:
         told = [records.decode_signal_report(m["value"]) for m in proposals]
@@ -229,6 +237,23 @@ async def test_a_batch_that_moves_the_watermark_sends_its_reports_off_at_once(
     assert flush.await_count == 1, "the same watermark: nothing closed, nothing sent"
     await stream_worker.ingest(batch("content-events", 2, (b"a2", event(3, 2.0))))
     assert flush.await_count == 2 and sent["agents-signal-partials"]
+
+
+async def test_a_watermark_that_closes_no_actor_window_leaves_nothing_to_finish(
+    worker: Any,
+) -> None:
+    """Each source's watermark reaches every stage-2 partition, and most close nothing
+    there: only the last to pass a window leaves its actor windows for stage 2 to finish."""
+    stream_worker, _ = worker
+    topic = stream_worker.settings.signal_topic
+    await stream_worker.detect(marks(topic, 0, 0.0))
+    unit = stream_worker.units[TP(topic, 1)]
+    await stream_worker.detect(marks(topic, 2, 120.0, ("content",)))  # reports still at 0
+    assert 1 not in stream_worker.unfinished and not unit.busy
+    await stream_worker.detect(marks(topic, 3, 120.0, ("reports",)))  # both past 120 now
+    assert 1 in stream_worker.unfinished and unit.busy
+    await stream_worker._finish(1)
+    assert unit.state.detect.actors.closed_until == 120.0 and 1 not in stream_worker.unfinished
 
 
 async def test_the_first_checkpoints_of_the_partitions_are_spread_over_the_interval(

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
@@ -248,6 +249,39 @@ async def test_a_checkpoint_the_broker_fails_is_logged_and_taken_again_when_due(
     await worker._checkpoint_due(u)
     await saved(worker)
     assert committed(worker) == [{TP(CONTENT, 1): 50}]
+
+
+async def test_a_stage_two_partition_is_checkpointed_off_its_windows_closes(
+    worker: StreamWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stage-2 partition's messages come when a window closes, and its checkpoint would
+    hold the close up: the housekeeping takes its checkpoint when stage 2 is idle, one
+    partition a tick; after a message only once it is half an interval overdue."""
+    store = worker.checkpoints["signals"]
+    interval = worker.settings.checkpoint_s
+    zero = unit(SIGNALS, 0, position=9, saved=5, committed=5, due=time.time() - 1)
+    one = unit(SIGNALS, 1, position=7, saved=5, committed=5, due=time.time() - 1)
+    worker.units = {TP(SIGNALS, 0): zero, TP(SIGNALS, 1): one}
+    monkeypatch.setattr(worker.app.consumer, "assignment", set)
+
+    await worker._checkpoint_due(zero)
+    assert not store.pack.called, "due, but its message is a close"  # type: ignore[attr-defined]
+    await worker._periodic()
+    assert not store.pack.called, "stage 2 is busy"  # type: ignore[attr-defined]
+
+    worker.stage_two_idle.set()
+    await worker._periodic()
+    await saved(worker)
+    assert (zero.saved, one.saved) == (9, 5), "one a tick"
+    await worker._periodic()
+    await saved(worker)
+    assert one.saved == 7
+
+    zero.position, zero.due = 12, time.time() - interval / 2 - 1
+    worker.stage_two_idle.clear()
+    await worker._checkpoint_due(zero)
+    await saved(worker)
+    assert zero.saved == 12, "half an interval overdue: at its message"
 
 
 # -- housekeeping ------------------------------------------------------------------------------
