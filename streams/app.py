@@ -873,15 +873,15 @@ class StreamWorker:
         and the size of the coordination state."""
         self.liveness.tick()
         now = time.time()
-        stage_two = self.stage_two_idle.is_set()
+        stage_two_may = self.stage_two_idle.is_set()  # one stage-2 checkpoint this tick
         for unit in list(self.units.values()):
             if unit.busy or unit.saving is not None:
                 continue
             if unit.position > unit.saved and now >= unit.due:
                 if unit.stage == "signals":
-                    if not stage_two:
+                    if not stage_two_may:
                         continue
-                    stage_two = False
+                    stage_two_may = False
                 await self.checkpoint(unit, wait=False)
             elif unit.saved > unit.committed:  # restored: ahead of the committed offset
                 await self._commit(unit)
