@@ -224,15 +224,30 @@ class ActorModel(base.AnomalyDetector):
         None for an actor that cannot be flagged and is not in the learning sample.
         """
         found = tuple(indicators(x))
-        gated = x.get("events_10m", 0.0) >= self.min_events or (
-            x.get("events_1h", 0.0) >= self.min_events_1h
-            and x.get("blocks_1h", 0.0) >= SUSTAINED_BLOCKS
+        gated = self.gated(
+            x.get("events_10m", 0.0), x.get("events_1h", 0.0), x.get("blocks_1h", 0.0)
         )
         candidate = gated and bool(found)
-        if not candidate:
-            self.skipped += 1
-            if self.skipped % self.learn_every:
-                return None
+        if not candidate and not self.sampled():
+            return None
+        return self.judge(x, found, candidate)
+
+    def gated(self, events_10m: float, events_1h: float, blocks_1h: float) -> bool:
+        """Whether an actor passes the ten-minute or the hourly gate: one that does not
+        cannot be flagged, whatever its features."""
+        return events_10m >= self.min_events or (
+            events_1h >= self.min_events_1h and blocks_1h >= SUSTAINED_BLOCKS
+        )
+
+    def sampled(self) -> bool:
+        """Count one actor that cannot be flagged; whether the model learns from it (every
+        `learn_every`-th)."""
+        self.skipped += 1
+        return not self.skipped % self.learn_every
+
+    def judge(self, x: dict[str, float], found: tuple[str, ...], candidate: bool) -> ActorVerdict:
+        """`step`'s verdict on an actor that is a candidate or in the learning sample, with
+        its indicators `found`."""
         keyed: dict[Hashable, Any] = {k: v for k, v in x.items()}
         score = self.score_one(keyed)
         quantile = self.threshold.get() if self.n else None

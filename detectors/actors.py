@@ -17,7 +17,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from detectors.actor_features import Activity, ActorPartial, ActorState
-from detectors.actor_model import ActorModel, ActorVerdict, Driver
+from detectors.actor_model import ActorModel, ActorVerdict, Driver, indicators
 from detectors.alerts import Alert, Episode, EpisodePolicy, required
 from detectors.windows import close_windows, next_due
 
@@ -133,8 +133,18 @@ class ActorProcessor:
             state.update(start, end, activity)
             if not activity.events:
                 continue  # only reported, or reporting: updated, not scored
-            features = state.features(end, self.config.window_s)
-            verdict = self.model.step(features)
+            # Most actors posted once or twice: below both gates, they cannot be flagged, and
+            # the model learns from one in `learn_every` of them; only those need features.
+            model, window_s = self.model, self.config.window_s
+            features: dict[str, float] = {}
+            verdict = None
+            events_1h, _, blocks_1h = state.hour(end, window_s)
+            if model.gated(state.ring_sum(0, end, window_s), events_1h, blocks_1h):
+                features = state.features(end, window_s)
+                verdict = model.step(features)
+            elif model.sampled():
+                features = state.features(end, window_s)
+                verdict = model.judge(features, tuple(indicators(features)), False)
             if verdict is not None:
                 closed.scores.append(verdict.score)
             if verdict is None and state.episode is None:

@@ -420,6 +420,39 @@ def test_a_spammer_among_ordinary_actors_raises_one_explained_alert_then_resolve
     assert not [a for a in alerts if a.entity_id != "spammer"], "ordinary actors stay quiet"
 
 
+def test_the_processor_judges_each_actor_as_the_model_judges_its_features() -> None:
+    """The processor makes features only for actors past a gate or in the learning sample;
+    its verdicts, and what the model learns, are those of `step` on every actor's features."""
+    config = ActorConfig(warmup=50, cooldown_s=600.0)
+    processor = ActorProcessor(config)
+    model = ActorModel(warmup=50, min_events=config.min_events, seed=config.seed)
+    states: dict[str, ActorState] = {}
+    scores, expected = [], []
+    rng = random.Random(8)
+    for m, partials in enumerate(population_windows(rng, 90, actors=240)):
+        start = T0 + 60 * m
+        busy = [  # past the ten-minute gate; past the hourly one only, twice
+            ActorPartial("c:1", f"busy{i}", start, Activity(
+                events=n, times=[start + 5 * k for k in range(n)], kinds={"post": n}))
+            for i, n in enumerate((6, 2 * (m % 5 == 0), int(m % 3 == 0)))
+            if n
+        ]  # fmt: skip
+        spam = [ActorPartial("c:1", "spammer", start, spam_activity(start, m))] if m > 60 else []
+        for partial in [*partials, *busy, *spam]:
+            processor.add_partial(partial)
+        scores += processor.close(T0, start + 60).scores
+        for partial in sorted([*partials, *busy, *spam], key=lambda p: p.actor):
+            state = states.setdefault(partial.actor, ActorState())
+            state.update(start, start + 60, partial.activity)
+            verdict = model.step(state.features(start + 60))
+            if verdict is not None:
+                expected.append(verdict.score)
+    assert len(expected) > 1000 and max(expected) > model.threshold.get()
+    assert scores == expected
+    assert (processor.model.n, processor.model.skipped) == (model.n, model.skipped)
+    assert processor.model.threshold.get() == model.threshold.get()
+
+
 def test_partials_are_idempotent_per_source_and_late_ones_are_counted() -> None:
     processor = ActorProcessor(ActorConfig(warmup=0))
     partial = ActorPartial("content-events:0", "u1", T0, Activity(events=1, times=[T0 + 1]))
