@@ -550,14 +550,20 @@ class ActorState:
         if ring is None:
             # Sized exactly, unlike from bytes.
             ring = self.ring = array("I", [0]) * (hours + 2 * HOUR_BLOCKS)
-        else:
-            for step in range(newest + 1, min(index, newest + size) + 1):
-                ring[step % size] = 0
-                ring[size + step % size] = 0
+        else:  # the slots of the windows and blocks since the newest, at once if all are
+            if index - newest >= size:  # most actors are back after a while, not each window
+                ring[:hours] = _zeros(hours)
+            else:
+                for step in range(newest + 1, index + 1):
+                    ring[step % size] = 0
+                    ring[size + step % size] = 0
             last_block = int(newest * window_s // RING_S)
-            for step in range(last_block + 1, min(block, last_block + HOUR_BLOCKS) + 1):
-                ring[hours + step % HOUR_BLOCKS] = 0
-                ring[hours + HOUR_BLOCKS + step % HOUR_BLOCKS] = 0
+            if block - last_block >= HOUR_BLOCKS:
+                ring[hours:] = _zeros(2 * HOUR_BLOCKS)
+            else:
+                for step in range(last_block + 1, block + 1):
+                    ring[hours + step % HOUR_BLOCKS] = 0
+                    ring[hours + HOUR_BLOCKS + step % HOUR_BLOCKS] = 0
         self.numbers[RING_INDEX] = max(index, newest)
         ring[index % size] = events
         ring[size + index % size] = new_targets
@@ -675,6 +681,12 @@ def _equal_needed(width: int) -> int:
         if similarity(bytes(width), bytes(equal) + b"\x01" * (width - equal)) >= NEAR_DUPLICATE:
             return equal
     return width + 1
+
+
+@functools.cache
+def _zeros(n: int) -> array[int]:
+    """n zero counts, to clear a run of ring slots in one assignment."""
+    return array("I", [0]) * n
 
 
 def _decay(elapsed: float, tau: float) -> float:
