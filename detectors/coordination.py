@@ -399,11 +399,25 @@ class CoordinationIndex:
         rows = self.pending.pop(start, {})
         keys, max_keys, max_rows = self.keys, cfg.max_keys, cfg.max_rows
         slow = cfg.domain_window_s > cfg.campaign_window_s
-        # The routes come in order: the keys touched, in order, with no set to sort. Most are
-        # new keys with one row, too few for a candidate: those are not looked at again.
+        # The routes come in order: the keys touched, in order, with no set to sort. Nearly
+        # all are new keys with one row, too few for a candidate: those are added at once, in
+        # order, and not looked at again; the loop takes the others. (When keys would be
+        # evicted, the loop takes them all, so that each eviction is of the same key.)
         touched: list[str] = []
         single = {kind: self._wanted(kind) > 1 for kind in KINDS}
-        for route in sorted(rows):
+        ordered = sorted(rows)
+        quiet = {kind for kind, needs_more in single.items() if needs_more and kind != "link"}
+        held_now = rows.keys() & keys.keys()
+        added = [
+            (route, found)
+            for route in ordered
+            if route not in held_now and isinstance(found := rows[route], Row)
+            and found.kind in quiet
+        ]  # fmt: skip
+        if len(keys) + len(added) < max_keys:
+            keys.update(added)
+            ordered = sorted(rows.keys() - dict(added).keys())
+        for route in ordered:
             found = rows[route]
             for row in [found[i] for i in sorted(found)] if isinstance(found, dict) else (found,):
                 if row.kind == "link":
