@@ -1,0 +1,88 @@
+"""Instructions an event costs in the stages: this checkout against another, counted, not timed.
+
+    git worktree add ../before HEAD~1
+    PYTHONPATH=. python bench/instructions.py --baseline ../before [--hours 1] [--repeat 1]
+
+On a shared machine the time a run takes moves by 5% and more from one run to the next, as
+much as most single changes to the engine save. The instructions it executes barely move:
+Valgrind's cachegrind (`valgrind`, a Debian package; no cache simulation) counts them for
+`abuse-monitor evaluate` of each checkout over the same simulated events, once over 36 s of
+traffic (the start: imports, the first windows) and once over `--hours`. The difference, per
+event, is what the events cost. Instructions are not time (a cache miss costs more than an
+add), but the engine is Python run by the interpreter, whose time follows the instructions it
+executes; bench/throughput.py measures the time. Prints a table and exits 1 when Valgrind is
+missing or a run fails. Takes three to four minutes per checkout and hour.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from simulator import SimConfig, write_files
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+START_S = 36.0  # the short run: imports and the first windows, subtracted
+RUN = """
+import sys
+from pathlib import Path
+from streams.evaluate import evaluate
+from streams.runtime import gc_tuned
+from streams.settings import Settings
+with gc_tuned():  # as the command runs it
+    evaluate(Path(sys.argv[1]), Settings(input_partitions=4, partitions=4))
+"""
+
+
+def instructions(checkout: Path, events: Path) -> int:
+    """Instructions executed by `evaluate` of `checkout` over `events`, start to end."""
+    done = subprocess.run(
+        ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+         sys.executable, "-c", RUN, str(events)],
+        env=os.environ | {"PYTHONPATH": str(checkout)},
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+    if done.returncode or found is None:
+        tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
+        sys.exit(f"evaluate of {checkout} under valgrind failed: {tail[0]}")
+    return int(found.group(1).replace(",", ""))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--baseline", type=Path, required=True, help="the other checkout")
+    parser.add_argument("--hours", type=float, default=1.0, help="simulated hours of events")
+    parser.add_argument("--repeat", type=int, default=1, help="counts of each (they agree)")
+    args = parser.parse_args()
+    if shutil.which("valgrind") is None:
+        sys.exit("valgrind is not installed (apt-get install -y valgrind)")
+    folder = Path(tempfile.mkdtemp())
+    start, events = folder / "start.jsonl", folder / "events.jsonl"
+    total, _ = write_files(events, SimConfig(duration_s=args.hours * 3600))
+    base, _ = write_files(start, SimConfig(duration_s=START_S))
+    per_event: dict[str, float] = {}
+    print(f"{total - base} events ({args.hours} h less the first {START_S:.0f} s)\n")
+    print("| checkout | instructions per event | runs |")
+    print("|---|---:|---|")
+    for name, checkout in (("baseline", args.baseline.resolve()), ("this", CHECKOUT)):
+        runs = [
+            (instructions(checkout, events) - instructions(checkout, start)) / (total - base)
+            for _ in range(args.repeat)
+        ]
+        per_event[name] = min(runs)
+        print(f"| {name}: {checkout} | {per_event[name]:,.0f} | "
+              + " ".join(f"{r:,.0f}" for r in runs) + " |")  # fmt: skip
+    print(f"\nthis / baseline: {per_event['this'] / per_event['baseline']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
