@@ -1,7 +1,7 @@
 """Instructions an event costs in the stages: this checkout against another, counted, not timed.
 
     git worktree add ../before HEAD~1
-    PYTHONPATH=. python bench/instructions.py --baseline ../before [--hours 1] [--repeat 1]
+    PYTHONPATH=. python bench/instructions.py --baseline ../before [--hours 1] [--rate 20] [--repeat 1]
 
 On a shared machine the time a run takes moves by 5% and more from one run to the next, as
 much as most single changes to the engine save. The instructions it executes barely move:
@@ -61,14 +61,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--baseline", type=Path, required=True, help="the other checkout")
     parser.add_argument("--hours", type=float, default=1.0, help="simulated hours of events")
+    parser.add_argument("--rate", type=float, default=20.0, help="organic content events/s")
     parser.add_argument("--repeat", type=int, default=1, help="counts of each (they agree)")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed (apt-get install -y valgrind)")
     folder = Path(tempfile.mkdtemp())
     start, events = folder / "start.jsonl", folder / "events.jsonl"
-    total, _ = write_files(events, SimConfig(duration_s=args.hours * 3600))
-    base, _ = write_files(start, SimConfig(duration_s=START_S))
+    total, _ = write_files(events, SimConfig(duration_s=args.hours * 3600, rate=args.rate))
+    base, _ = write_files(start, SimConfig(duration_s=START_S, rate=args.rate))
     per_event: dict[str, float] = {}
     print(f"{total - base} events ({args.hours} h less the first {START_S:.0f} s)\n")
     print("| checkout | instructions per event | runs |")

@@ -48,6 +48,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
+
 from detectors.events import ContentEvent, Event, ReportEvent
 from detectors.text import similarity
 
@@ -196,9 +198,9 @@ activity_fields: Callable[[Activity], ActivityFields] = operator.attrgetter(
 )
 
 
-@dataclass(frozen=True)
-class ActorPartial:
-    """One partition's summary of one actor in one closed window."""
+class ActorPartial(msgspec.Struct, frozen=True):
+    """One partition's summary of one actor in one closed window (a frozen msgspec struct,
+    as `windows.Partial`)."""
 
     source: str
     actor: str

@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter, OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any, NamedTuple
@@ -125,7 +125,7 @@ class Row(NamedTuple):
         """The routing keys: rows sharing one meet in the same index."""
         return [route(self.kind, key) for key in self.keys]
 
-    def owners(self, partitions: int) -> dict[int, tuple[str, ...]]:
+    def owners(self, partitions: int) -> Mapping[int, Sequence[str]]:
         """The indexes owning some of the row's keys, each with its keys."""
         # `index_for` of each route, without making the routes: this runs for every key of
         # every row, and the CRC of "kind:" is the same for all of a row's keys.
@@ -143,7 +143,7 @@ class Row(NamedTuple):
                 owned[partition] = [key]
             else:
                 found.append(key)
-        return {p: tuple(owned_keys) for p, owned_keys in owned.items()}
+        return owned
 
 
 def held_rows(found: Row | list[Row]) -> list[Row]:
@@ -352,7 +352,7 @@ class CoordinationIndex:
         """The rows a key holds, oldest first."""
         return held_rows(self.keys.get(route, []))
 
-    def add(self, start: float, row: Row, keys: tuple[str, ...] | None = None) -> int:
+    def add(self, start: float, row: Row, keys: Sequence[str] | None = None) -> int:
         """Add one row of a window under `keys` (those this index owns; all by default);
         returns 1 if the window had closed. Idempotent."""
         if start + self.config.window_s <= self.closed_until:

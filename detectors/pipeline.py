@@ -12,6 +12,8 @@ import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+import msgspec
+
 from detectors import accumulate
 from detectors.accumulate import Accumulator, Population
 from detectors.alerts import Alert, Episode, EpisodePolicy, required, severity_for
@@ -123,8 +125,7 @@ def accumulator(config: DetectionConfig, elapsed: int) -> Accumulator:
     )
 
 
-@dataclass(frozen=True)
-class WindowResult:
+class WindowResult(msgspec.Struct, frozen=True, gc=False):
     signal: str
     window_start: float
     verdict: Verdict

@@ -41,9 +41,9 @@ import math
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Hashable
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from river import base, stats
 
 DAY = 86400.0
@@ -51,9 +51,9 @@ HORIZON = 4000  # windows over which `anomaly` judges rarity
 RECENT = 5  # windows a drop must go below, for `anomaly`
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """What the detector made of one window."""
+class Verdict(msgspec.Struct, frozen=True, gc=False):
+    """What the detector made of one window (a frozen msgspec struct: one a series and window,
+    made in a sixth of a frozen dataclass's time)."""
 
     observed: float
     expected: float

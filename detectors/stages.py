@@ -84,7 +84,7 @@ class Report:
     source: str
     partials: list[Partial] = field(default_factory=list)
     actors: list[ActorPartial] = field(default_factory=list)
-    rows: list[tuple[float, Row, tuple[str, ...]]] = field(default_factory=list)  # owned keys
+    rows: list[tuple[float, Row, Sequence[str]]] = field(default_factory=list)  # owned keys
     mark: Watermark | None = None
     first_mark: Watermark | None = None
 
@@ -171,7 +171,7 @@ def route(ingested: Ingested, partitions: int, partitioner: Partitioner) -> dict
         report(partitioner(partial.signal, partitions)).partials.append(partial)
     for actor in ingested.actors:
         report(partitioner(actor.actor, partitions)).actors.append(actor)
-    owned: list[list[tuple[float, Row, tuple[str, ...]]]] = [[] for _ in range(partitions)]
+    owned: list[list[tuple[float, Row, Sequence[str]]]] = [[] for _ in range(partitions)]
     for start, row in ingested.rows:
         for partition, keys in row.owners(partitions).items():
             owned[partition].append((start, row, keys))

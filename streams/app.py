@@ -559,9 +559,10 @@ class StreamWorker:
             metrics.late.labels(self._input_topic(mark.group)).inc(closed.late)
         metrics.series_evicted.inc(closed.evicted)
         metrics.series_expired.inc(closed.expired)
+        scores = metrics.score.labels("volume_spike")
         for result in closed.results:
             verdict = result.verdict
-            metrics.score.labels("volume_spike").observe(verdict.score)
+            scores.observe(verdict.score)
             signal = result.signal
             if is_per_account(signal) or not metrics.signal_label_allowed(signal):
                 continue

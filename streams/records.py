@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -262,7 +263,9 @@ def _watermark(source: str, data: dict[str, Any]) -> Watermark:
 
 def stage_report(report: SignalReport) -> Report:
     """The part of a decoded message that stage 2 (`detectors.stages.Detect`) takes."""
-    rows = [(start, row, row.keys) for start, row in report.rows]
+    rows: list[tuple[float, Row, Sequence[str]]] = [
+        (start, row, row.keys) for start, row in report.rows
+    ]
     return Report(
         report.source, report.partials, report.actors, rows, report.mark, report.first_mark
     )
