@@ -14,6 +14,9 @@ from typing import Any
 OUT = Path(__file__).parent / "dashboards"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 WIDTH = 24
+# The worker processes scraped: N for `worker --processes N` (its supervisor's gauge), else one
+# per target up. Their histograms are summed, so a share of time per process divides by it.
+PROCESSES = 'scalar(clamp_min(sum(abusemon_worker_processes or up{job="abuse-monitor"}), 1))'
 
 
 def panel(
@@ -127,19 +130,23 @@ def overview() -> dict[str, Any]:
                     unit="s",
                 ),
                 panel(
-                    "Share of time the worker stood still: checkpoints reading the state, and "
-                    "the garbage collector",
+                    "Share of time a worker process stood still: checkpoints reading the "
+                    "state, and the garbage collector",
                     (
-                        "sum by (stage) (rate(abusemon_checkpoint_pause_seconds_sum[5m]))",
+                        "sum by (stage) (rate(abusemon_checkpoint_pause_seconds_sum[5m]))"
+                        f" / {PROCESSES}",
                         "checkpoints {{stage}}",
                     ),
                     (
-                        "sum by (generation) (rate(abusemon_gc_pause_seconds_sum[5m]))",
+                        "sum by (generation) (rate(abusemon_gc_pause_seconds_sum[5m]))"
+                        f" / {PROCESSES}",
                         "collector, generation {{generation}}",
                     ),
                     unit="percentunit",
-                    description="Every stage waits meanwhile: a window's close, and its alerts, "
-                    "too. Long full collections (generation 2) mean much state per process.",
+                    description="Every stage of the process waits meanwhile: a window's close, "
+                    "and its alerts, too. Long full collections (generation 2) mean much state "
+                    "per process. Averaged over the processes (`worker --processes N`); "
+                    "AbuseMonitorWorkerPausing fires over a fifth.",
                 ),
             ],
             [
