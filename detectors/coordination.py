@@ -360,13 +360,13 @@ class CoordinationIndex:
         pending = self.pending.get(start)
         if pending is None:
             pending = self.pending[start] = {}
-        kind, event_id = row.kind, row.event_id
+        prefix, event_id = f"{row.kind}:", row.event_id
         for key in row.keys if keys is None else keys:
-            route = f"{kind}:{key}"
-            found = pending.get(route)
-            if found is None:
-                pending[route] = row
-            elif isinstance(found, dict):
+            route = prefix + key
+            found = pending.setdefault(route, row)  # most routes: the row is the first
+            if found is row:
+                continue
+            if isinstance(found, dict):
                 found[event_id] = row
             elif found.event_id == event_id:
                 pending[route] = row
