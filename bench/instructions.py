@@ -10,7 +10,8 @@ Valgrind's cachegrind (`valgrind`, a Debian package; no cache simulation) counts
 traffic (the start: imports, the first windows) and once over `--hours`. The difference, per
 event, is what the events cost. Instructions are not time (a cache miss costs more than an
 add), but the engine is Python run by the interpreter, whose time follows the instructions it
-executes; bench/throughput.py measures the time. Prints a table and exits 1 when Valgrind is
+executes; bench/throughput.py measures the time. Python's string hashes are seeded alike in
+every run, so a checkout's count repeats. Prints a table and exits 1 when Valgrind is
 missing or a run fails. Takes three to four minutes per checkout and hour.
 """
 
@@ -45,7 +46,8 @@ def instructions(checkout: Path, events: Path) -> int:
     done = subprocess.run(
         ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
          sys.executable, "-c", RUN, str(events)],
-        env=os.environ | {"PYTHONPATH": str(checkout)},
+        # A fixed hash seed: the same sets and dicts of strings, in the same order, each run.
+        env=os.environ | {"PYTHONPATH": str(checkout), "PYTHONHASHSEED": "0"},
         cwd=checkout,
         capture_output=True,
         text=True,

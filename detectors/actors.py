@@ -122,6 +122,7 @@ class ActorProcessor:
     def _close(self, start: float, end: float, closed: ActorsClosed) -> None:
         closed.windows += 1
         active = self.pending.pop(start, {})
+        model, window_s = self.model, self.config.window_s
         for actor in sorted(active):
             activity = active[actor].activity
             state = self.actors.get(actor)
@@ -135,7 +136,6 @@ class ActorProcessor:
                 continue  # only reported, or reporting: updated, not scored
             # Most actors posted once or twice: below both gates, they cannot be flagged, and
             # the model learns from one in `learn_every` of them; only those need features.
-            model, window_s = self.model, self.config.window_s
             features: dict[str, float] = {}
             verdict = None
             events_1h, _, blocks_1h = state.hour(end, window_s)

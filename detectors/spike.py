@@ -52,8 +52,8 @@ RECENT = 5  # windows a drop must go below, for `anomaly`
 
 
 class Verdict(msgspec.Struct, frozen=True, gc=False):
-    """What the detector made of one window (a frozen msgspec struct: one a series and window,
-    made in a sixth of a frozen dataclass's time)."""
+    """What the detector made of one window (a frozen msgspec struct, as `windows.Partial`:
+    there is one for every series and window)."""
 
     observed: float
     expected: float
