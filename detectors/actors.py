@@ -139,12 +139,14 @@ class ActorProcessor:
             features: dict[str, float] = {}
             verdict = None
             events_1h, _, blocks_1h = state.hour(end, window_s)
-            if model.gated(state.ring_sum(0, end, window_s), events_1h, blocks_1h):
+            gated = model.gated(state.ring_sum(0, end, window_s), events_1h, blocks_1h)
+            if gated or model.sampled():
                 features = state.features(end, window_s)
-                verdict = model.step(features)
-            elif model.sampled():
-                features = state.features(end, window_s)
-                verdict = model.judge(features, tuple(indicators(features)), False)
+                verdict = (
+                    model.step(features)
+                    if gated
+                    else model.judge(features, tuple(indicators(features)), False)
+                )
             if verdict is not None:
                 closed.scores.append(verdict.score)
             if verdict is None and state.episode is None:
