@@ -23,10 +23,13 @@ import faust
 from streams import faust_kafka as durable
 
 
-def build_app(broker: str, app_id: str, topic_name: str, partitions: int, plain: bool) -> Any:
+def build_app(
+    broker: str, app_id: str, topic_name: str, partitions: int, plain: bool, datadir: Path
+) -> Any:
     settings: dict[str, Any] = {
         "broker": broker,
         "store": "memory://",
+        "datadir": str(datadir),
         "web_enabled": False,
         "topic_partitions": partitions,
         "consumer_auto_offset_reset": "earliest",
@@ -117,7 +120,12 @@ def main() -> None:
     args = parser.parse_args()
 
     app, topic, counts = build_app(
-        args.broker, args.app_id, args.topic, args.partitions, args.plain_faust
+        args.broker,
+        args.app_id,
+        args.topic,
+        args.partitions,
+        args.plain_faust,
+        args.out.parent / "faust-data",
     )
 
     @app.agent(topic)
