@@ -58,8 +58,11 @@ def _valid_events(
 
 def _sources(path: str | Path, settings: Settings, now: float) -> dict[str, set[int]]:
     """The partitions of each input topic that a replay would give at least one valid event:
-    a line is parsed only while its partition has none yet."""
+    a line is parsed only while its partition has none yet, and the file is read only until
+    every partition has one."""
     sources: dict[str, set[int]] = {topic: set() for topic in GROUP_TOPICS.values()}
+    wanted = len(sources) * settings.input_partitions
+    found = 0
     for _, topic, value in read_lines(path):
         if topic not in sources:
             continue
@@ -72,6 +75,9 @@ def _sources(path: str | Path, settings: Settings, now: float) -> dict[str, set[
         except InvalidEvent:
             continue
         sources[topic].add(partition)
+        found += 1
+        if found == wanted:
+            break
     return sources
 
 

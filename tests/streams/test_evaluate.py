@@ -12,7 +12,8 @@ from detectors.alerts import alert_id
 from detectors.evaluation import format_report, score
 from detectors.events import format_rfc3339
 from simulator import SimConfig, write_files
-from streams.evaluate import evaluate
+from streams.evaluate import _sources, evaluate
+from streams.files import partition_for
 from streams.settings import Settings
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "volume_spike_alert.json"
@@ -178,3 +179,31 @@ def test_actor_scenarios_are_flagged_with_explanations_and_decoys_are_not(
         if alert["detector"] == "actor_anomaly" and alert["status"] == "firing":
             assert alert["summary"].startswith(f"Account {alert['entity']['id']}, ")
             assert alert["evidence"]["indicators"] and alert["evidence"]["top_features"]
+
+
+def test_the_sources_are_the_partitions_with_a_valid_event(tmp_path: Path) -> None:
+    """A partition counts as a source once a valid event is in it, and the file is read only
+    until every partition of both input topics is one."""
+    settings = Settings(input_partitions=2)
+    by_partition: dict[int, str] = {}
+    for i in range(100):
+        by_partition.setdefault(partition_for(f"u{i}".encode(), 2), f"u{i}")
+    first, second = by_partition[0], by_partition[1]
+
+    def content(event_id: str, actor: str) -> bytes:
+        value = {"event_id": event_id, "ts": format_rfc3339(T0), "actor_id": actor}
+        return orjson.dumps({"topic": "content-events", "value": {**value, "kind": "post"}})
+
+    def report(event_id: str, reporter: str) -> bytes:
+        value = {"event_id": event_id, "ts": format_rfc3339(T0), "reporter_id": reporter}
+        value |= {"target_actor_id": "victim", "reason": "spam"}
+        return orjson.dumps({"topic": "report-events", "value": value})
+
+    path = tmp_path / "events.jsonl"
+    invalid = orjson.dumps({"topic": "content-events", "value": {"actor_id": second}})
+    path.write_bytes(b"\n".join([content("c1", first), invalid, report("r1", first)]) + b"\n")
+    assert _sources(path, settings, T0) == {"content-events": {0}, "report-events": {0}}
+    every = [content("c1", first), content("c2", second), report("r1", second)]
+    every += [report("r2", first), b"not json"]  # never read
+    path.write_bytes(b"\n".join(every) + b"\n")
+    assert _sources(path, settings, T0) == {"content-events": {0, 1}, "report-events": {0, 1}}
