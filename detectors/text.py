@@ -35,6 +35,9 @@ MIN_TOKENS = 3  # shorter texts carry too little to compare
 _URL = re.compile(r"(?:https?://|www\.)([^/\s?#]+)[^\s]*", re.IGNORECASE)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"[^\W_]+(?:['.-][^\W_]+)*")
+_DIGIT = re.compile(r"\d").search
+# Each byte: itself for an ASCII letter, digit or joint of `_WORD`, else a space.
+_APART = bytes(b if b < 128 and (chr(b).isalnum() or chr(b) in "'.-") else 32 for b in range(256))
 # The classic universal-hashing scheme of datasketch's MinHash, a third cheaper than the newer
 # affine ones: permutation i maps a shingle's 32-bit hash h to ((a_i h + b_i) mod p) & 0xffffffff,
 # in uint64 arithmetic (a_i h wraps around 2^64 as datasketch's does). Its parameters come from
@@ -55,8 +58,25 @@ def normalise(text: str) -> list[str]:
     text = text.lower()
     if "://" in text or "www." in text:  # what every URL the pattern matches contains
         text = _URL.sub(lambda m: f" {m.group(1)} ", text)
-    text = _NUMBER.sub(" 0 ", text)
-    return _WORD.findall(text)
+    if not text.isascii():
+        return _WORD.findall(_NUMBER.sub(" 0 ", text))
+    if _DIGIT(text):
+        text = _NUMBER.sub(" 0 ", text)
+    # What `_WORD.findall` gives, without the pattern for most words: in ASCII a word is a
+    # run of letters and digits, joined by single ' . or -, so no word spans any other
+    # character. Split there, the runs of letters and digits are words, those with a joint
+    # only at their ends (a sentence's last word) are words once stripped, and only the
+    # others need the pattern.
+    words = []
+    for run in text.encode().translate(_APART).decode().split():
+        if not run.isalnum():
+            stripped = run.strip("'.-")
+            if not stripped.isalnum():
+                words += _WORD.findall(run)
+                continue
+            run = stripped
+        words.append(run)
+    return words
 
 
 def signature(text: str) -> bytes | None:

@@ -66,6 +66,14 @@ def test_signature_is_datasketchs_on_any_text(value: str) -> None:
     assert signature(value) == reference_signature(value)
 
 
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet=st.sampled_from("aZ09 '.-_,:/#?!\t\x1f\x7fwhtps"), max_size=80))
+def test_ascii_texts_are_split_as_the_pattern_splits_them(value: str) -> None:
+    """ASCII texts take a path of their own (joints at a word's ends, inside it, doubled,
+    alone; numbers with separators; URLs; underscores and control characters)."""
+    assert normalise(value) == reference_normalise(value)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(WORDS), max_size=40))
 def test_repeated_words_and_texts_keep_the_signature(words: list[str]) -> None:
