@@ -8,12 +8,12 @@ partitions.
 from __future__ import annotations
 
 import functools
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka.partitioner import murmur2
 
 TOPIC_KEYS = {"content-events": "actor_id", "report-events": "reporter_id", "labels": "subject_id"}
 
@@ -49,10 +49,38 @@ def message_of(topic: str, value: Any) -> tuple[bytes | None, bytes]:
     return (key.encode() if isinstance(key, str) else None), orjson.dumps(value)
 
 
-@functools.lru_cache(maxsize=1 << 20)
+@functools.lru_cache(maxsize=1 << 16)
 def partition_for(key: bytes | None, partitions: int) -> int:
     """Kafka's default partitioner (murmur2), as the Java client and aiokafka use it."""
     if key is None:
         return 0
-    hashed: int = murmur2(key)
-    return (hashed & 0x7FFFFFFF) % partitions
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+_M, _MASK = 0x5BD1E995, 0xFFFFFFFF
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 of `data` (`Utils.murmur2` of the Java client): what aiokafka's gives,
+    a word at a time rather than byte by byte.
+
+    >>> murmur2(b"u42")
+    4001587303
+    """
+    length = len(data)
+    h = 0x9747B28C ^ length
+    for k in struct.unpack_from(f"<{length >> 2}I", data):
+        k = (k * _M) & _MASK
+        k ^= k >> 24
+        h = ((h * _M) & _MASK) ^ ((k * _M) & _MASK)
+    tail = length & ~3
+    extra = length & 3
+    if extra:
+        if extra == 3:
+            h ^= data[tail + 2] << 16
+        if extra >= 2:
+            h ^= data[tail + 1] << 8
+        h = ((h ^ data[tail]) * _M) & _MASK
+    h ^= h >> 13
+    h = (h * _M) & _MASK
+    return h ^ (h >> 15)
