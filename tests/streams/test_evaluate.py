@@ -204,6 +204,6 @@ def test_the_sources_are_the_partitions_with_a_valid_event(tmp_path: Path) -> No
     path.write_bytes(b"\n".join([content("c1", first), invalid, report("r1", first)]) + b"\n")
     assert _sources(path, settings, T0) == {"content-events": {0}, "report-events": {0}}
     every = [content("c1", first), content("c2", second), report("r1", second)]
-    every += [report("r2", first), b"not json"]  # never read
+    every += [report("r2", first), b"not json"]  # the last line is past every source: not read
     path.write_bytes(b"\n".join(every) + b"\n")
     assert _sources(path, settings, T0) == {"content-events": {0, 1}, "report-events": {0, 1}}
