@@ -1,7 +1,8 @@
 """Instructions an event costs in the stages: this checkout against another, counted, not timed.
 
     git worktree add ../before HEAD~1
-    PYTHONPATH=. python bench/instructions.py --baseline ../before [--hours 1] [--rate 20] [--repeat 1]
+    PYTHONPATH=. python bench/instructions.py --baseline ../before [--hours 1] [--rate 20]
+                                              [--actors 20000] [--repeat 1]
 
 On a shared machine the time a run takes moves by 5% and more from one run to the next, as
 much as most single changes to the engine save. The instructions it executes barely move:
@@ -11,19 +12,27 @@ traffic (the start: imports, the first windows) and once over `--hours`. The dif
 event, is what the events cost. Instructions are not time (a cache miss costs more than an
 add), but the engine is Python run by the interpreter, whose time follows the instructions it
 executes; bench/throughput.py measures the time. Python's string hashes are seeded alike in
-every run, so a checkout's count repeats. Prints a table and exits 1 when Valgrind is
-missing or a run fails. Takes three to four minutes per checkout and hour.
+every run, so a checkout's count repeats. The runs go side by side, one a core. Prints a
+table and exits 1 when Valgrind is missing or a run fails. Takes three to four minutes per
+checkout and hour at the default rate.
+
+The default traffic is the simulator's day at 20 events/s among 20,000 accounts: few events
+a window, so what a window's close costs weighs more than it would at a platform's rates.
+`--rate 1000 --actors 200000 --hours 0.05` is denser (about 170,000 events): coordination
+buckets hold tens of texts, and comparing them counts.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from simulator import SimConfig, write_files
@@ -64,22 +73,39 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, required=True, help="the other checkout")
     parser.add_argument("--hours", type=float, default=1.0, help="simulated hours of events")
     parser.add_argument("--rate", type=float, default=20.0, help="organic content events/s")
+    parser.add_argument("--actors", type=int, default=SimConfig.actors, help="organic accounts")
     parser.add_argument("--repeat", type=int, default=1, help="counts of each (they agree)")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed (apt-get install -y valgrind)")
     folder = Path(tempfile.mkdtemp())
     start, events = folder / "start.jsonl", folder / "events.jsonl"
-    total, _ = write_files(events, SimConfig(duration_s=args.hours * 3600, rate=args.rate))
-    base, _ = write_files(start, SimConfig(duration_s=START_S, rate=args.rate))
+    config = SimConfig(duration_s=args.hours * 3600, rate=args.rate, actors=args.actors)
+    total, _ = write_files(events, config)
+    base, _ = write_files(start, dataclasses.replace(config, duration_s=START_S))
+    checkouts = {"baseline": args.baseline.resolve(), "this": CHECKOUT}
+    jobs = [
+        (name, run, file)
+        for name in checkouts
+        for run in range(args.repeat)
+        for file in (events, start)
+    ]
+    with ThreadPoolExecutor(os.cpu_count()) as pool:
+        counted = dict(
+            zip(
+                jobs,
+                pool.map(lambda job: instructions(checkouts[job[0]], job[2]), jobs),
+                strict=True,
+            )
+        )
     per_event: dict[str, float] = {}
     print(f"{total - base} events ({args.hours} h less the first {START_S:.0f} s)\n")
     print("| checkout | instructions per event | runs |")
     print("|---|---:|---|")
-    for name, checkout in (("baseline", args.baseline.resolve()), ("this", CHECKOUT)):
+    for name, checkout in checkouts.items():
         runs = [
-            (instructions(checkout, events) - instructions(checkout, start)) / (total - base)
-            for _ in range(args.repeat)
+            (counted[name, run, events] - counted[name, run, start]) / (total - base)
+            for run in range(args.repeat)
         ]
         per_event[name] = min(runs)
         print(f"| {name}: {checkout} | {per_event[name]:,.0f} | "

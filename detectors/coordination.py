@@ -38,12 +38,14 @@ from itertools import chain
 from typing import Any, NamedTuple
 from zlib import crc32
 
+import numpy as np
+
 from detectors import synchrony
 from detectors.actor_features import domain_of
 from detectors.alerts import Alert, alert_id, required
 from detectors.events import ContentEvent, Event, ReportEvent, format_rfc3339
 from detectors.synchrony import SCHEDULE
-from detectors.text import similarity
+from detectors.text import similarities
 from detectors.windows import close_windows, next_due
 
 BANDS = 8
@@ -625,8 +627,12 @@ class CoordinationIndex:
         the others among the most frequent.
         """
         common = [sig for sig, _ in Counter(row.sig for row in rows).most_common(COMPARED)]
-        reference = max(common, key=lambda a: (sum(similarity(a, b) for b in common), a))
-        near = {sig for sig in {row.sig for row in rows} if similarity(reference, sig) >= COHERENT}
+        # Each text's similarities to the others summed in order, as `sum` would add them.
+        totals = np.cumsum(similarities(common, common), axis=1)[:, -1].tolist()
+        reference = max(zip(totals, common, strict=True))[1]
+        distinct = list({row.sig: None for row in rows})
+        close = similarities([reference], distinct)[0] >= COHERENT
+        near = {sig for sig, kept in zip(distinct, close.tolist(), strict=True) if kept}
         return [row for row in rows if row.sig in near]
 
 

@@ -203,3 +203,16 @@ def similarity(a: bytes, b: bytes) -> float:
     xor = int.from_bytes(a, "big") ^ int.from_bytes(b, "big")
     equal = xor.to_bytes(len(a), "big").count(0) / len(a)
     return max(0.0, (equal - 1 / 256) / (1 - 1 / 256))
+
+
+def similarities(sigs: list[bytes], others: list[bytes]) -> np.ndarray:
+    """`similarity` of each of `sigs` (rows) with each of `others` (columns) at once: the
+    same values, bit for bit (the same arithmetic on the same whole numbers)."""
+    width = len(sigs[0]) if sigs else 0
+    if any(len(sig) != width for sig in chain(sigs, others)):
+        raise ValueError("signatures of different lengths")
+    a = np.frombuffer(b"".join(sigs), np.uint8).reshape(len(sigs), width)
+    b = np.frombuffer(b"".join(others), np.uint8).reshape(len(others), width)
+    equal = (a[:, None, :] == b[None, :, :]).sum(axis=2) / width
+    values: np.ndarray = np.maximum(0.0, (equal - 1 / 256) / (1 - 1 / 256))
+    return values

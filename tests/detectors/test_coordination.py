@@ -6,15 +6,20 @@ from __future__ import annotations
 import math
 import random
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from detectors.alerts import Alert
 from detectors.coordination import (
     BANDS,
+    COHERENT,
+    COMPARED,
     Candidate,
     CoordinationCollector,
     CoordinationConfig,
@@ -24,7 +29,7 @@ from detectors.coordination import (
     bands,
 )
 from detectors.events import ContentEvent, Event, ReportEvent, format_rfc3339
-from detectors.text import signature
+from detectors.text import PERMUTATIONS, signature, similarity
 
 T0 = 1795478400.0  # 2026-11-24T00:00Z
 DAY = 86400.0
@@ -221,6 +226,33 @@ def test_sharing_one_band_is_not_enough_without_similar_texts() -> None:
             )
     assert [c.actors for c in near.close(T0, T0 + 60).candidates] == [("a0", "a1", "a2")]
     assert chance.close(T0, T0 + 60).candidates == []
+
+
+def reference_coherent(rows: list[Row]) -> list[Row]:
+    """The rows `_coherent` keeps, as first written: similarity pair by pair."""
+    common = [sig for sig, _ in Counter(row.sig for row in rows).most_common(COMPARED)]
+    reference = max(common, key=lambda a: (sum(similarity(a, b) for b in common), a))
+    near = {sig for sig in {row.sig for row in rows} if similarity(reference, sig) >= COHERENT}
+    return [row for row in rows if row.sig in near]
+
+
+@given(st.lists(st.integers(0, 40), min_size=1, max_size=60), st.integers(0, 2**32))
+def test_a_bucket_keeps_the_texts_the_pairwise_comparison_keeps(
+    picks: list[int], seed: int
+) -> None:
+    # Signatures from a pool of variants of a few texts: repeats, near copies, strangers.
+    rng = random.Random(seed)
+    bases = [bytes(rng.randrange(4) for _ in range(PERMUTATIONS)) for _ in range(3)]
+    pool = [
+        bytes(b if rng.random() < 0.3 * (n % 4) else rng.randrange(4) for b in bases[n % 3])
+        for n in range(41)
+    ]
+    rows = [
+        Row("text", ("0:00000000",), T0 + k, f"a{k}", f"e{k}", None, "", (), pool[n])
+        for k, n in enumerate(picks)
+    ]
+    kept = CoordinationIndex(CoordinationConfig())._coherent(rows)
+    assert kept == reference_coherent(rows)
 
 
 def test_a_new_domain_shared_by_many_accounts_is_a_link_campaign() -> None:

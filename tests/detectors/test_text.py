@@ -7,6 +7,7 @@ import random
 import re
 import zlib
 
+import pytest
 from datasketch import MinHash
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -92,3 +93,22 @@ def test_signature_cache_is_bounded() -> None:
     assert len(text._cached) == text.CACHED_TEXTS
     newest, _ = text._cached.popitem()
     assert newest == f"distinct text number {word(text.CACHED_TEXTS + 99)} here"
+
+
+# Signatures from a few bytes, so that pairs have every count of equal bytes.
+SIGNATURES = st.lists(
+    st.binary(min_size=PERMUTATIONS, max_size=PERMUTATIONS).map(lambda b: bytes(x % 3 for x in b)),
+    min_size=1,
+    max_size=6,
+)
+
+
+@given(SIGNATURES, SIGNATURES)
+def test_similarities_at_once_are_similarity_pair_by_pair(a: list[bytes], b: list[bytes]) -> None:
+    matrix = text.similarities(a, b).tolist()
+    assert matrix == [[text.similarity(x, y) for y in b] for x in a]
+
+
+def test_similarities_refuse_signatures_of_different_lengths() -> None:
+    with pytest.raises(ValueError, match="different lengths"):
+        text.similarities([bytes(PERMUTATIONS)], [bytes(PERMUTATIONS), bytes(PERMUTATIONS - 1)])
