@@ -868,11 +868,12 @@ class Coordinator:
         cfg = self.config
         best, most = None, max(3.0, cfg.member_overlap * len(c.actors))
         slots = synchrony.elements(c.schedule, cfg.synchrony_slot_s)
+        actors = set(c.actors)
         for ident in sorted(self.groups):
             group = self.groups[ident]
             if group.kind != kind:
                 continue
-            shared = sum(1 for actor in c.actors if actor in group.members)
+            shared = len(actors.intersection(group.members))
             if shared >= most:
                 best, most = ident, shared + 0.5
             elif best is None and slots and self._same_schedule(group, slots):
