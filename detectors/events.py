@@ -16,6 +16,7 @@ detectors.events.InvalidEvent: invalid_json: Invalid JSON: EOF while parsing an 
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, NamedTuple
@@ -221,7 +222,15 @@ def _reason(error: Any) -> str:
 # UTF-8, numbers and nesting beyond pydantic's limits), and `re`'s `$`, which matches before a
 # final newline where pydantic's does not, is `\Z`.
 _MirrorId = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
-_MirrorWord = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_-]{0,63}\Z")]
+# A word's pattern is checked after decoding (`_is_word`), where its few values are cached:
+# msgspec runs a pattern through `re` on every message, half of a content event's decoding.
+_MirrorWord = str
+_WORD = re.compile(r"[a-z][a-z0-9_-]{0,63}\Z").match
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_word(value: str) -> bool:
+    return _WORD(value) is not None
 
 
 class _Mirror(msgspec.Struct, forbid_unknown_fields=True):
@@ -268,7 +277,8 @@ MIRRORS: dict[type[Event], type[_Mirror]] = {
     ReportEvent: _ReportMirror,
     Label: _LabelMirror,
 }
-# What the models' validators check (ids) or convert (timestamps, free text), by field.
+# What the models' validators check (ids) or convert (timestamps, free text), by field, and
+# the fields that hold a `Word`.
 _KINDS = {
     **dict.fromkeys(["event_id", "actor_id", "content_id", "target_id", "reporter_id"], "id"),
     **dict.fromkeys(["target_actor_id", "target_content_id", "label_id", "subject_id"], "id"),
@@ -277,6 +287,7 @@ _KINDS = {
     **dict.fromkeys(["text", "policy", "note"], "text"),
     "links": "texts",
     "attrs": "texts",
+    **dict.fromkeys(["kind", "surface", "reason"], "word"),
 }
 
 
@@ -284,6 +295,7 @@ class _Fast(NamedTuple):
     decoder: msgspec.json.Decoder[Any]
     defaults: dict[str, Any]  # every field, in the model's order (None where required)
     timestamps: tuple[str, ...]
+    words: tuple[str, ...]  # the fields that hold a `Word`
 
 
 _FAST = {
@@ -291,6 +303,7 @@ _FAST = {
         msgspec.json.Decoder(mirror),
         {name: field.get_default() for name, field in model.model_fields.items()},
         tuple(name for name in model.model_fields if _KINDS.get(name) == "timestamp"),
+        tuple(name for name in model.model_fields if _KINDS.get(name) == "word"),
     )
     for model, mirror in MIRRORS.items()
 }
@@ -316,6 +329,9 @@ def fast_event(model: type[Event], raw: bytes) -> Event | None:
     fast = _FAST[model]
     try:
         given = msgspec.to_builtins(fast.decoder.decode(raw))  # the fields present
+        for name in fast.words:
+            if name in given and not _is_word(given[name]):
+                return None
         values = fast.defaults | given
         for name in fast.timestamps:
             if values[name] is not None:
