@@ -163,6 +163,10 @@ def _slots(cls: type, fields: tuple[str, ...], name: str) -> Type:
     return Type(name, cls, 1, fields, get, put)
 
 
+def _struct_fields(obj: msgspec.Struct) -> list[Any]:
+    return list(msgspec.structs.astuple(obj))
+
+
 def own(name: str, cls: type, names: Iterable[str] | str | None = None, version: int = 1) -> Type:
     """Register a class of ours: a dataclass's fields by default, else `names` (a string of
     them, or a list)."""
@@ -171,6 +175,9 @@ def own(name: str, cls: type, names: Iterable[str] | str | None = None, version:
     fields = tuple(names.split() if isinstance(names, str) else names)
     if hasattr(cls, "_fields"):  # a NamedTuple
         spec = Type(name, cls, 1, fields, list, make=lambda values: cls(*values))
+    elif issubclass(cls, msgspec.Struct) and cls.__struct_config__.frozen:
+        # A frozen msgspec struct: its fields in order, as a NamedTuple's.
+        spec = Type(name, cls, 1, fields, _struct_fields, make=lambda values: cls(*values))
     elif "__slots__" in vars(cls):
         spec = _slots(cls, fields, name)
     else:
@@ -461,7 +468,7 @@ for _name, _cls in [
     ("labels.Seen", labels._Seen),
 ]:
     own(_name, _cls)
-own("Row", coordination.Row, coordination.Row._fields)
+own("Row", coordination.Row, coordination.Row.__struct_fields__)
 
 for _name, _cls, _attrs in [
     ("Detect", stages.Detect, "actors index processor"),

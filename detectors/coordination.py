@@ -35,9 +35,10 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any, NamedTuple
+from typing import Any
 from zlib import crc32
 
+import msgspec
 import numpy as np
 
 from detectors import synchrony
@@ -106,9 +107,14 @@ class CoordinationConfig:
 KINDS = ("text", "link", "report", SCHEDULE)
 
 
-class Row(NamedTuple):
+class Row(msgspec.Struct, frozen=True, array_like=True, order=True, gc=False):
     """One event and the keys it is grouped by (all of them in stage 1; those an index owns
-    once routed). One row object serves all its keys."""
+    once routed). One row object serves all its keys.
+
+    A frozen msgspec struct, as `windows.Partial`: made for every event and routed key, and
+    held by the index by the hundred thousand; an array of its fields on the wire and in
+    checkpoints, as the named tuple it was (the same bytes). It holds only strings, numbers
+    and tuples of strings, so the garbage collector need not track it."""
 
     # "text" (keys: LSH buckets), "link" (keys: domains), "report" (key: target) or "schedule"
     # (keys: LSH buckets of an author's activity slots, detectors/synchrony.py)

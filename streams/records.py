@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 import orjson
+from msgspec.structs import replace
 
 from detectors.actor_features import Activity, ActivityFields, ActorPartial, activity_fields
 from detectors.alerts import Alert
@@ -116,8 +117,8 @@ def encode_reports(reports: dict[int, Report]) -> list[tuple[int, bytes]]:
         source = report.source
         partials = [(p.signal, p.window_start, p.count, p.sample_ids) for p in report.partials]
         actors = [(a.actor, a.window_start, activity_fields(a.activity)) for a in report.actors]
-        # Each row with the keys this partition owns: a tuple is encoded as the row would be.
-        rows = [(start, (row[0], keys, *row[2:])) for start, row, keys in report.rows]
+        # Each row with the keys this partition owns.
+        rows = [(start, replace(row, keys=keys)) for start, row, keys in report.rows]
         messages = [_Message(source, partials=chunk) for chunk in _chunks(partials)]
         messages += [_Message(source, actors=chunk) for chunk in _chunks(actors)]
         messages += [_Message(source, rows=chunk) for chunk in _chunks(rows)]

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 import orjson
 import pytest
+from msgspec.structs import replace
 
 from detectors import codec
 from detectors.actor_model import ActorModel, ordinary
@@ -268,11 +269,11 @@ def index_with_rows() -> CoordinationIndex:
     shared = Row("text", ("0:aa", "1:bb"), 30.0, "u1", "c1", None, "buy now", (), b"\x01", "d1")
     link = Row("link", ("new.example",), 40.0, "u2", "c2", 5.0, "", (), b"", "")
     index.keys["text:0:aa"] = shared  # a key's one row is held alone
-    index.keys["text:1:bb"] = [shared, shared._replace(event_id="c3", actor="u3")]
+    index.keys["text:1:bb"] = [shared, replace(shared, event_id="c3", actor="u3")]
     index.new_domains["link:new.example"] = [link]
     index.domains_seen["new.example"] = 0.0
-    index.pending[60.0] = {"text:0:aa": shared._replace(ts=61.0, event_id="c4")}
-    index.pending[60.0]["link:new.example"] = {"c2": link, "c5": link._replace(event_id="c5")}
+    index.pending[60.0] = {"text:0:aa": replace(shared, ts=61.0, event_id="c4")}
+    index.pending[60.0]["link:new.example"] = {"c2": link, "c5": replace(link, event_id="c5")}
     index.closed_until, index.first = 60.0, 0.0
     return index
 

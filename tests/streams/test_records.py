@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import msgspec
 import orjson
+from msgspec.structs import replace
 
 from detectors.actor_features import Activity, ActorPartial
 from detectors.alerts import Alert
@@ -98,9 +100,9 @@ def test_coordination_rows_go_to_the_partitions_owning_their_keys_and_round_trip
         for start, row in report.rows:
             assert all(index_for(route, 3) == partition for route in row.routes())
             for key in row.keys:
-                got[(row.event_id, key)] = (start, row._replace(keys=()))
+                got[(row.event_id, key)] = (start, replace(row, keys=()))
     want = {
-        (row.event_id, key): (start, row._replace(keys=()))
+        (row.event_id, key): (start, replace(row, keys=()))
         for start, row in rows
         for key in row.keys
     }
@@ -174,6 +176,31 @@ def test_messages_of_the_version_before_are_read() -> None:
     new = [raw for _, raw in records.closed_reports(ingested, 1)]
     assert not [raw for raw in new if raw[:1] == b"{"]
     assert merged([old]) == merged(new) and merged(new).actors[0].activity == activity
+
+
+class NamedRow(NamedTuple):
+    """A coordination row as the version before held it: a named tuple."""
+
+    kind: str
+    keys: tuple[str, ...]
+    ts: float
+    actor: str
+    event_id: str
+    created_at: float | None
+    detail: str
+    domains: tuple[str, ...] = ()
+    sig: bytes = b""
+    device: str = ""
+
+
+def test_a_row_has_the_bytes_the_named_tuple_had_on_the_topic_and_in_checkpoints() -> None:
+    fields = ("text", ("0:aa", "1:bb"), 30.5, "u1", "c1", None, "buy now", ("a.b",), b"\x01", "d")
+    encoder = msgspec.msgpack.Encoder()
+    assert encoder.encode([(60.0, Row(*fields))]) == encoder.encode([(60.0, NamedRow(*fields))])
+    assert msgspec.structs.astuple(Row(*fields)) == tuple(NamedRow(*fields))
+    assert Row.__struct_fields__ == NamedRow._fields
+    old = encoder.encode([(60.0, NamedRow(*fields))])  # a message of the version before
+    assert msgspec.msgpack.decode(old, type=list[tuple[float, Row]]) == [(60.0, Row(*fields))]
 
 
 def test_candidates_round_trip_with_how_far_their_partition_has_closed() -> None:
