@@ -879,7 +879,7 @@ class Coordinator:
             group = self.groups[ident]
             if group.kind != kind:
                 continue
-            shared = len(actors.intersection(group.members))
+            shared = len(group.members.keys() & actors)  # iterates the smaller of the two
             if shared >= most:
                 best, most = ident, shared + 0.5
             elif best is None and slots and self._same_schedule(group, slots):
