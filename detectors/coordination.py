@@ -35,7 +35,7 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any
+from typing import Any, Literal
 from zlib import crc32
 
 import msgspec
@@ -104,7 +104,8 @@ class CoordinationConfig:
 
 
 # The kinds of rows: see `Row.kind`.
-KINDS = ("text", "link", "report", SCHEDULE)
+RowKind = Literal["text", "link", "report", "schedule"]
+KINDS: tuple[RowKind, ...] = ("text", "link", "report", SCHEDULE)
 
 
 class Row(msgspec.Struct, frozen=True, array_like=True, order=True, gc=False):
@@ -117,8 +118,9 @@ class Row(msgspec.Struct, frozen=True, array_like=True, order=True, gc=False):
     and tuples of strings, so the garbage collector need not track it."""
 
     # "text" (keys: LSH buckets), "link" (keys: domains), "report" (key: target) or "schedule"
-    # (keys: LSH buckets of an author's activity slots, detectors/synchrony.py)
-    kind: str
+    # (keys: LSH buckets of an author's activity slots, detectors/synchrony.py): a literal, so
+    # that the rows read from the wire or a checkpoint share the one string
+    kind: RowKind
     keys: tuple[str, ...]
     ts: float
     actor: str  # who posted, or who reported
@@ -253,11 +255,18 @@ def schedule_rows(
     return out
 
 
+def _kind(value: Any) -> RowKind:
+    for kind in KINDS:
+        if value == kind:
+            return kind
+    raise ValueError(f"not a kind of row: {value!r}")
+
+
 def row_from_wire(data: list[Any]) -> tuple[float, Row]:
     """A row as the internal topic's JSON messages of the version before held it."""
     start, kind, keys, ts, actor, event_id, created, detail, domains, sig, device = data
     created_at = None if created is None else float(created)
-    row = Row(str(kind), tuple(str(k) for k in keys), float(ts), str(actor), str(event_id),
+    row = Row(_kind(kind), tuple(str(k) for k in keys), float(ts), str(actor), str(event_id),
               created_at, str(detail), tuple(str(d) for d in domains), bytes.fromhex(sig),
               str(device))  # fmt: skip
     return float(start), row

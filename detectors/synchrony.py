@@ -37,13 +37,14 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from itertools import chain, pairwise
 from statistics import median
+from typing import Final
 
 import numpy as np
 
 from detectors.events import ContentEvent
 from detectors.text import minhash_flat
 
-SCHEDULE = "schedule"  # the kind of the rows and candidates
+SCHEDULE: Final = "schedule"  # the kind of the rows and candidates
 BANDS = 10
 ROWS = 3  # signature bytes per band: collision in some band is 1 - (1 - J^3)^10, 0.9 at J = 0.6
 MAX_TIMES = 64  # activity times kept per author: enough for a schedule over hours

@@ -203,6 +203,13 @@ def test_a_row_has_the_bytes_the_named_tuple_had_on_the_topic_and_in_checkpoints
     assert msgspec.msgpack.decode(old, type=list[tuple[float, Row]]) == [(60.0, Row(*fields))]
 
 
+def test_rows_read_from_the_topic_share_their_kind() -> None:
+    rows = [(60.0, Row("text", (f"{i}:aa",), 61.0, f"u{i}", f"c{i}", None, "x")) for i in range(3)]
+    sent = closed(Watermark("content", "content-events:1", 2, 120.0), 2, rows=rows)
+    read = [row for _, raw in sent for _, row in records.decode_signal_report(raw).rows]
+    assert len(read) == 3 and all(row.kind is read[0].kind for row in read)
+
+
 def test_candidates_round_trip_with_how_far_their_partition_has_closed() -> None:
     candidate = Candidate("report", "u9", 60.0, ("r1", "r2"), ("r1",), 2, 0, 2, 3, 61.0, 70.0, 9.0,
                           ("e1",), (), {}, {"spam": 3})  # fmt: skip
