@@ -808,12 +808,17 @@ class Coordinator:
         closed.windows += 1
         window = self.pending.pop(start, {})
         touched: set[str] = set()
+        joined: dict[str, set[str]] | None = None  # each account's open campaigns
         for route in sorted(window):
             c = window[route]
             if c.kind == "report":
                 touched.update(self._brigade(c))
-            else:
-                touched.add(self._campaign(c, "synchronised" if c.kind == SCHEDULE else "campaign"))
+                continue
+            if joined is None:
+                joined = self._joined()
+            touched.add(
+                self._campaign(c, "synchronised" if c.kind == SCHEDULE else "campaign", joined)
+            )
         for ident in sorted(touched):
             alert = self._judge(self.groups[ident], end)
             if alert is not None:
@@ -863,37 +868,62 @@ class Coordinator:
             closed.folded += 1
 
     # -- campaigns --------------------------------------------------------------------------
-    def _campaign(self, c: Candidate, kind: str) -> str:
-        """Fold a candidate into the campaign of its kind that it belongs to, or a new one."""
+    def _joined(self) -> dict[str, set[str]]:
+        """Each account's open campaigns (of both kinds): what `_overlapping` looks up, kept
+        up to date by `_campaign` through a window's candidates."""
+        joined: dict[str, set[str]] = {}
+        for ident, group in self.groups.items():
+            if group.kind != "brigade":
+                for actor in group.members:
+                    found = joined.get(actor)
+                    if found is None:
+                        joined[actor] = {ident}
+                    else:
+                        found.add(ident)
+        return joined
+
+    def _campaign(self, c: Candidate, kind: str, joined: dict[str, set[str]]) -> str:
+        """Fold a candidate into the campaign of its kind that it belongs to, or a new one;
+        `joined` is each account's open campaigns (`_joined`), brought up to date."""
         ident = self.owner.get(c.route)
         if ident is None:
-            ident = self._overlapping(c, kind)
+            ident = self._overlapping(c, kind, joined)
         if ident is None:
             digest = hashlib.sha256(f"{c.route}\x1f{c.window_start}".encode()).hexdigest()
             ident = f"cmp-{digest[:12]}"
             self.groups[ident] = _Group(ident, kind, c.window_start)
         self.groups[ident].absorb(c)
         self.owner[c.route] = ident
+        for actor in c.actors:
+            joined.setdefault(actor, set()).add(ident)
         return ident
 
-    def _overlapping(self, c: Candidate, kind: str) -> str | None:
-        """The open campaign of `kind` sharing the most of the candidate's actors, if it
-        shares enough: the same accounts posting several texts, or one text (or schedule)
-        split over buckets."""
+    def _overlapping(self, c: Candidate, kind: str, joined: dict[str, set[str]]) -> str | None:
+        """The open campaign of `kind` sharing the most of the candidate's actors (the first
+        by ident of those sharing as many), if it shares enough: the same accounts posting
+        several texts, or one text (or schedule) split over buckets. Failing that, the first
+        by ident whose schedule is the candidate's: other accounts of one scheduler, in
+        another bucket."""
         cfg = self.config
-        best, most = None, max(3.0, cfg.member_overlap * len(c.actors))
+        most = max(3.0, cfg.member_overlap * len(c.actors))
+        shared = Counter(ident for actor in c.actors for ident in joined.get(actor, ()))
+        best = min(
+            (
+                (-n, ident)
+                for ident, n in shared.items()
+                if n >= most and self.groups[ident].kind == kind
+            ),
+            default=None,
+        )
+        if best is not None:
+            return best[1]
         slots = synchrony.elements(c.schedule, cfg.synchrony_slot_s)
-        actors = set(c.actors)
-        for ident in sorted(self.groups):
-            group = self.groups[ident]
-            if group.kind != kind:
-                continue
-            shared = len(group.members.keys() & actors)  # iterates the smaller of the two
-            if shared >= most:
-                best, most = ident, shared + 0.5
-            elif best is None and slots and self._same_schedule(group, slots):
-                best = ident  # other accounts of one scheduler, in another bucket
-        return best
+        if slots:
+            for ident in sorted(self.groups):
+                group = self.groups[ident]
+                if group.kind == kind and self._same_schedule(group, slots):
+                    return ident
+        return None
 
     def _same_schedule(self, group: _Group, slots: set[int]) -> bool:
         """Whether a synchronised group's latest schedule is the one of these slots."""

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from detectors import synchrony
 from detectors.alerts import Alert
 from detectors.coordination import (
     BANDS,
@@ -26,6 +27,7 @@ from detectors.coordination import (
     CoordinationIndex,
     Coordinator,
     Row,
+    _Group,
     bands,
 )
 from detectors.events import ContentEvent, Event, ReportEvent, format_rfc3339
@@ -253,6 +255,51 @@ def test_a_bucket_keeps_the_texts_the_pairwise_comparison_keeps(
     ]
     kept = CoordinationIndex(CoordinationConfig())._coherent(rows)
     assert kept == reference_coherent(rows)
+
+
+def reference_overlapping(coordinator: Coordinator, c: Candidate, kind: str) -> str | None:
+    """The campaign `_overlapping` finds, as first written: every open group in turn."""
+    cfg = coordinator.config
+    best, most = None, max(3.0, cfg.member_overlap * len(c.actors))
+    slots = synchrony.elements(c.schedule, cfg.synchrony_slot_s)
+    for ident in sorted(coordinator.groups):
+        group = coordinator.groups[ident]
+        if group.kind != kind:
+            continue
+        shared = sum(1 for actor in c.actors if actor in group.members)
+        if shared >= most:
+            best, most = ident, shared + 0.5
+        elif best is None and slots and coordinator._same_schedule(group, slots):
+            best = ident
+    return best
+
+
+def candidate(
+    kind: str, key: str, actors: list[str], schedule: tuple[float, ...] = ()
+) -> Candidate:
+    actors_ = tuple(sorted(set(actors)))
+    return Candidate(
+        kind, key, T0, actors_, (), 0, 0, 0, len(actors_), T0, T0, 0.0, (), (), {}, {}, schedule
+    )
+
+
+@given(st.data())
+def test_a_candidate_joins_the_campaign_the_walk_over_every_group_finds(
+    data: st.DataObject,
+) -> None:
+    accounts = [f"u{i}" for i in range(12)]
+    schedules = [(), (T0, T0 + 3600.0), (T0 + 60.0, T0 + 7200.0)]
+    coordinator = Coordinator(CoordinationConfig(), sources=1)
+    for g in range(data.draw(st.integers(0, 8))):
+        kind = data.draw(st.sampled_from(["campaign", "synchronised", "brigade"]))
+        group = coordinator.groups[f"g{g}"] = _Group(f"g{g}", kind, T0)
+        members = data.draw(st.lists(st.sampled_from(accounts), min_size=1, max_size=12))
+        group.absorb(candidate("text", f"k{g}", members, data.draw(st.sampled_from(schedules))))
+    kind = data.draw(st.sampled_from(["campaign", "synchronised"]))
+    actors = data.draw(st.lists(st.sampled_from(accounts), min_size=1, max_size=12))
+    c = candidate("text", "new", actors, data.draw(st.sampled_from(schedules)))
+    found = coordinator._overlapping(c, kind, coordinator._joined())
+    assert found == reference_overlapping(coordinator, c, kind)
 
 
 def test_a_new_domain_shared_by_many_accounts_is_a_link_campaign() -> None:
