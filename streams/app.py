@@ -300,7 +300,8 @@ class StreamWorker:
         kind = self.kinds[name]
         unit = self._ingest_unit(tp) if kind != "labels" else None
         fresh = batch.records
-        if unit is not None:
+        # Each message is judged only when some may be: resuming, or read again.
+        if unit is not None and fresh and (unit.resuming or fresh[0].offset < unit.position):
             fresh = [record for record in fresh if await self._admit(unit, record.offset, name)]
         if not fresh:
             return
