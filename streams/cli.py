@@ -78,6 +78,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             seed=args.seed,
             duration_s=args.hours * 3600.0,
             rate=args.rate,
+            actors=args.actors,
             first_attack_s=args.first_attack * 60.0,
             attack_every_s=args.attack_every * 60.0,
             attack_scale=args.attack_scale,
@@ -405,6 +406,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--rate", type=_positive(float), default=5.0, help="mean organic content events per second"
+    )
+    p.add_argument(
+        "--actors",
+        type=int,
+        default=20_000,
+        help="organic accounts, at least 100 (default 20000)",
     )
     p.add_argument("--seed", type=int, default=7)
     p.add_argument(

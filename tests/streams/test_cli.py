@@ -73,6 +73,19 @@ def test_bad_options_are_argparse_errors(capsys: pytest.CaptureFixture[str]) -> 
     assert "must be positive" in capsys.readouterr().err
 
 
+def test_simulate_draws_organic_traffic_from_as_many_accounts_as_asked(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "busy.jsonl"
+    args = ["simulate", "--out", str(out), "--hours", "0.2", "--rate", "20"]  # before any attack
+    assert main([*args, "--actors", "100"]) == 0
+    values = [orjson.loads(line)["value"] for line in out.read_text().split("\n") if line]
+    authors = {value["actor_id"] for value in values if "actor_id" in value}
+    assert len(values) > 10_000 and 90 <= len(authors) <= 110  # and a few special accounts
+    code, err = error_of(capsys, [*args, "--actors", "99"])
+    assert code == 2 and "actors must be at least 100" in err and err.count("\n") == 1
+
+
 def test_simulate_runs_the_scenario_kinds_named(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
