@@ -224,7 +224,8 @@ def _reason(error: Any) -> str:
 _MirrorId = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 # A word's pattern is checked after decoding (`_is_word`), where its few values are cached:
 # msgspec runs a pattern through `re` on every message, half of a content event's decoding.
-_MirrorWord = str
+# Its length is checked in decoding, so that no long value an attacker sends is cached.
+_MirrorWord = Annotated[str, msgspec.Meta(max_length=64)]
 _WORD = re.compile(r"[a-z][a-z0-9_-]{0,63}\Z").match
 
 

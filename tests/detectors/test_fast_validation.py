@@ -265,6 +265,14 @@ def test_the_mirrors_have_the_models_fields() -> None:
         assert mirrored == {name: field.is_required() for name, field in model.model_fields.items()}
 
 
+def test_no_long_word_is_kept_by_the_fast_paths_cache() -> None:
+    events._is_word.cache_clear()
+    raw = CONTENT.replace(b'"post"', b'"' + b"a" * 100_000 + b'"')
+    assert fast_event(ContentEvent, raw) is None
+    assert events._is_word.cache_info().currsize == 0
+    assert_agree("content-events", raw)
+
+
 def test_a_valid_message_is_built_by_the_fast_path() -> None:
     raw = report(b', "target_content_id": null')
     event = fast_event(ReportEvent, raw)
