@@ -339,6 +339,7 @@ def _remember(recent: bytes | None, values: list[str], limit: int) -> tuple[byte
     KIND_SHARES,  # the kind mix of recent events, one share per kind in KINDS order, last
 ) = range(17)
 _SHARE_OF = {kind: KIND_SHARES + i for i, kind in enumerate(KINDS)}
+_KIND_INDEXES = tuple(_SHARE_OF.values())
 _INITIAL = array("d", [0.0] * (KIND_SHARES + len(KINDS)))
 _INITIAL[LAST_T], _INITIAL[FIRST_T] = -math.inf, math.inf
 _INITIAL[LAST_EVENT] = _INITIAL[CREATED_AT] = math.nan
@@ -464,9 +465,9 @@ class ActorState:
         v = self.numbers  # by index rather than by name: the hot path
         window_s = end - start
         events = a.events
-        if v[LAST_T] > -math.inf:
+        if v[LAST_T] > -math.inf:  # _decay, inlined: the time elapsed is finite
             elapsed = end - v[LAST_T]
-            day, hour = _decay(elapsed, DAY), _decay(elapsed, HOUR)
+            day, hour = math.exp(-elapsed / DAY), math.exp(-elapsed / HOUR)
         else:
             day = hour = 0.0
         v[RATE_24H] = v[RATE_24H] * day + events
@@ -501,12 +502,19 @@ class ActorState:
             # _blend of each share, inlined: they all take `events` events.
             keep = (1 - SHARE_ALPHA) ** events
             v[LINK_SHARE] = keep * v[LINK_SHARE] + (1 - keep) * (a.linked / events)
-            kinds = a.kinds
-            for i, kind in enumerate(KINDS, KIND_SHARES):
-                v[i] = keep * v[i] + (1 - keep) * (kinds.get(kind, 0) / events)
+            # Each kind's share: keep * share + (1 - keep) * its part of the events, whose
+            # second term is 0.0 for a kind the window has not (most windows have one kind).
+            for i in _KIND_INDEXES:
+                v[i] = keep * v[i]
+            for kind, n in a.kinds.items():
+                slot = _SHARE_OF.get(kind)
+                if slot is not None:
+                    v[slot] = v[slot] + (1 - keep) * (n / events)
             surfaces = a.surfaces
             if len(surfaces) == 1:
-                self.surface = sys.intern(next(iter(surfaces)))
+                surface = next(iter(surfaces))
+                if surface != self.surface:
+                    self.surface = sys.intern(surface)
             elif surfaces:
                 self.surface = sys.intern(max(sorted(surfaces), key=surfaces.__getitem__))
         if a.domains:
@@ -586,7 +594,10 @@ class ActorState:
                 int.from_bytes(texts, "big") ^ int.from_bytes(sig * (size // width), "big")
             ).to_bytes(size, "big")
             needed = _equal_needed(width)
-            duplicate = any(equal.count(0, i, i + width) >= needed for i in range(0, size, width))
+            for i in range(0, size, width):
+                if equal.count(0, i, i + width) >= needed:
+                    duplicate = True
+                    break
         self.recent_texts = (texts + sig)[-RECENT_TEXTS * width :]
         return duplicate
 
@@ -610,6 +621,18 @@ class ActorState:
         if first >= base:
             return sum(ring[first:last])
         return sum(ring[base:last]) + sum(ring[first + size : base + size])
+
+    def gate_counts(self, start: float, window_s: float) -> tuple[int, int, int]:
+        """The last 10 minutes' events, the last hour's, and its ten-minute blocks with
+        events, right after `update` of the window starting at `start`: `ring_sum(0, ...)` and
+        `hour(...)` as of its end, which have nothing stale to leave out then."""
+        ring = self.ring
+        if ring is None or int(self.numbers[RING_INDEX]) != int(start // window_s):
+            end = start + window_s
+            return (self.ring_sum(0, end, window_s), *self.hour(end, window_s)[::2])
+        hours = len(ring) - 2 * HOUR_BLOCKS
+        counts = ring[hours : hours + HOUR_BLOCKS]
+        return sum(ring[: hours // 2]), sum(counts), HOUR_BLOCKS - counts.count(0)
 
     def hour(self, now: float, window_s: float) -> tuple[int, int, int]:
         """The last hour's events, new targets, and ten-minute blocks with events, as of the

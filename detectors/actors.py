@@ -138,8 +138,7 @@ class ActorProcessor:
             # the model learns from one in `learn_every` of them; only those need features.
             features: dict[str, float] = {}
             verdict = None
-            events_1h, _, blocks_1h = state.hour(end, window_s)
-            gated = model.gated(state.ring_sum(0, end, window_s), events_1h, blocks_1h)
+            gated = model.gated(*state.gate_counts(start, window_s))
             if gated or model.sampled():
                 features = state.features(end, window_s)
                 verdict = (

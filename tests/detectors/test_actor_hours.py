@@ -54,6 +54,26 @@ WORDS = [
 ]
 
 
+def test_the_gate_reads_the_last_ten_minutes_and_hour_as_of_a_window() -> None:
+    """`gate_counts` right after an update reads the ring as it stands; for any other window
+    (one the actor was not updated for), as `ring_sum` and `hour` do."""
+    rng = random.Random(6)
+    for window_s in (60.0, 45.0, 120.0, 600.0):
+        state = ActorState()
+        start = T0 + rng.randrange(50) * window_s
+        assert state.gate_counts(start, window_s) == (0, 0, 0)
+        for _ in range(60):
+            start += rng.choice((1, 1, 2, 3, 7, 12, 40, 90)) * window_s
+            new = rng.randrange(4)
+            targets = [f"t{start}-{k}" for k in range(new)]
+            state.update(start, start + window_s, Activity(rng.randrange(10), targets=targets))
+            for then in (start, start + rng.randrange(1, 80) * window_s):
+                end = then + window_s
+                events_1h, _, blocks_1h = state.hour(end, window_s)
+                expected = (state.ring_sum(0, end, window_s), events_1h, blocks_1h)
+                assert state.gate_counts(then, window_s) == expected, (window_s, start, then)
+
+
 def test_the_last_hour_is_the_sum_of_its_ten_minute_blocks() -> None:
     rng = random.Random(5)
     for window_s in (60.0, 45.0, 120.0, 600.0):

@@ -15,12 +15,14 @@ import pytest
 from detectors import codec
 from detectors.actor_features import (
     FEATURES,
+    KINDS,
     NEAR_DUPLICATE,
     RECENT_TARGETS,
     Activity,
     ActivityCollector,
     ActorPartial,
     ActorState,
+    _blend,
 )
 from detectors.actor_model import ActorModel, ordinary
 from detectors.actors import ActorConfig, ActorProcessor
@@ -175,6 +177,24 @@ def test_the_last_ten_minutes_are_the_sum_of_the_windows_in_them() -> None:
                 now = start + window_s * (1 + ahead)
                 recent = sum(n for s, n in counts.items() if s + window_s > now - 600.0)
                 assert state.ring_sum(0, now, window_s) == recent, (window_s, start, now)
+
+
+def test_the_kind_mix_blends_each_kind_by_its_share_of_the_window() -> None:
+    """Each kind's share moves towards its part of the window's events, a kind the window
+    has not towards zero, and a kind outside `KINDS` is no share: the same floats as
+    blending each kind in turn."""
+    rng = random.Random(8)
+    state, expected = ActorState(), dict.fromkeys(KINDS, 0.0)
+    start = T0
+    for _ in range(200):
+        start += 60.0
+        kinds = {k: rng.randrange(1, 5) for k in rng.sample([*KINDS, "story"], rng.randrange(4))}
+        events = sum(kinds.values()) or rng.randrange(2)
+        state.update(start, start + 60.0, Activity(events, kinds=kinds))
+        if events:
+            for kind in KINDS:
+                expected[kind] = _blend(expected[kind], kinds.get(kind, 0) / events, events)
+        assert state.kind_shares == [expected[kind] for kind in KINDS]
 
 
 def test_a_text_is_a_near_duplicate_at_the_similarity_threshold_and_not_below() -> None:
