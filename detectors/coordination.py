@@ -425,15 +425,17 @@ class CoordinationIndex:
         ordered = sorted(rows)
         quiet = {kind for kind, needs_more in single.items() if needs_more and kind != "link"}
         held_now = rows.keys() & keys.keys()
-        added = [
-            (route, found)
-            for route in ordered
-            if route not in held_now and isinstance(found := rows[route], Row)
-            and found.kind in quiet
-        ]  # fmt: skip
+        added: list[tuple[str, Row]] = []
+        others: list[str] = []
+        for route in ordered:
+            found = rows[route]
+            if route not in held_now and isinstance(found, Row) and found.kind in quiet:
+                added.append((route, found))
+            else:
+                others.append(route)
         if len(keys) + len(added) < max_keys:
             keys.update(added)
-            ordered = sorted(rows.keys() - dict(added).keys())
+            ordered = others
         for route in ordered:
             found = rows[route]
             for row in [found[i] for i in sorted(found)] if isinstance(found, dict) else (found,):
