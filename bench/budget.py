@@ -1,6 +1,7 @@
 """Where an event's time goes in the stages: a per-event budget, without Kafka.
 
-    PYTHONPATH=. python bench/budget.py [--hours 1] [--rate 20] [--out bench-budget.json]
+    PYTHONPATH=. python bench/budget.py [--hours 1] [--rate 20] [--actors 20000]
+                                        [--out bench-budget.json]
 
 Runs `abuse-monitor evaluate` (the worker's stages, `detectors/stages.py`, fed in batches)
 over simulated traffic, the garbage collector tuned as the command tunes it, once plainly,
@@ -22,9 +23,10 @@ from typing import Any
 
 import orjson
 
+from bench import traffic
 from detectors import actors, coordination, pipeline, stages, text, windows
 from detectors import events as events_module
-from simulator import SimConfig, write_files
+from simulator import write_files
 from streams import files
 from streams.evaluate import evaluate
 from streams.runtime import gc_tuned
@@ -53,13 +55,12 @@ STEPS: tuple[tuple[str, Callable[..., Any]], ...] = (
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--hours", type=float, default=1.0)
-    parser.add_argument("--rate", type=float, default=20.0)
+    traffic.add_options(parser)
     parser.add_argument("--out", default="bench-budget.json")
     args = parser.parse_args()
 
     events = Path(tempfile.mkdtemp()) / "events.jsonl"
-    total, _ = write_files(events, SimConfig(duration_s=args.hours * 3600, rate=args.rate))
+    total, _ = write_files(events, traffic.config(args))
     settings = Settings(input_partitions=4, partitions=4)
     with gc_tuned():  # as the command runs it
         started = time.perf_counter()

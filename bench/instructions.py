@@ -35,7 +35,8 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from simulator import SimConfig, write_files
+from bench import traffic
+from simulator import write_files
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 START_S = 36.0  # the short run: imports and the first windows, subtracted
@@ -71,16 +72,14 @@ def instructions(checkout: Path, events: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--baseline", type=Path, required=True, help="the other checkout")
-    parser.add_argument("--hours", type=float, default=1.0, help="simulated hours of events")
-    parser.add_argument("--rate", type=float, default=20.0, help="organic content events/s")
-    parser.add_argument("--actors", type=int, default=SimConfig.actors, help="organic accounts")
+    traffic.add_options(parser)
     parser.add_argument("--repeat", type=int, default=1, help="counts of each (they agree)")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed (apt-get install -y valgrind)")
     folder = Path(tempfile.mkdtemp())
     start, events = folder / "start.jsonl", folder / "events.jsonl"
-    config = SimConfig(duration_s=args.hours * 3600, rate=args.rate, actors=args.actors)
+    config = traffic.config(args)
     total, _ = write_files(events, config)
     base, _ = write_files(start, dataclasses.replace(config, duration_s=START_S))
     checkouts = {"baseline": args.baseline.resolve(), "this": CHECKOUT}

@@ -28,7 +28,8 @@ from typing import Any
 
 import orjson
 
-from simulator import SimConfig, write_files
+from bench import traffic
+from simulator import write_files
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 STEPS = ("route", "encode", "decode", "stage_report")
@@ -90,15 +91,13 @@ def run(checkout: Path, events: Path) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--baseline", type=Path, required=True, help="the other checkout")
-    parser.add_argument("--hours", type=float, default=1.0, help="simulated hours of events")
-    parser.add_argument("--rate", type=float, default=20.0, help="organic content events/s")
-    parser.add_argument("--actors", type=int, default=SimConfig.actors, help="organic accounts")
+    traffic.add_options(parser)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each checkout, in turn")
     args = parser.parse_args()
     if not (args.baseline / "streams" / "records.py").is_file():
         sys.exit(f"wire: {args.baseline} is not a checkout of this project")
     events = Path(tempfile.mkdtemp()) / "events.jsonl"
-    config = SimConfig(duration_s=args.hours * 3600, rate=args.rate, actors=args.actors)
+    config = traffic.config(args)
     total, _ = write_files(events, config)
     checkouts = {"baseline": args.baseline.resolve(), "this": CHECKOUT}
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in checkouts}
