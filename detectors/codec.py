@@ -43,6 +43,7 @@ import contextlib
 import dataclasses
 import functools
 import gc
+import math
 import random
 import zlib
 from collections import Counter, OrderedDict, defaultdict, deque
@@ -475,7 +476,6 @@ for _name, _cls, _attrs in [
     ("PartitionCounter", windows.PartitionCounter,
      "closed_until dedup_horizon_s dedup_max_ids group lateness_s max_ts open seen source "
      "sources window_s"),
-    ("GroupClock", windows.GroupClock, "born closed_until first heard idle_s sources"),
     ("ActivityCollector", actor_features.ActivityCollector, "open source"),
     ("CoordinationCollector", coordination.CoordinationCollector, "open source"),
     ("SignalProcessor", pipeline.SignalProcessor, "born config expected groups idle_s policy"),
@@ -486,6 +486,17 @@ for _name, _cls, _attrs in [
     ("Rarity", spike.Rarity, spike.Rarity.__slots__),
 ]:  # fmt: skip
     own(_name, _cls, _attrs)
+
+# GroupClock: version 1 is the layout before a silence of the whole group restarted its
+# sources' silences: such a clock has not resumed since.
+_CLOCK = own(
+    "GroupClock",
+    windows.GroupClock,
+    "born closed_until first heard idle_s resumed sources",
+    version=2,
+)
+_CLOCK.layouts[1] = tuple(f for f in _CLOCK.fields if f != "resumed")
+_CLOCK.upgrades[1] = lambda state: {**state, "resumed": -math.inf}
 
 # DetectionConfig and pipeline.Series: version 1 is the layout before sustained shifts were
 # judged (detectors/shift.py). A series of version 1 gets its shift detector when it next steps.

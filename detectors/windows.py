@@ -151,6 +151,9 @@ class GroupClock:
     With `idle_s` (wall-clock seconds, streaming only), a source silent for that long stops
     holding the others back, and a group waits at most that long for sources never heard from.
     When every source is idle, the minimum over all of them holds, as at the end of a replay.
+    A silence of the whole group that long (the cluster down, the worker stopped) is no
+    source's: once the group is heard from again, each source's silence counts from then, so
+    the sources coming back one after the other do not leave the slower ones behind.
     """
 
     def __init__(self, idle_s: float | None = None) -> None:
@@ -160,6 +163,7 @@ class GroupClock:
         self.heard: dict[str, float] = {}
         self.sources = 0
         self.born: float | None = None
+        self.resumed = -math.inf  # when the group was last heard from after such a silence
 
     def update(self, mark: Watermark, now: float | None = None) -> None:
         self.sources = max(self.sources, mark.sources)
@@ -167,7 +171,10 @@ class GroupClock:
         previous = self.closed_until.get(mark.source, -math.inf)
         self.closed_until[mark.source] = max(previous, mark.closed_until)
         if now is not None:
-            self.heard[mark.source] = now
+            idle_s, heard = self.idle_s, self.heard
+            if idle_s is not None and heard and now - max(heard.values()) >= idle_s:
+                self.resumed = now
+            heard[mark.source] = now
             if self.born is None:
                 self.born = now
 
@@ -180,10 +187,11 @@ class GroupClock:
             return min(self.closed_until.values())
         if len(self.closed_until) < self.sources and now - self.born < self.idle_s:
             return -math.inf
+        resumed = self.resumed
         active = [
             closed
             for source, closed in self.closed_until.items()
-            if now - self.heard.get(source, now) < self.idle_s
+            if now - max(self.heard.get(source, now), resumed) < self.idle_s
         ]
         return min(active or self.closed_until.values())
 

@@ -31,6 +31,7 @@ from detectors.events import Event, parse_event
 from detectors.pipeline import DetectionConfig
 from detectors.spike import HORIZON, SpikeDetector
 from detectors.stages import OfflinePipeline
+from detectors.windows import GroupClock, Watermark
 from simulator import Labeler, LabelerConfig, SimConfig, generate, truth
 from streams.files import TOPIC_KEYS, partition_for
 
@@ -260,6 +261,22 @@ def test_a_coordinator_of_one_clock_comes_back_with_both_at_its_mark() -> None:
     assert resumed.folded_until == resumed.closed_until == 540.0
     closed = resumed.add("index:1", [], 600.0)
     assert [a.alert_id for a in closed.alerts] == ["a1"]
+
+
+def test_a_group_clock_of_version_1_has_not_resumed() -> None:
+    """A clock checkpointed before the group's silences restarted its sources' reads back as
+    one that has not resumed since: its sources' silences count from their last messages."""
+    clock = GroupClock(idle_s=120.0)
+    clock.update(Watermark("content", "a", 2, 600.0), now=0.0)
+    clock.update(Watermark("content", "b", 2, 300.0), now=100.0)
+    state = vars(clock)
+    layout = codec.TYPES["GroupClock"].layouts[1]
+    tree = ["GroupClock", 1, *codec.Encoder().items([state[f] for f in layout])]
+    resumed = codec.decode(packed(tree))
+    assert resumed.resumed == float("-inf")
+    assert resumed.watermark(now=119.0) == 300.0
+    assert resumed.watermark(now=121.0) == 300.0  # a idle: b's 300 s holds alone
+    assert vars(codec.decode(codec.encode(clock))) == vars(clock)
 
 
 def index_with_rows() -> CoordinationIndex:

@@ -148,5 +148,26 @@ def test_group_clock_stops_waiting_for_an_idle_source() -> None:
     assert clock.watermark(now=31.0) == 600.0
     clock.update(Watermark("content", "b", 2, 300.0), now=32.0)
     assert clock.watermark(now=33.0) == 300.0
+    clock.update(Watermark("content", "a", 2, 600.0), now=50.0)  # the group is not silent
     clock.update(Watermark("content", "a", 2, 900.0), now=70.0)
     assert clock.watermark(now=70.0) == 900.0  # b silent for 38 s
+
+
+def test_group_clock_gives_every_source_its_time_again_after_the_whole_group_was_silent() -> None:
+    """The cluster down for longer than `idle_s`: the first source back does not leave the
+    others behind, each has `idle_s` from then to be heard from."""
+    clock = GroupClock(idle_s=120)
+    clock.update(Watermark("content", "a", 2, 60.0), now=0.0)
+    clock.update(Watermark("content", "b", 2, 60.0), now=1.0)
+    clock.update(Watermark("content", "a", 2, 600.0), now=300.0)  # back after 299 s of silence
+    assert clock.watermark(now=300.0) == 60.0  # b holds it back still
+    clock.update(Watermark("content", "a", 2, 600.0), now=400.0)
+    assert clock.watermark(now=419.0) == 60.0
+    assert clock.watermark(now=420.0) == 600.0  # b silent for 120 s since the group resumed
+    clock.update(Watermark("content", "b", 2, 540.0), now=421.0)
+    assert clock.watermark(now=421.0) == 540.0
+    # A silence of the group shorter than `idle_s` restarts nothing: b, silent since 421 s
+    # while a was heard at 500 s, is idle at 541 s.
+    clock.update(Watermark("content", "a", 2, 900.0), now=500.0)
+    assert clock.watermark(now=540.0) == 540.0
+    assert clock.watermark(now=541.0) == 900.0
