@@ -433,16 +433,15 @@ class CoordinationIndex:
                 added.append((route, found))
             else:
                 others.append(route)
-        full = len(keys) + len(added) >= max_keys
-        if not full:
+        if len(keys) + len(added) < max_keys:
             keys.update(added)
             ordered = others
         for route in ordered:
             found = rows[route]
-            if full and isinstance(found, Row) and found.kind in quiet and route not in keys:
+            if isinstance(found, Row) and found.kind in quiet and route not in keys:
                 # What the loop below does with a new key's one row when they are not added at
-                # once (each evicts the least recently touched key), by the shortest way: most
-                # routes of a window once the index is full.
+                # once (the index is full: each evicts the least recently touched key), by
+                # the shortest way: most routes of a busy window.
                 while len(keys) >= max_keys:  # `_make_room`, inlined
                     keys.popitem(last=False)
                     closed.evicted += 1
