@@ -438,15 +438,6 @@ class CoordinationIndex:
             ordered = others
         for route in ordered:
             found = rows[route]
-            if isinstance(found, Row) and found.kind in quiet and route not in keys:
-                # What the loop below does with a new key's one row when they are not added at
-                # once (the index is full: each evicts the least recently touched key), by
-                # the shortest way: most routes of a busy window.
-                while len(keys) >= max_keys:  # `_make_room`, inlined
-                    keys.popitem(last=False)
-                    closed.evicted += 1
-                keys[route] = found
-                continue
             for row in [found[i] for i in sorted(found)] if isinstance(found, dict) else (found,):
                 if row.kind == "link":
                     if not self._new_domain(route[5:], start):
