@@ -465,7 +465,7 @@ class ActorState:
         v = self.numbers  # by index rather than by name: the hot path
         window_s = end - start
         events = a.events
-        if v[LAST_T] > -math.inf:  # _decay, inlined: the time elapsed is finite
+        if v[LAST_T] > -math.inf:  # decayed over a day and an hour since the last update
             elapsed = end - v[LAST_T]
             day, hour = math.exp(-elapsed / DAY), math.exp(-elapsed / HOUR)
         else:
@@ -712,10 +712,6 @@ def _equal_needed(width: int) -> int:
 def _zeros(n: int) -> array[int]:
     """n zero counts, to clear a run of ring slots in one assignment."""
     return array("I", [0]) * n
-
-
-def _decay(elapsed: float, tau: float) -> float:
-    return math.exp(-elapsed / tau) if elapsed < math.inf else 0.0
 
 
 _DUP_KEEP = (1 - DUP_ALPHA) ** 1  # _blend's `keep` of one text
