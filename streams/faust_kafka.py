@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
@@ -78,7 +78,41 @@ async def log_end_offsets(
     return ends
 
 
+class Fetched(dict[Any, list[Any]]):
+    """The records of one fetch by partition, with the number of each partition's last seek
+    done before they were taken from the client (`sought`)."""
+
+    sought: dict[TP, int]
+
+
 class LogEndConsumerThread(driver.AIOKafkaConsumerThread):
+    """The thread that runs the aiokafka consumer. Every seek is done here, between two of
+    its steps: aiokafka's consumer is not thread-safe, and a seek from another thread while
+    this one takes the fetched records of the partition made it raise (`KeyError` in
+    `Fetcher.fetched_records`), which stopped the worker."""
+
+    sought: dict[TP, int]  # a partition's last numbered seek done
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sought = {}
+
+    async def seek_numbered(self, offsets: Mapping[TP, int], number: int | None) -> None:
+        """Seek the partitions (run in this thread), and record the seek's number."""
+        consumer = self._ensure_consumer()
+        for tp, offset in offsets.items():
+            consumer.seek(tp, offset)
+            if number is not None:
+                self.sought[tp] = number
+
+    async def _fetch_records(
+        self, consumer: aiokafka.AIOKafkaConsumer, *args: Any, **kwargs: Any
+    ) -> Fetched:
+        records = Fetched(await super()._fetch_records(consumer, *args, **kwargs))
+        # No seek can run between the records' taking and this line: both are this thread's.
+        records.sought = {tp: self.sought.get(tp, 0) for tp in records}
+        return records
+
     def _create_worker_consumer(self, transport: driver.Transport) -> aiokafka.AIOKafkaConsumer:
         # Faust asks for a fetch wait of 1.5 s whatever its settings; the app's is used
         # instead, before the consumer starts and builds its fetcher with it.
@@ -121,69 +155,74 @@ async def _committed_offsets(thread: driver.AIOKafkaConsumerThread) -> dict[TP, 
 
 
 class LogEndConsumer(driver.Consumer):
-    """Faust's Kafka consumer, with the end-offset check, commits as given, and no message
-    read before a seek delivered after it.
+    """Faust's Kafka consumer, with the end-offset check, commits as given, seeks in the
+    consumer's thread, and no message read before a seek delivered after it.
 
     Faust resumes a partition before it seeks it to the committed offset, and its fetch
     loop drops any message below the last offset it delivered for the partition. A message
     from a batch fetched before the seek, delivered after it, moved that mark past the
     messages fetched again from the new position, which were dropped: a resumed partition
-    could skip the message at its committed offset. So the messages of a batch fetched
-    before a partition's last seek are dropped, and the first one fetched after it is
-    delivered whatever the mark. For that, a partition is sought and marked in one step,
-    and one whose batch was fetched and then not handed over is sought back to it."""
+    could skip the message at its committed offset. So each seek is numbered when asked
+    for, the consumer's thread tells with each fetch which seeks it had done when it took
+    the records, and the records of a partition taken before its last seek are dropped; the
+    first one taken after it is delivered whatever the mark. A partition whose batch was
+    fetched and then not handed over is sought back to it."""
 
-    _seeks: int  # seeks so far
-    _fetched_after: int  # the seeks done before the batch being delivered was fetched
-    _sought: dict[TP, int]  # a partition's last seek, by number
+    _seeks: int  # seeks asked for so far
+    _sought: dict[TP, int]  # a partition's last seek asked for, by number
+    _taken_after: dict[TP, int]  # of the fetch being delivered: each partition's seeks done
     _resync: set[TP]  # partitions sought and not delivered a message since
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self._seeks = self._fetched_after = 0
-        self._sought, self._resync = {}, set()
+        self._seeks = 0
+        self._sought, self._taken_after, self._resync = {}, {}, set()
 
     def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
         return LogEndConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
-    def _sought_now(self, partitions: Iterable[TP]) -> None:
-        self._seeks += 1
-        for tp in partitions:
-            self._sought[tp] = self._seeks
-            self._resync.add(tp)
+    async def _seek_in_thread(self, offsets: Mapping[TP, int], marked: bool) -> None:
+        """Seek the partitions in the consumer's thread. A marked seek is numbered first, so
+        that a batch taken before the thread does it is known as one from before it."""
+        number = None
+        if marked:
+            self._seeks += 1
+            number = self._seeks
+            for tp in offsets:
+                self._sought[tp] = number
+                self._resync.add(tp)
+        thread = cast(LogEndConsumerThread, self._thread)
+        await thread.call_thread(thread.seek_numbered, offsets, number)
 
-    async def seek(self, partition: TP, offset: int) -> None:
-        await super().seek(partition, offset)
-        self._sought_now([partition])
+    async def _seek(self, partition: TP, offset: int) -> None:
+        await self._seek_in_thread({partition: offset}, marked=True)
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         # aiokafka's own seeks each partition as soon as its committed offset arrives and
         # then asks for the next one: a batch fetched from a partition's new position in the
         # meantime was taken for one from before the seek, and dropped. So the offsets come
-        # first, then each partition is sought and marked in one step.
+        # first, then the partitions are sought in one step.
         thread = self._thread
         committed: dict[TP, int | None] = await thread.call_thread(_committed_offsets, thread)
-        for tp, offset in committed.items():
-            if offset and offset > 0:
-                thread.seek(tp, offset)
-                self._sought_now([tp])
+        offsets = {tp: offset for tp, offset in committed.items() if offset and offset > 0}
+        if offsets:
+            await self._seek_in_thread(offsets, marked=True)
         return cast(dict[TP, int], committed)  # Faust's type; None where there is none
 
     async def _wait_next_records(self, timeout: float) -> tuple[Any, Any]:
-        # A seek drops what the client had fetched from the old position, so a batch
-        # returned now was fetched after every seek so far.
         records, active = await super()._wait_next_records(timeout)
-        seeks = self._fetched_after = self._seeks
+        taken_after = self._taken_after = getattr(records, "sought", {})
         app = self.app
         if records and isinstance(app, App) and app.on_batch is not None:
             # Records of the topics read in batches leave here, one batch per partition,
             # before Faust turns each into a message and awaits its delivery. Each is
-            # marked with the seeks before its fetch: handing one over may wait, and a seek
-            # may come meanwhile.
+            # marked with its partition's seeks before it was taken: handing one over may
+            # wait, and a seek may come meanwhile.
             batches = [tp for tp in records if tp.topic in app.batch_topics]
             batches.sort(key=lambda tp: tp.topic not in app.batch_first)
             for tp in batches:
                 batch = cast(dict[TP, list[Any]], records).pop(tp)
+                seeks = taken_after.get(tp, 0)
                 if self.flow_active and (active is None or tp in active):
                     await app.on_batch(Batch(TP(tp.topic, tp.partition), batch, seeks))
                 else:
@@ -198,18 +237,20 @@ class LogEndConsumer(driver.Consumer):
             return
         log.info("batch of %s from offset %d not handed over: read again", tp, offset)
         # Not marked as a seek: the batches of the partition handed over before this one
-        # come before it, and stay to be processed.
-        await super().seek(tp, offset)
+        # come before it, and stay to be processed. This runs in the fetch loop, so no
+        # other fetch is taken before the seek is done.
+        await self._seek_in_thread({tp: offset}, marked=False)
+        self._read_offset[tp] = offset or None  # as Faust's seek does
 
     def stale(self, batch: Batch) -> bool:
-        """Whether the batch was fetched before its partition's last seek: the records are
+        """Whether the batch was taken before its partition's last seek: the records are
         fetched again from the new position."""
         return self._sought.get(batch.tp, 0) > batch.seeks
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
         async for tp, message in super().getmany(timeout):
-            if self._sought.get(tp, 0) > self._fetched_after:
-                continue  # fetched before the partition's last seek: it is read again
+            if self._sought.get(tp, 0) > self._taken_after.get(tp, 0):
+                continue  # taken before the partition's last seek: it is read again
             if tp in self._resync:
                 self._resync.discard(tp)
                 self._read_offset[tp] = message.offset  # so that the fetch loop keeps it
@@ -259,7 +300,7 @@ class Batch:
 
     tp: TP
     records: list[Any]
-    seeks: int  # the consumer's seeks before the fetch
+    seeks: int  # the number of its partition's last seek done before it was taken
 
 
 class Transport(driver.Transport):
