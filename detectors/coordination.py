@@ -46,7 +46,7 @@ from detectors.actor_features import domain_of
 from detectors.alerts import Alert, alert_id, required
 from detectors.events import ContentEvent, Event, ReportEvent, format_rfc3339
 from detectors.synchrony import SCHEDULE
-from detectors.text import similarities
+from detectors.text import shingles, similarities
 from detectors.windows import close_windows, next_due
 
 BANDS = 8
@@ -58,6 +58,9 @@ MAX_LISTED = 50  # members or reporters listed in full in an alert
 MAX_FOLDED = 100_000  # folded actor alerts remembered until they resolve
 COMPARED = 16  # a bucket's most frequent texts, among which its reference text is chosen
 COHERENT = 0.4  # estimated Jaccard similarity to the reference that keeps a text in a bucket
+# Words and word pairs a text must share with a bucket's reference text to be kept: more than
+# two short phrases of common words share ("going with the", "with the brand": 3).
+MIN_SHARED = 4
 DAY = 86400.0
 # Share of reporters under `young_days` that is a cue: higher than for posters, because
 # young accounts file many of the reports anywhere (about 30% of them in the simulator).
@@ -641,15 +644,33 @@ class CoordinationIndex:
 
         Sharing one band is evidence, not proof: short texts of common words can share a
         band by chance. So the texts are compared whole, against the one most similar to
-        the others among the most frequent.
+        the others among the most frequent. And as the similarity of short texts rests on
+        few words, a text is kept only if it shares at least `MIN_SHARED` words and word
+        pairs with the reference: a short text is kept when it is the reference's, not when
+        a few of its words are (at a busy platform's rates, "going with the" and "with the
+        brand" are posted by enough accounts a minute). Texts whose samples are whole (most
+        short ones) are compared by their words exactly; others by their signatures'
+        estimate, which for few words is too coarse to tell chance from a copy.
         """
         common = [sig for sig, _ in Counter(row.sig for row in rows).most_common(COMPARED)]
         # Each text's similarities to the others summed in order, as `sum` would add them.
         totals = np.cumsum(similarities(common, common), axis=1)[:, -1].tolist()
         reference = max(zip(totals, common, strict=True))[1]
-        distinct = list({row.sig: None for row in rows})
-        close = similarities([reference], distinct)[0] >= COHERENT
-        near = {sig for sig, kept in zip(distinct, close.tolist(), strict=True) if kept}
+        samples = {row.sig: row.detail for row in rows}  # a text sample of each signature
+        distinct = list(samples)
+        words = {sig: shingles(sample) for sig, sample in samples.items()}
+        theirs = words[reference]
+        whole = len(samples[reference]) < SAMPLE_CHARS
+        near = set()
+        for sig, j in zip(distinct, similarities([reference], distinct)[0].tolist(), strict=True):
+            ours = words[sig]
+            if whole and len(samples[sig]) < SAMPLE_CHARS:
+                shared = len(theirs & ours)
+                j = shared / len(theirs | ours) if shared else 0.0
+            else:  # shared = J |A ∪ B|, and |A ∪ B| = (|A| + |B|) / (1 + J)
+                shared = j * (len(theirs) + len(ours)) / (1 + j)
+            if j >= COHERENT and shared >= MIN_SHARED:
+                near.add(sig)
         return [row for row in rows if row.sig in near]
 
 

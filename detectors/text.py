@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections import OrderedDict
-from itertools import chain
+from itertools import chain, pairwise
 
 import numpy as np
 from datasketch import MinHash
@@ -77,6 +77,18 @@ def normalise(text: str) -> list[str]:
             run = stripped
         words.append(run)
     return words
+
+
+def shingles(text: str) -> frozenset[str]:
+    """The distinct words and word pairs of the normalised text, of which its signature is
+    made.
+
+    >>> sorted(shingles("Going with the")), len(shingles("the the the"))
+    (['going', 'going with', 'the', 'with', 'with the'], 2)
+    """
+    words = normalise(text)
+    # Words never hold a space, so a pair is no word.
+    return frozenset([*words, *map(" ".join, pairwise(words))])
 
 
 def signature(text: str) -> bytes | None:

@@ -21,6 +21,8 @@ from detectors.coordination import (
     BANDS,
     COHERENT,
     COMPARED,
+    MIN_SHARED,
+    SAMPLE_CHARS,
     Candidate,
     CoordinationCollector,
     CoordinationConfig,
@@ -31,7 +33,7 @@ from detectors.coordination import (
     bands,
 )
 from detectors.events import ContentEvent, Event, ReportEvent, format_rfc3339
-from detectors.text import PERMUTATIONS, signature, similarity
+from detectors.text import PERMUTATIONS, shingles, signature, similarity
 
 T0 = 1795478400.0  # 2026-11-24T00:00Z
 DAY = 86400.0
@@ -230,11 +232,44 @@ def test_sharing_one_band_is_not_enough_without_similar_texts() -> None:
     assert chance.close(T0, T0 + 60).candidates == []
 
 
+def test_short_texts_are_kept_when_they_are_one_text_not_when_they_share_common_words() -> None:
+    """Short texts of common words are as similar as variants of one text, by their share of
+    words and pairs: "going with the" and "with the brand" share three of seven. What tells
+    them apart is how many they share; one short text posted again and again is kept."""
+    config = CoordinationConfig(min_actors=3)
+    chance, repeated, varied = (CoordinationIndex(config) for _ in range(3))
+    for index, texts in (
+        (chance, ["going with the", "with the brand", "going with the", "off with the"]),
+        (repeated, ["check my profile"] * 4),
+        (varied, ["free gift card now", "free gift card here", "free gift card now"]),
+    ):
+        for k, text in enumerate(texts):
+            sig = signature(text)
+            assert sig is not None
+            row = Row("text", ("0:00000000",), T0 + k, f"a{k}", f"e{k}", None, text, (), sig)
+            index.add(T0, row)
+    assert similarity(*map(signature, ("going with the", "with the brand"))) >= COHERENT
+    assert chance.close(T0, T0 + 60).candidates == []
+    assert [c.actors for c in repeated.close(T0, T0 + 60).candidates] == [("a0", "a1", "a2", "a3")]
+    assert [c.actors for c in varied.close(T0, T0 + 60).candidates] == [("a0", "a1", "a2")]
+
+
 def reference_coherent(rows: list[Row]) -> list[Row]:
     """The rows `_coherent` keeps, as first written: similarity pair by pair."""
     common = [sig for sig, _ in Counter(row.sig for row in rows).most_common(COMPARED)]
     reference = max(common, key=lambda a: (sum(similarity(a, b) for b in common), a))
-    near = {sig for sig in {row.sig for row in rows} if similarity(reference, sig) >= COHERENT}
+    sample = {row.sig: row.detail for row in rows}
+    near = set()
+    for sig in sample:
+        a, b = shingles(sample[reference]), shingles(sample[sig])
+        if len(sample[reference]) < SAMPLE_CHARS and len(sample[sig]) < SAMPLE_CHARS:
+            j = len(a & b) / len(a | b) if a & b else 0.0
+            shared = len(a & b)
+        else:
+            j = similarity(reference, sig)
+            shared = j * (len(a) + len(b)) / (1 + j)
+        if j >= COHERENT and shared >= MIN_SHARED:
+            near.add(sig)
     return [row for row in rows if row.sig in near]
 
 
@@ -249,8 +284,12 @@ def test_a_bucket_keeps_the_texts_the_pairwise_comparison_keeps(
         bytes(b if rng.random() < 0.3 * (n % 4) else rng.randrange(4) for b in bases[n % 3])
         for n in range(41)
     ]
+    # Each signature's text sample: from 3 to 8 words, so that some are too short to keep,
+    # and some cut (then the signatures are compared).
+    words = [" ".join(f"w{i}" for i in range(3 + n % 6)) for n in range(41)]
+    words = [w if n % 5 else (w + " x" * SAMPLE_CHARS)[:SAMPLE_CHARS] for n, w in enumerate(words)]
     rows = [
-        Row("text", ("0:00000000",), T0 + k, f"a{k}", f"e{k}", None, "", (), pool[n])
+        Row("text", ("0:00000000",), T0 + k, f"a{k}", f"e{k}", None, words[n], (), pool[n])
         for k, n in enumerate(picks)
     ]
     kept = CoordinationIndex(CoordinationConfig())._coherent(rows)
