@@ -648,9 +648,9 @@ class CoordinationIndex:
         few words, a text is kept only if it shares at least `MIN_SHARED` words and word
         pairs with the reference: a short text is kept when it is the reference's, not when
         a few of its words are (at a busy platform's rates, "going with the" and "with the
-        brand" are posted by enough accounts a minute). Texts whose samples are whole (most
-        short ones) are compared by their words exactly; others by their signatures'
-        estimate, which for few words is too coarse to tell chance from a copy.
+        brand" are posted by enough accounts a minute). The words shared are counted
+        exactly when both samples are whole (most short texts are), and estimated from the
+        similarity otherwise.
         """
         common = [sig for sig, _ in Counter(row.sig for row in rows).most_common(COMPARED)]
         # Each text's similarities to the others summed in order, as `sum` would add them.
@@ -658,18 +658,18 @@ class CoordinationIndex:
         reference = max(zip(totals, common, strict=True))[1]
         samples = {row.sig: row.detail for row in rows}  # a text sample of each signature
         distinct = list(samples)
-        words = {sig: shingles(sample) for sig, sample in samples.items()}
-        theirs = words[reference]
+        theirs = shingles(samples[reference])
         whole = len(samples[reference]) < SAMPLE_CHARS
         near = set()
         for sig, j in zip(distinct, similarities([reference], distinct)[0].tolist(), strict=True):
-            ours = words[sig]
+            if j < COHERENT:
+                continue
+            ours = shingles(samples[sig])
             if whole and len(samples[sig]) < SAMPLE_CHARS:
-                shared = len(theirs & ours)
-                j = shared / len(theirs | ours) if shared else 0.0
-            else:  # shared = J |A ∪ B|, and |A ∪ B| = (|A| + |B|) / (1 + J)
+                shared: float = len(theirs & ours)
+            else:  # J |A ∪ B|, and |A ∪ B| = (|A| + |B|) / (1 + J)
                 shared = j * (len(theirs) + len(ours)) / (1 + j)
-            if j >= COHERENT and shared >= MIN_SHARED:
+            if shared >= MIN_SHARED:
                 near.add(sig)
         return [row for row in rows if row.sig in near]
 

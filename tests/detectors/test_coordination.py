@@ -262,11 +262,10 @@ def reference_coherent(rows: list[Row]) -> list[Row]:
     near = set()
     for sig in sample:
         a, b = shingles(sample[reference]), shingles(sample[sig])
+        j = similarity(reference, sig)
         if len(sample[reference]) < SAMPLE_CHARS and len(sample[sig]) < SAMPLE_CHARS:
-            j = len(a & b) / len(a | b) if a & b else 0.0
             shared = len(a & b)
         else:
-            j = similarity(reference, sig)
             shared = j * (len(a) + len(b)) / (1 + j)
         if j >= COHERENT and shared >= MIN_SHARED:
             near.add(sig)
