@@ -17,6 +17,7 @@ from pathlib import Path
 import jsonschema
 import orjson
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from hypothesis import settings as hypothesis_settings
 
 from simulator import SimConfig, write_files
@@ -30,6 +31,16 @@ from tests.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures
 hypothesis_settings.register_profile("ci", derandomize=True, deadline=None)
 hypothesis_settings.register_profile("dev", deadline=None)
 hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+async def create_topic(bootstrap: str, topic: str, partitions: int = 1) -> None:
+    """Create a topic on the broker at `bootstrap`."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, partitions, replication_factor=1)])
+    finally:
+        await admin.close()
 
 
 def schema_of_topic(topic: str) -> str | None:

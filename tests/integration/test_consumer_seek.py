@@ -23,24 +23,15 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams.broker import EmbeddedBroker
+from tests.conftest import create_topic
 
 pytestmark = pytest.mark.integration
 
 MESSAGES = 400
 FIRST = 10  # the first batch
 ROOT = Path(__file__).resolve().parents[2]
-
-
-async def _create(bootstrap: str, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 1, replication_factor=1)])
-    finally:
-        await admin.close()
 
 
 async def _produce(bootstrap: str, topic: str, count: int) -> None:
@@ -74,7 +65,7 @@ def test_a_seek_while_the_partition_is_taken_is_done_after_it(
     stale, and the partition is read again from offset 0, in order, to its end."""
     uid = uuid.uuid4().hex[:8]
     topic = f"{uid}-sought"
-    asyncio.run(_create(broker.bootstrap, topic))
+    asyncio.run(create_topic(broker.bootstrap, topic))
     asyncio.run(_produce(broker.bootstrap, topic, FIRST))
     out, log_path = tmp_path / "batches.json", tmp_path / "seek_app.log"
     with open(log_path, "wb") as log:

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import TopicPartition
 
 from streams.broker import EmbeddedBroker
 from streams.faust_kafka import log_end_offsets
+from tests.conftest import create_topic
 
 pytestmark = pytest.mark.integration
 
@@ -42,12 +42,7 @@ ROOT = Path(__file__).resolve().parents[2]
 async def _produce(bootstrap: str, topic: str, count: int) -> dict[int, int]:
     """`count` messages over KEYS keys, in batches as a busy producer sends them; the end
     offset of each partition."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, PARTITIONS, replication_factor=1)])
-    finally:
-        await admin.close()
+    await create_topic(bootstrap, topic, PARTITIONS)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
     await producer.start()
     try:
@@ -77,12 +72,7 @@ async def _committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
 async def _end_offsets(bootstrap: str, topic: str) -> tuple[int, int, int]:
     """One partition, 2 single-record batches then one of 10 records: (records written,
     ListOffsets' end offset, `log_end_offsets`')."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 1, replication_factor=1)])
-    finally:
-        await admin.close()
+    await create_topic(bootstrap, topic)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=50)
     await producer.start()
     try:
