@@ -111,24 +111,21 @@ class Ingest:
 
     def process(self, events: Sequence[Event]) -> Ingested:
         """Count a batch of valid events of this partition, in partition order."""
-        counter = self.counter
-        out = Ingested(self.source)
-        counted: list[tuple[Event, float]] = []
         contacts = self.contacts
-        for event in events:
-            signals = signals_of(event) + contacts.signals(event)
-            status, emitted = counter.add(event.event_id, event.ts, signals)
-            out.outcomes[status] += 1
-            if status == "counted":
-                counted.append((event, counter.window_of(event.ts)))
-            for item in emitted:
-                if isinstance(item, Partial):
-                    out.partials.append(item)
-                else:
-                    if out.mark is None and self.first:
-                        # Stage 2 starts its windows at the sources' first watermarks.
-                        out.first_mark, self.first = item, False
-                    out.mark = item
+        batch = self.counter.add_batch(
+            [(e.event_id, e.ts, signals_of(e) + contacts.signals(e)) for e in events]
+        )
+        out = Ingested(self.source, Counter(batch.outcomes), batch.partials)
+        if batch.marks:
+            out.mark = batch.marks[-1]
+            if self.first:  # stage 2 starts its windows at the sources' first watermarks
+                out.first_mark, self.first = batch.marks[0], False
+        windows = iter(batch.windows)
+        counted = [
+            (event, next(windows))
+            for event, fate in zip(events, batch.outcomes, strict=True)
+            if fate == "counted"
+        ]
         texts = [e.text if isinstance(e, ContentEvent) and e.text else "" for e, _ in counted]
         collector, rows, schedules = self.collector, self.rows, self.schedules
         for (event, window), sig in zip(counted, signatures(texts), strict=True):

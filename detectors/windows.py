@@ -26,6 +26,7 @@ the same windows however partitions interleave or how many workers run.
 
 from __future__ import annotations
 
+import heapq
 import math
 from bisect import insort
 from collections import OrderedDict
@@ -99,50 +100,100 @@ class PartitionCounter:
         self, event_id: str, ts: float, signals: tuple[str, ...]
     ) -> tuple[str, list[Partial | Watermark]]:
         """Count one event; returns `counted`, `duplicate` or `late`, and what closed."""
-        if event_id in self.seen:
-            return "duplicate", []
-        self._remember(event_id, ts)
-        start = self.window_of(ts)
-        if start + self.window_s <= self.closed_until:
-            return "late", []
-        tallies = self.open.get(start)
-        if tallies is None:  # not setdefault, which would make a dict each time
-            tallies = self.open[start] = {}
-        for signal in signals:
-            tally = tallies.get(signal)
-            if tally is None:
-                tally = tallies[signal] = _Tally()
-            tally.count += 1
-            ids = tally.sample_ids
-            if len(ids) < SAMPLE_IDS or event_id < ids[-1]:
-                insort(ids, event_id)
-                del ids[SAMPLE_IDS:]
-        if ts > self.max_ts:
-            self.max_ts = ts
-            return "counted", self._close()
-        return "counted", []
+        counted = self.add_batch([(event_id, ts, signals)])
+        return counted.outcomes[0], [*counted.partials, *counted.marks]
 
-    def _remember(self, event_id: str, ts: float) -> None:
-        self.seen[event_id] = ts
-        horizon = self.max_ts - self.dedup_horizon_s
-        while self.seen and (
-            len(self.seen) > self.dedup_max_ids or next(iter(self.seen.values())) < horizon
-        ):
-            self.seen.popitem(last=False)
+    def add_batch(self, batch: Iterable[tuple[str, float, tuple[str, ...]]]) -> Counted:
+        """Count a batch of (event id, ts, signals), in partition order.
 
-    def _close(self) -> list[Partial | Watermark]:
-        closed_until = self.window_of(self.max_ts - self.lateness_s)
-        if closed_until <= self.closed_until:
-            return []
-        self.closed_until = closed_until
-        out: list[Partial | Watermark] = []
-        for start in sorted(s for s in self.open if s + self.window_s <= closed_until):
-            for signal, tally in self.open.pop(start).items():
-                out.append(
-                    Partial(self.source, signal, start, tally.count, tuple(tally.sample_ids))
-                )
-        out.append(Watermark(self.group, self.source, self.sources, closed_until))
+        Each event's fate is decided in order, as if the events came one at a time: the
+        watermark moves with the batch's events, and an event in a window it has passed is
+        late. The counts are then added per window and signal, and what the batch closed is
+        closed once at its end: no counted event falls in a window closed before it came, so
+        the partials are those of closing at each move (`marks` has a watermark for each)."""
+        window_s, lateness_s, seen = self.window_s, self.lateness_s, self.seen
+        max_ids, horizon_s = self.dedup_max_ids, self.dedup_horizon_s
+        max_ts, closed_until = self.max_ts, self.closed_until
+        floor = math.floor
+        out = Counted([], [], [], [])
+        outcomes, windows, marks = out.outcomes, out.windows, out.marks
+        # This batch's event ids per window and signal, in the order they came.
+        batch_ids: dict[float, dict[str, list[str]]] = {}
+        for event_id, ts, signals in batch:
+            if event_id in seen:
+                outcomes.append("duplicate")
+                continue
+            seen[event_id] = ts  # remembered, the oldest forgotten (as of the watermark)
+            horizon = max_ts - horizon_s
+            while seen and (len(seen) > max_ids or next(iter(seen.values())) < horizon):
+                seen.popitem(last=False)
+            start = float(floor(ts / window_s) * window_s)
+            if start + window_s <= closed_until:
+                outcomes.append("late")
+                continue
+            outcomes.append("counted")
+            windows.append(start)
+            ids = batch_ids.get(start)
+            if ids is None:  # not setdefault, which would make a dict each time
+                ids = batch_ids[start] = {}
+            for signal in signals:
+                of_signal = ids.get(signal)
+                if of_signal is None:
+                    ids[signal] = [event_id]
+                else:
+                    of_signal.append(event_id)
+            if ts > max_ts:
+                max_ts = ts
+                moved = float(floor((ts - lateness_s) / window_s) * window_s)
+                if moved > closed_until:
+                    closed_until = moved
+                    marks.append(Watermark(self.group, self.source, self.sources, moved))
+        self.max_ts, self.closed_until = max_ts, closed_until
+        self._tally(batch_ids)
+        if marks:
+            out.partials.extend(self._close(closed_until))
         return out
+
+    def _tally(self, batch_ids: dict[float, dict[str, list[str]]]) -> None:
+        """Add a batch's event ids per window and signal to the open windows' tallies."""
+        for start, ids in batch_ids.items():
+            tallies = self.open.get(start)
+            if tallies is None:
+                tallies = self.open[start] = {}
+            for signal, event_ids in ids.items():
+                tally = tallies.get(signal)
+                if tally is None:
+                    tally = tallies[signal] = _Tally()
+                tally.count += len(event_ids)
+                samples = tally.sample_ids
+                if len(event_ids) == 1:
+                    event_id = event_ids[0]
+                    if len(samples) < SAMPLE_IDS or event_id < samples[-1]:
+                        insort(samples, event_id)
+                        del samples[SAMPLE_IDS:]
+                else:
+                    samples += heapq.nsmallest(SAMPLE_IDS, event_ids)
+                    samples.sort()
+                    del samples[SAMPLE_IDS:]
+
+    def _close(self, closed_until: float) -> list[Partial]:
+        """The partials of the open windows ending by `closed_until`, in window order."""
+        out = []
+        window_s, source = self.window_s, self.source
+        for start in sorted(s for s in self.open if s + window_s <= closed_until):
+            for signal, tally in self.open.pop(start).items():
+                out.append(Partial(source, signal, start, tally.count, tuple(tally.sample_ids)))
+        return out
+
+
+@dataclass
+class Counted:
+    """What a batch did in `PartitionCounter.add_batch`."""
+
+    outcomes: list[str]  # each event's: counted, duplicate or late
+    windows: list[float]  # the window start of each counted event, in order
+    partials: list[Partial]  # the windows the batch closed, in window order
+    marks: list[Watermark]  # each move of the watermark, in order
 
 
 class GroupClock:

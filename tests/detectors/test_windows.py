@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import zlib
 
@@ -131,6 +132,50 @@ def test_dedup_memory_is_bounded() -> None:
     for i in range(1000):
         counter.add(f"e{i}", float(i), ("content",))
     assert len(counter.seen) <= 50
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 60),  # event id: some come again
+            st.floats(-80, 10, allow_nan=False),  # ts about the event's place: some late
+            st.lists(st.sampled_from(["content", "a", "b", "c"]), min_size=1, max_size=3),
+        ),
+        max_size=80,
+    ),
+    st.lists(st.integers(0, 80), max_size=6),
+    st.integers(10, 200),
+)
+def test_a_batch_counts_as_its_events_one_at_a_time(
+    events: list[tuple[int, float, list[str]]], cuts: list[int], max_ids: int
+) -> None:
+    stream = [
+        (f"e{i:02d}", 5.0 * at + jitter, tuple(dict.fromkeys(signals)))
+        for at, (i, jitter, signals) in enumerate(events)
+    ]
+
+    def counter() -> PartitionCounter:
+        return PartitionCounter("content", "c:0", 1, 60, 20, 120, dedup_max_ids=max_ids)
+
+    one = counter()
+    singly = [one.add(*event) for event in stream]
+    batched = counter()
+    outcomes: list[str] = []
+    partials: list[Partial] = []
+    marks: list[Watermark] = []
+    bounds = sorted({0, len(stream), *(c for c in cuts if c < len(stream))})
+    for lo, hi in itertools.pairwise(bounds):
+        batch = batched.add_batch(stream[lo:hi])
+        outcomes += batch.outcomes
+        partials += batch.partials
+        marks += batch.marks
+    assert outcomes == [status for status, _ in singly]
+    emitted = [item for _, out in singly for item in out]
+    assert partials == [i for i in emitted if isinstance(i, Partial)]
+    assert marks == [i for i in emitted if isinstance(i, Watermark)]
+    assert batched.open.keys() == one.open.keys()
+    assert batched.seen == one.seen
 
 
 def test_group_clock_waits_for_every_source_then_takes_the_minimum() -> None:
