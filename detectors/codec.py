@@ -733,9 +733,12 @@ _INDEX.layouts[1] = tuple(f for f in _INDEX.layouts[2] if f != "new_domains")
 # enough accounts again.
 _INDEX.upgrades[1] = lambda state: {**state, "new_domains": OrderedDict()}
 _INDEX.upgrades[2] = _pack_index
-_CANDIDATE = own("Candidate", coordination.Candidate, version=2)
-_CANDIDATE.layouts[1] = tuple(f for f in _CANDIDATE.fields if f != "schedule")
+_CANDIDATE = own("Candidate", coordination.Candidate, version=3)
+_CANDIDATE.layouts[2] = tuple(f for f in _CANDIDATE.fields if f != "watched_s")
+_CANDIDATE.layouts[1] = tuple(f for f in _CANDIDATE.layouts[2] if f != "schedule")
 _CANDIDATE.upgrades[1] = lambda state: {**state, "schedule": ()}
+# How long the index had watched is known from here on; before, as if always.
+_CANDIDATE.upgrades[2] = lambda state: {**state, "watched_s": math.inf}
 own("FirstContacts", accumulate.FirstContacts, "horizon_s max_pairs seen")
 # Accumulator: version 1 is the layout before the longer span; such a series keeps the hour's.
 _ACCUMULATOR = own("Accumulator", accumulate.Accumulator,

@@ -296,6 +296,9 @@ class Candidate:
     domains: dict[str, int]  # rows carrying each domain (text and link)
     reasons: dict[str, int]  # rows per reason (report)
     schedule: tuple[float, ...] = ()  # the times most members acted at (schedule)
+    # How long the index had watched before most of the rows (their 10th percentile): a span
+    # is only tight if the quiet before it was seen.
+    watched_s: float = math.inf
 
     @property
     def route(self) -> str:
@@ -305,13 +308,15 @@ class Candidate:
         return [self.kind, self.key, self.window_start, list(self.actors), list(self.young),
                 self.aged, self.shared_devices, self.recent, self.events, self.first_ts, self.last_ts, self.span_s,
                 list(self.sample_ids), list(self.samples), self.domains, self.reasons,
-                list(self.schedule)]  # fmt: skip
+                list(self.schedule), self.watched_s]  # fmt: skip
 
     @classmethod
     def from_wire(cls, data: list[Any]) -> Candidate:
         (kind, key, start, actors, young, aged, shared, recent, events, first, last, span,
          ids, samples, domains, reasons, *more) = data  # fmt: skip
-        schedule = more[0] if more else ()  # absent from candidates sent before it was
+        # Absent from candidates sent before each was.
+        schedule = more[0] if more else ()
+        watched = more[1] if len(more) > 1 else math.inf
         return cls(
             kind=str(kind),
             key=str(key),
@@ -330,6 +335,7 @@ class Candidate:
             domains={str(k): int(v) for k, v in domains.items()},
             reasons={str(k): int(v) for k, v in reasons.items()},
             schedule=tuple(float(t) for t in schedule),
+            watched_s=float(watched),
         )
 
 
@@ -612,6 +618,7 @@ class CoordinationIndex:
             domains=dict(domains.most_common(5)),
             reasons=dict(sorted(reasons.items())),
             schedule=schedule[-synchrony.MAX_LISTED :],
+            watched_s=times[len(times) // 10] - self.first,
         )
 
     def _synchronised(self, held: list[Row]) -> tuple[list[Row], tuple[float, ...]]:
@@ -1039,7 +1046,9 @@ class Coordinator:
             indicators.append("young_reporters")
         if max(c.reasons.values()) >= 0.9 * c.events:
             indicators.append("one_reason")
-        if c.span_s <= cfg.brigade_tight_s:
+        # Tight only where the index saw the quiet before: reports that kept coming since it
+        # started watching fall in a span no longer than it has watched.
+        if c.span_s <= cfg.brigade_tight_s and c.watched_s >= cfg.brigade_tight_s:
             indicators.append("tight_timing")
         if group.also:
             indicators.append("same_reporters_other_targets")

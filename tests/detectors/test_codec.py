@@ -4,6 +4,8 @@ the registered types comes out of it, whatever the bytes."""
 from __future__ import annotations
 
 import copy
+import dataclasses
+import math
 import os
 import pickle
 import random
@@ -21,6 +23,7 @@ from detectors.actor_model import ActorModel, ordinary
 from detectors.actors import ActorConfig
 from detectors.alerts import Alert
 from detectors.coordination import (
+    Candidate,
     CoordinationConfig,
     CoordinationIndex,
     Coordinator,
@@ -277,6 +280,21 @@ def test_a_group_clock_of_version_1_has_not_resumed() -> None:
     assert resumed.watermark(now=119.0) == 300.0
     assert resumed.watermark(now=121.0) == 300.0  # a idle: b's 300 s holds alone
     assert vars(codec.decode(codec.encode(clock))) == vars(clock)
+
+
+def test_a_candidate_of_version_2_was_watched_for_ever() -> None:
+    """Version 2 of Candidate did not say how long its index had watched: its timing is
+    judged as it was then."""
+    candidate = Candidate("report", "x", 600.0, ("a", "b"), (), 2, 0, 2, 2, 590.0, 595.0, 5.0,
+                          ("r1",), (), {}, {"spam": 2}, (), watched_s=30.0)  # fmt: skip
+    state = vars(candidate)
+    layout = codec.TYPES["Candidate"].layouts[2]
+    assert "watched_s" not in layout and "schedule" in layout
+    tree = ["Candidate", 2, *codec.Encoder().items([state[f] for f in layout])]
+    resumed = codec.decode(packed(tree))
+    assert resumed == dataclasses.replace(candidate, watched_s=math.inf)
+    assert round_trip(candidate) == candidate
+    assert Candidate.from_wire(candidate.to_wire()[:-1]) == resumed  # from an older worker
 
 
 def index_with_rows() -> CoordinationIndex:

@@ -406,6 +406,23 @@ def test_an_organic_report_wave_is_told_apart_from_a_brigade() -> None:
     assert "review the reported content" in firing[0].summary
 
 
+@pytest.mark.parametrize("after_s", [0.0, 240.0, 3600.0])
+def test_timing_is_tight_only_where_the_quiet_before_it_was_watched(after_s: float) -> None:
+    """Twenty established accounts reporting one account for spam within two minutes: tight
+    timing, and with one reason a brigade, once the index has watched long enough to have
+    seen reports before them if there were any. When it started watching with them, they may
+    be the middle of a steady stream of reports (a spammer's, say): not tight."""
+    wave = [report(k, T0 + after_s + 6 * k, f"p{k}", "x", "spam", age_days=400) for k in range(20)]
+    alerts = Topology(CoordinationConfig()).run(wave, T0 + 4 * 3600)
+    firing = [a for a in alerts if a.status == "firing"]
+    if after_s < CoordinationConfig().brigade_tight_s:
+        assert firing == []  # one reason alone, from fewer than `organic_reporters`
+    else:
+        [alert] = firing
+        assert alert.evidence["indicators"] == ["one_reason", "tight_timing"]
+        assert alert.severity == "warning"
+
+
 @pytest.mark.parametrize("partitions,sources", [(2, 1), (3, 2), (5, 3)])
 def test_alerts_do_not_depend_on_how_keys_and_events_are_split(
     partitions: int, sources: int
