@@ -39,7 +39,7 @@ STEPS: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("validate (msgspec; pydantic for rejects)", events_module.parse_event),
     ("stage 1: Ingest.process", stages.Ingest.process),
     ("  of which text signatures (MinHash)", text.signatures),
-    ("  of which window counts and dedup", windows.PartitionCounter.add),
+    ("  of which window counts and dedup", windows.PartitionCounter.add_batch),
     ("  of which coordination rows made", coordination.CoordinationCollector.add),
     ("route to stage-2 partitions", stages.route),
     ("stage 2, first half: Detect.begin", stages.Detect.begin),
