@@ -69,10 +69,15 @@ HOURLY_CONTACTS = 10.0
 SUSTAINED_BLOCKS = 3
 FIRST_CONTACT_SHARE = 0.8
 YOUNG_DAYS = 30.0
+# How long the actor windows are watched before contacts count as first ones: the ten
+# minutes judged and as many before them.
+CONTACT_HISTORY_S = 1200.0
+DAY = 86400.0
 
 
-def indicators(x: dict[str, float]) -> list[str]:
+def indicators(x: dict[str, float], contacts: bool = True) -> list[str]:
     """The abuse indicators present in a feature vector; a flag needs at least one.
+    `contacts`: whether first contacts are told from the others (see `contacts_known`).
 
     >>> indicators({"dup_share": 0.9, "gap_cv": 1.0, "age_days": 400.0})
     ['dup_share']
@@ -82,18 +87,27 @@ def indicators(x: dict[str, float]) -> list[str]:
         found.append("dup_share")
     if x.get("gap_cv", 1.0) <= 0.25:
         found.append("gap_cv")
-    if x.get("new_targets_10m", 0.0) >= 25 and x.get("new_target_share", 0.0) >= 0.8:
+    if contacts and x.get("new_targets_10m", 0.0) >= 25 and x.get("new_target_share", 0.0) >= 0.8:
         found.append("new_targets_10m")
     if x.get("link_share", 0.0) >= 0.5:
         found.append("link_share")
-    contacts = x.get("new_targets_1h", 0.0)
+    hourly = x.get("new_targets_1h", 0.0) if contacts else 0.0
     if (
-        contacts >= HOURLY_CONTACTS
-        and contacts >= FIRST_CONTACT_SHARE * x.get("events_1h", 0.0)
+        hourly >= HOURLY_CONTACTS
+        and hourly >= FIRST_CONTACT_SHARE * x.get("events_1h", 0.0)
         and (x.get("age_days", 1000.0) < YOUNG_DAYS or x.get("reporters_24h", 0.0) >= 2)
     ):
         found.append("new_targets_1h")
     return found
+
+
+def contacts_known(x: dict[str, float], watched_s: float) -> bool:
+    """Whether an actor's first contacts can be told from the others, `watched_s` after the
+    actor windows began: every contact of an account is new to a worker that has just started
+    (or lost its state), however often the account wrote to the same people before. They
+    are told apart once it has watched for `CONTACT_HISTORY_S`, or for an account created
+    since it began, all of whose contacts it saw."""
+    return watched_s >= CONTACT_HISTORY_S or x.get("age_days", 1000.0) * DAY < watched_s
 
 
 def scale(x: dict[str, float], min_events: float) -> str:
@@ -218,12 +232,13 @@ class ActorModel(base.AnomalyDetector):
         return 1.0 - math.exp(-excess / 4.0)
 
     # -- decide and explain ---------------------------------------------------------------
-    def step(self, x: dict[str, float]) -> ActorVerdict | None:
+    def step(self, x: dict[str, float], contacts: bool = True) -> ActorVerdict | None:
         """Score, decide and explain; then learn from the actor if it shows no abuse indicator.
+        `contacts`: whether first contacts are told from the others (`contacts_known`).
 
         None for an actor that cannot be flagged and is not in the learning sample.
         """
-        found = tuple(indicators(x))
+        found = tuple(indicators(x, contacts))
         gated = self.gated(
             x.get("events_10m", 0.0), x.get("events_1h", 0.0), x.get("blocks_1h", 0.0)
         )

@@ -17,7 +17,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from detectors.actor_features import Activity, ActorPartial, ActorState
-from detectors.actor_model import ActorModel, ActorVerdict, Driver, indicators
+from detectors.actor_model import ActorModel, ActorVerdict, Driver, contacts_known, indicators
 from detectors.alerts import Alert, Episode, EpisodePolicy, required
 from detectors.windows import close_windows, next_due
 
@@ -79,6 +79,7 @@ class ActorProcessor:
         self.hourly: set[str] = set()  # those whose episode was raised on the hour's scale
         self.pending: dict[float, dict[str, _Pending]] = {}
         self.closed_until = -math.inf
+        self.first = -math.inf  # the first window: how long the actors have been watched
 
     def __len__(self) -> int:
         return len(self.actors)
@@ -107,7 +108,7 @@ class ActorProcessor:
         if until == -math.inf:
             return closed
         if self.closed_until == -math.inf:
-            self.closed_until = first
+            self.closed_until = self.first = first
         for start in [s for s in self.pending if s < self.closed_until]:
             closed.late += len(self.pending.pop(start))
         self.closed_until = close_windows(
@@ -142,7 +143,7 @@ class ActorProcessor:
             if gated or model.sampled():
                 features = state.features(end, window_s)
                 verdict = (
-                    model.step(features)
+                    model.step(features, contacts_known(features, end - self.first))
                     if gated
                     else model.judge(features, tuple(indicators(features)), False)
                 )

@@ -799,15 +799,17 @@ _ACTOR_MODEL = own(
 _ACTOR_MODEL.layouts[1] = tuple(f for f in _ACTOR_MODEL.fields if f != "min_events_1h")
 _ACTOR_MODEL.upgrades[1] = lambda state: {**state, "min_events_1h": _MIN_EVENTS_1H}
 # ActorProcessor: version 1 is the layout before episodes raised on the hour's scale resolved
-# after an hour; its open episodes resolve after its cooldown, as they would have.
+# after an hour; its open episodes resolve after its cooldown, as they would have. Version 2
+# is the one before it kept its first window: it has watched for ever, as it judged then.
 _ACTOR_PROCESSOR = own(
     "ActorProcessor",
     actors.ActorProcessor,
-    "actors closed_until config hour_policy hourly model open pending policy",
-    version=2,
+    "actors closed_until config first hour_policy hourly model open pending policy",
+    version=3,
 )
+_ACTOR_PROCESSOR.layouts[2] = tuple(f for f in _ACTOR_PROCESSOR.fields if f != "first")
 _ACTOR_PROCESSOR.layouts[1] = tuple(
-    f for f in _ACTOR_PROCESSOR.fields if f not in ("hour_policy", "hourly")
+    f for f in _ACTOR_PROCESSOR.layouts[2] if f not in ("hour_policy", "hourly")
 )
 
 
@@ -822,6 +824,7 @@ def _actor_processor_v1_to_v2(state: dict[str, Any]) -> dict[str, Any]:
 
 
 _ACTOR_PROCESSOR.upgrades[1] = _actor_processor_v1_to_v2
+_ACTOR_PROCESSOR.upgrades[2] = lambda state: {**state, "first": -math.inf}
 
 # ActorState: its packed state (arrays as bytes), checked before it is set.
 _NUMBERS_BYTES = len(actor_features.ActorState().numbers) * 8

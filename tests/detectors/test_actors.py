@@ -440,6 +440,50 @@ def test_a_spammer_among_ordinary_actors_raises_one_explained_alert_then_resolve
     assert not [a for a in alerts if a.entity_id != "spammer"], "ordinary actors stay quiet"
 
 
+def messaging(rng: random.Random, start: float, i: int, created_at: float) -> Activity:
+    """Thirty messages to thirty accounts in a minute, at random times: nothing else unusual."""
+    return Activity(
+        events=30,
+        times=sorted(start + rng.uniform(0, 59) for _ in range(30)),
+        kinds={"message": 30},
+        surfaces={"messenger": 30},
+        targeted=30,
+        targets=sorted(f"t{i}-{k}" for k in range(30)),
+        created_at=created_at,
+    )
+
+
+@pytest.mark.parametrize(
+    "begins_m,age,flagged",
+    [(0, "old", False), (40, "old", True), (2, "created after the start", True)],
+)
+def test_first_contacts_count_once_the_worker_has_watched_long_enough(
+    begins_m: int, age: str, flagged: bool
+) -> None:
+    """An account writing to many accounts at once: to a worker that has just started, all
+    its contacts are new however often it wrote to them before, so they count as first ones
+    only after `CONTACT_HISTORY_S` of watching, or for an account created since."""
+    processor = ActorProcessor(ActorConfig(warmup=20, cooldown_s=600.0))
+    created = T0 - 400 * 86400 if age == "old" else T0 + 60
+    rng = random.Random(9)
+    alerts = []
+    for m, partials in enumerate(population_windows(rng, 60)):
+        start = T0 + 60 * m
+        if begins_m <= m < begins_m + 10:
+            activity = messaging(rng, start, m, created)
+            partials.append(ActorPartial("content-events:1", "sender", start, activity))
+        for partial in partials:
+            processor.add_partial(partial)
+        alerts += processor.close(T0, start + 60).alerts
+    firing = [a for a in alerts if a.entity_id == "sender" and a.status == "firing"]
+    assert bool(firing) == flagged
+    if flagged:
+        found = firing[0].evidence["indicators"]  # new contacts, and nothing else
+        assert "new_targets_10m" in found and set(found) <= {"new_targets_10m", "new_targets_1h"}
+        assert firing[0].ts >= T0 + 60 * begins_m
+    assert not [a for a in alerts if a.entity_id != "sender"], "ordinary actors stay quiet"
+
+
 def test_the_processor_judges_each_actor_as_the_model_judges_its_features() -> None:
     """The processor makes features only for actors past a gate or in the learning sample;
     its verdicts, and what the model learns, are those of `step` on every actor's features."""

@@ -20,7 +20,7 @@ from msgspec.structs import replace
 
 from detectors import codec
 from detectors.actor_model import ActorModel, ordinary
-from detectors.actors import ActorConfig
+from detectors.actors import ActorConfig, ActorProcessor
 from detectors.alerts import Alert
 from detectors.coordination import (
     Candidate,
@@ -280,6 +280,21 @@ def test_a_group_clock_of_version_1_has_not_resumed() -> None:
     assert resumed.watermark(now=119.0) == 300.0
     assert resumed.watermark(now=121.0) == 300.0  # a idle: b's 300 s holds alone
     assert vars(codec.decode(codec.encode(clock))) == vars(clock)
+
+
+def test_an_actor_processor_of_version_2_has_watched_for_ever() -> None:
+    """Version 2 of ActorProcessor did not keep its first window: it resumes telling first
+    contacts apart at once, as it did then."""
+    processor = ActorProcessor(ActorConfig())
+    processor.close(600.0, 720.0)
+    assert processor.first == 600.0
+    state = vars(processor)
+    layout = codec.TYPES["ActorProcessor"].layouts[2]
+    assert "first" not in layout and "hourly" in layout
+    tree = ["ActorProcessor", 2, *codec.Encoder().items([state[f] for f in layout])]
+    resumed = codec.decode(packed(tree))
+    assert resumed.first == -math.inf and resumed.closed_until == processor.closed_until
+    assert round_trip(processor).first == 600.0
 
 
 def test_a_candidate_of_version_2_was_watched_for_ever() -> None:
