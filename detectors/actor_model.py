@@ -49,7 +49,7 @@ from typing import Any
 
 from river import anomaly, base, compose, preprocessing, stats
 
-from detectors.actor_features import FEATURES
+from detectors.actor_features import DAY, FEATURES
 from detectors.alerts import required
 
 # Features where a low value is the unusual one, and those with no unusual direction.
@@ -72,7 +72,6 @@ YOUNG_DAYS = 30.0
 # How long the actor windows are watched before contacts count as first ones: the ten
 # minutes judged and as many before them.
 CONTACT_HISTORY_S = 1200.0
-DAY = 86400.0
 
 
 def indicators(x: dict[str, float], contacts: bool = True) -> list[str]:
